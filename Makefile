@@ -1,0 +1,27 @@
+# Two commands do everything on a fresh machine with Python 3.11 and pip:
+#   make test   -- bootstrap .venv, install, run the test suite
+#   make demo   -- bootstrap .venv, install, run the main job on the embedded demo
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/cliffaudit threshold --p 0.99 --b 0.9 --clip 2 --lambda 1.5
+	mkdir -p reports/demo
+	$(BIN)/cliffaudit threshold --p 0.99 --b 0.9 --clip 2 --lambda 1.5 --steps 200 --eta 0.5 --json > reports/demo/threshold.json || test $$? -eq 1
+	@echo "wrote reports/demo/threshold.json"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,3 @@
+from cliffaudit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""Command line: ``cliffaudit SUBCOMMAND``.
+
+Every subcommand returns its exit code: 0 ok, 1 a verdict that fails, 2 bad
+input or usage. Errors are one line on stderr, prefixed ``cliffaudit: error:``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import click
+
+from cliffaudit import __version__
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(click.ClickException):
+    """Unusable input: a one-line message and exit code 2."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cliffaudit")
+def cli() -> None:
+    """Format-safety audit for G-OPD / ExOPD post-training on JSON outputs."""
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _probability(ctx, param, value):
+    if value is not None and not (0.0 < value <= 1.0):
+        raise BadInput(f"{param.opts[0]} must be a probability in (0, 1], got {value}")
+    return value
+
+
+@cli.command("threshold")
+@click.option("--p", "teacher_valid_mass", type=float, required=True, callback=_probability,
+              help="Teacher mass on the contract-preserving outcome.")
+@click.option("--b", "student_valid_mass", type=float, required=True, callback=_probability,
+              help="Warm-start (reference) mass on it.")
+@click.option("--clip", type=float, required=True, help="Importance-weight cap c > 1 (PPO eps -> 1 + eps).")
+@click.option("--lambda", "proposed_lambda", type=float, help="A proposed G-OPD lambda to judge.")
+@click.option("--steps", type=int, help="Training steps T for the finite-budget boundary (needs --eta).")
+@click.option("--eta", type=float, help="Logit learning rate of the finite-budget dynamics, in (0, 4].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def threshold_command(teacher_valid_mass, student_valid_mass, clip, proposed_lambda, steps, eta, as_json) -> int:
+    """lambda* for one position class from p, b and the clip c."""
+    from cliffaudit import theory
+
+    if (steps is None) != (eta is None):
+        raise BadInput("--steps and --eta go together")
+    p, b = teacher_valid_mass, student_valid_mass
+    try:
+        limit = theory.threshold(p, b, clip)
+        neutral = theory.base_neutral_lambda_star(p, clip)
+        budget = None if steps is None else theory.finite_budget_lambda_star(p, b, clip, steps, eta)
+        proposed = None
+        if proposed_lambda is not None:
+            safe = proposed_lambda < limit.lambda_star
+            tail = ratio = None
+            if limit.regime is not theory.Regime.DEGENERATE:
+                tail = theory.fixed_point_tail_mass(p, b, proposed_lambda)
+                ratio = theory.tail_ratio(p, b, proposed_lambda)
+            proposed = {"lambda": proposed_lambda, "tail_mass": tail, "tail_ratio": ratio,
+                        "verdict": "safe" if safe else "beyond the cliff"}
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+    result = {
+        "p": p, "b": b, "clip": clip,
+        "lambda_star": _finite_or_none(limit.lambda_star), "bounded": limit.bounded,
+        "regime": limit.regime.value, "edge": limit.edge, "note": limit.note,
+        "base_neutral_lambda_star": _finite_or_none(neutral),
+        "finite_budget": None if budget is None
+        else {"steps": steps, "eta": eta, "lambda_star": _finite_or_none(budget)},
+        "proposed": proposed,
+    }
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(_threshold_text(result))
+    return EXIT_FAIL if proposed is not None and proposed["verdict"] != "safe" else EXIT_OK
+
+
+def _fmt(value: float | None) -> str:
+    return "unbounded" if value is None else f"{value:.4f}"
+
+
+def _threshold_text(r: dict) -> str:
+    edge = {"upper": "over-sharpening edge (1-p)/t = c", "lower": "tail-amplification edge (1-p)/t = 1/c",
+            None: "no edge is reached"}[r["edge"]]
+    lines = [f"lambda* = {_fmt(r['lambda_star'])}   ({r['regime']}: {edge}; p={r['p']:g}, b={r['b']:g}, c={r['clip']:g})"]
+    if r["note"]:
+        lines.append(f"  note: {r['note']}")
+    lines.append(f"base-neutral lambda*(p, c) = {_fmt(r['base_neutral_lambda_star'])}")
+    if r["finite_budget"]:
+        fb = r["finite_budget"]
+        lines.append(f"finite budget (T={fb['steps']} steps, eta={fb['eta']:g}): lambda*_T = {_fmt(fb['lambda_star'])}")
+    if r["proposed"]:
+        pr = r["proposed"]
+        detail = "" if pr["tail_mass"] is None else (
+            f": fixed-point tail {pr['tail_mass']:.3g}, tail ratio (1-p)/t = {pr['tail_ratio']:.3g}")
+        lines.append(f"proposed lambda = {pr['lambda']:g}{detail} -> {pr['verdict'].upper()}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code instead of raising SystemExit."""
+    try:
+        result = cli.main(args=argv, prog_name="cliffaudit", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("cliffaudit: error: aborted", err=True)
+        return EXIT_FAIL
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return EXIT_BAD_INPUT
+    except click.ClickException as exc:
+        # click's usage errors already map to 2; keep them to one line.
+        message = " ".join(exc.format_message().split())
+        click.echo(f"cliffaudit: error: {message}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    if isinstance(result, int):
+        return result
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
