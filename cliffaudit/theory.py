@@ -166,7 +166,7 @@ def threshold(p: float, b: float, clip: float) -> Threshold:
         return Threshold(numerator / (logit_p - logit_b), Regime.SHARPENING, "upper")
 
     # b > p. Edge (1-p)/t = 1/c, i.e. t = c(1-p); reachable only if c(1-p) < 1.
-    tail_at_edge = clip * math.exp(log1m_p)
+    tail_at_edge = clip * (1.0 - p)  # 1 - p is exact for p >= 1/2 (Sterbenz)
     if tail_at_edge >= 1.0:
         return Threshold(
             math.inf, Regime.THICKENING, None, "c(1-p) >= 1: the tail can never exceed c times the teacher's"
