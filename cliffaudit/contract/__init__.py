@@ -1,5 +1,27 @@
-"""The output contract: what a valid output is, at the text and at the token level."""
+"""The output contract: what a valid output is, at the text and at the token level.
 
-from cliffaudit.contract.strict import StrictVerdict, strict_validate
+* :func:`strict_validate` -- is a finished output valid (json + JSON Schema)?
+* :class:`TokenContract` -- per position of a generated output: its class label,
+  its valid-token mask and the first violation.
+* :func:`load_contract_schema` -- the schema fragment the token level holds exactly.
+"""
 
-__all__ = ["StrictVerdict", "strict_validate"]
+from cliffaudit.contract.schema import ContractSchemaError, load_contract_schema
+from cliffaudit.contract.strict import StrictVerdict, strict_validate, strict_validate_bytes
+from cliffaudit.contract.tokens import ContractBatch, SequenceContract, TokenContract, Violation, unpack_mask
+from cliffaudit.contract.vocabulary import TokenVocabulary, vocabulary_from_tokenizer
+
+__all__ = [
+    "ContractBatch",
+    "ContractSchemaError",
+    "SequenceContract",
+    "StrictVerdict",
+    "TokenContract",
+    "TokenVocabulary",
+    "Violation",
+    "load_contract_schema",
+    "strict_validate",
+    "strict_validate_bytes",
+    "unpack_mask",
+    "vocabulary_from_tokenizer",
+]

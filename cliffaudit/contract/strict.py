@@ -3,7 +3,8 @@
 An output is strictly valid when ``json.loads`` accepts it as one JSON document
 with no duplicate object keys and no NaN/Infinity literals, and the document
 validates against the record's JSON Schema under Draft 2020-12 with formats
-checked. Duplicate keys and NaN are refused because Python's json module
+checked, and an integer-typed value is written as a JSON integer (``3``, not
+``3.0``; JSON Schema counts both as integers, most consumers do not). Duplicate keys and NaN are refused because Python's json module
 accepts them while most consumers (and the token-level contract) do not.
 """
 
@@ -61,6 +62,27 @@ def validator_for(schema: dict) -> Draft202012Validator:
     return _validator(json.dumps(schema, sort_keys=True))
 
 
+def _integer_written_as_float(value: Any, schema: Any, pointer: str = "") -> str | None:
+    """Pointer of an integer-typed value written with a fraction or exponent (``3.0``):
+    JSON Schema calls it an integer, but it is not one a consumer's int parser takes."""
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("type") == "integer" and isinstance(value, float):
+        return pointer or "/"
+    if isinstance(value, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                found = _integer_written_as_float(value[key], sub, f"{pointer}/{key}")
+                if found:
+                    return found
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            found = _integer_written_as_float(item, schema["items"], f"{pointer}/{i}")
+            if found:
+                return found
+    return None
+
+
 def strict_validate(text: str, schema: dict) -> StrictVerdict:
     """Decide strict validity of ``text`` against ``schema``."""
     try:
@@ -71,4 +93,16 @@ def strict_validate(text: str, schema: dict) -> StrictVerdict:
     if error is not None:
         where = "/" + "/".join(str(part) for part in error.absolute_path)
         return StrictVerdict(False, f"schema violation at {where}: {error.message}", value)
+    where = _integer_written_as_float(value, schema)
+    if where is not None:
+        return StrictVerdict(False, f"integer at {where} written with a fraction or exponent", value)
     return StrictVerdict(True, None, value)
+
+
+def strict_validate_bytes(data: bytes, schema: dict) -> StrictVerdict:
+    """Strict validity of raw output bytes: they must be UTF-8 first."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return StrictVerdict(False, f"not UTF-8: {exc.reason} at byte {exc.start}")
+    return strict_validate(text, schema)

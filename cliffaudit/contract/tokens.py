@@ -1,0 +1,233 @@
+"""The token-level contract: for every position of a generated output, the set of
+tokens that keep it a valid prefix of some contract-satisfying output, the
+position's equivalence class, and the first violation.
+
+Valid set = (tokens the outlines-core index allows from its regex state)
+          ∩ (tokens the walker accepts from its state).
+The index holds the regular part, shared by every record of one shape; the
+walker holds the rest (keys, enums, uniqueItems) per record. Both parts are
+exact, so the intersection is exact (docs/contract.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from outlines_core import Index, Vocabulary
+
+from cliffaudit.contract import walker as walk
+from cliffaudit.contract.regex import contract_regex
+from cliffaudit.contract.schema import Node, load_contract_schema
+from cliffaudit.contract.vocabulary import TokenVocabulary, vocabulary_from_tokenizer
+
+@dataclass(frozen=True)
+class Violation:
+    position: int
+    token_id: int
+    token: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"position {self.position}, token {self.token}: {self.reason}"
+
+
+@dataclass
+class SequenceContract:
+    """One output, position by position. Positions run up to and including the
+    end-of-sequence or the first violation; past a violation the output has no
+    contract state, so later positions are not part of it."""
+
+    labels: list[str]  # the class of the decision each generated token makes
+    mask_index: np.ndarray  # int32 row into the batch's packed masks, one per labelled position
+    violation: Violation | None
+    complete: bool  # ended with an end-of-sequence the contract allows
+
+
+@dataclass
+class ContractBatch:
+    """What the audit needs for one batch: per sample, per position, a class label
+    and a row of ``packed_masks`` (bit v set: token v keeps the contract)."""
+
+    sequences: list[SequenceContract]
+    packed_masks: np.ndarray  # uint8 [n_masks, ceil(vocab_size / 8)], np.packbits bit order "little"
+    vocab_size: int
+
+    def valid_mask(self, row: int) -> np.ndarray:
+        return unpack_mask(self.packed_masks[row], self.vocab_size)
+
+
+def unpack_mask(packed: np.ndarray, vocab_size: int) -> np.ndarray:
+    return np.unpackbits(packed, bitorder="little")[:vocab_size].astype(bool)
+
+
+_VOCABULARY_CACHE: dict[str, Vocabulary] = {}
+
+
+def _outlines_vocabulary(vocab: TokenVocabulary) -> Vocabulary:
+    if vocab.fingerprint in _VOCABULARY_CACHE:
+        return _VOCABULARY_CACHE[vocab.fingerprint]
+    by_bytes: dict[bytes, list[int]] = {}
+    for token_id, data in enumerate(vocab.token_bytes):
+        if data and token_id != vocab.eos_token_id:
+            by_bytes.setdefault(data, []).append(token_id)
+    return _VOCABULARY_CACHE.setdefault(vocab.fingerprint, Vocabulary(vocab.eos_token_id, by_bytes))
+
+
+_INDEX_CACHE: dict[tuple[str, str], Index] = {}
+
+
+def index_for(regex: str, vocab: TokenVocabulary) -> Index:
+    """The outlines-core index of ``regex`` over ``vocab``, built once per (shape, tokenizer)."""
+    key = (regex, vocab.fingerprint)
+    if key not in _INDEX_CACHE:
+        _INDEX_CACHE[key] = Index(regex, _outlines_vocabulary(vocab))
+    return _INDEX_CACHE[key]
+
+
+def index_builds() -> int:
+    """How many distinct indexes this process has built (for tests and benchmarks)."""
+    return len(_INDEX_CACHE)
+
+
+class TokenContract:
+    """Token-level contract for one tokenizer, reused across schemas and batches."""
+
+    # Outside a constrained string, only a token holding one of these bytes can
+    # trip a walker check: a quote (opens or closes a checked string), a comma
+    # (needs an unused key or value left), a closing brace (needs required keys).
+    _CHECKED_BYTES = b'",}'
+
+    def __init__(self, vocab: TokenVocabulary):
+        self.vocab = vocab
+        self._checked = vocab.ids_containing(self._CHECKED_BYTES)
+        self._has_backslash = vocab.ids_containing(b"\\")
+        self._allowed_cache: dict[tuple[int, int], np.ndarray] = {}
+        self._mask_cache: dict[tuple, int] = {}
+        self._mask_rows: dict[bytes, int] = {}
+        self._masks: list[np.ndarray] = []
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> "TokenContract":
+        return cls(vocabulary_from_tokenizer(tokenizer))
+
+    # ----------------------------------------------------------------- valid sets
+
+    def _allowed(self, index: Index, state: int) -> np.ndarray:
+        key = (id(index), state)
+        if key not in self._allowed_cache:
+            self._allowed_cache[key] = np.fromiter(index.get_allowed_tokens(state), dtype=np.int64)
+        return self._allowed_cache[key]
+
+    def _walker_accepts(self, state: walk.WalkerState, token_id: int) -> bool:
+        data = self.vocab.token_bytes[token_id]
+        if data is None:
+            return False
+        try:
+            walk.step_bytes(state, data)
+        except walk.ContractViolation:
+            return False
+        return True
+
+    def valid_token_ids(self, index: Index, regex_state: int, walker_state: walk.WalkerState) -> np.ndarray:
+        """Sorted ids of every token that keeps the output inside the contract."""
+        allowed = self._allowed(index, regex_state)
+        eos = self.vocab.eos_token_id
+        if walker_state.in_constrained_string:
+            continuations = walker_state.string_continuations()
+            if continuations is None:  # a pending escape: try every token the regex allows
+                trial = allowed
+            else:
+                found: set[int] = set()
+                for rest in continuations:
+                    found.update(self.vocab.ids_of_prefixes(rest))
+                    found.update(self.vocab.ids_starting_with(rest))
+                found.update(allowed[self._has_backslash[allowed]].tolist())
+                trial = np.intersect1d(np.fromiter(found, dtype=np.int64, count=len(found)), allowed)
+            keep = [t for t in trial.tolist() if t != eos and self._walker_accepts(walker_state, t)]
+            return np.array(sorted(keep), dtype=np.int64)
+        checked = self._checked[allowed] & (allowed != eos)
+        rejected = [t for t in allowed[checked].tolist() if not self._walker_accepts(walker_state, t)]
+        return np.setdiff1d(allowed, np.array(rejected, dtype=np.int64)) if rejected else allowed
+
+    def _mask_row(self, index: Index, regex_state: int, walker_state: walk.WalkerState) -> int:
+        key = (id(index), regex_state, walker_state)
+        row = self._mask_cache.get(key)
+        if row is None:
+            valid = np.zeros(self.vocab.size, dtype=bool)
+            valid[self.valid_token_ids(index, regex_state, walker_state)] = True
+            packed = np.packbits(valid, bitorder="little")
+            row = self._mask_rows.setdefault(packed.tobytes(), len(self._masks))
+            if row == len(self._masks):
+                self._masks.append(packed)
+            self._mask_cache[key] = row
+        return row
+
+    # ----------------------------------------------------------------- sequences
+
+    def _analyze(self, token_ids, root: Node, index: Index) -> tuple[list[str], list[int], Violation | None, bool]:
+        regex_state = index.get_initial_state()
+        state = walk.initial_state(root)
+        labels: list[str] = []
+        rows: list[int] = []
+        eos = self.vocab.eos_token_id
+        for position, token_id in enumerate(int(t) for t in token_ids):
+            rows.append(self._mask_row(index, regex_state, state))
+            if token_id == eos:
+                labels.append(walk.END_OF_SEQUENCE)
+                if index.is_final_state(regex_state) and state.done:
+                    return labels, rows, None, True
+                reason = f"end of sequence before the output is complete (expected {walk.expected_label(state)})"
+                return labels, rows, self._violation(position, token_id, reason), False
+            data = self.vocab.token_bytes[token_id] if 0 <= token_id < self.vocab.size else None
+            labels.append(self._token_label(state, data))
+            next_state = None if data is None else index.get_next_state(regex_state, token_id)
+            if next_state is None:
+                reason = (f"not allowed here (expected {walk.expected_label(state)})"
+                          if data is not None else "a special token inside the output")
+                return labels, rows, self._violation(position, token_id, reason), False
+            try:
+                state, _ = walk.step_bytes(state, data)
+            except walk.ContractViolation as exc:
+                return labels, rows, self._violation(position, token_id, str(exc)), False
+            regex_state = next_state
+        return labels, rows, None, False
+
+    def _token_label(self, state: walk.WalkerState, data: bytes | None) -> str:
+        if not data:
+            return walk.expected_label(state)
+        # The first decision the token makes: walk its bytes until one is labelled.
+        current = state
+        for byte in data:
+            try:
+                current, lbl = walk.step(current, byte)
+            except walk.ContractViolation:
+                return walk.expected_label(current)
+            if lbl is not None:
+                return lbl
+        return walk.whitespace_label(state)
+
+    def _violation(self, position: int, token_id: int, reason: str) -> Violation:
+        return Violation(position, token_id, self.vocab.describe(token_id), reason)
+
+    def analyze_batch(self, sequences, schemas) -> ContractBatch:
+        """Labels, valid-token masks and first violations for a batch of outputs.
+
+        ``sequences``: generated token ids per sample (prompt excluded); anything
+        after the first end-of-sequence is ignored. ``schemas``: one JSON Schema
+        per sample (records of one shape share one index).
+        """
+        if len(sequences) != len(schemas):
+            raise ValueError(f"{len(sequences)} sequences but {len(schemas)} schemas")
+        results: list[SequenceContract] = []
+        used_rows: dict[int, int] = {}
+        for token_ids, schema in zip(sequences, schemas):
+            root = load_contract_schema(schema)
+            index = index_for(contract_regex(root), self.vocab)
+            labels, rows, violation, complete = self._analyze(token_ids, root, index)
+            local = [used_rows.setdefault(r, len(used_rows)) for r in rows]
+            results.append(SequenceContract(labels, np.array(local, dtype=np.int32), violation, complete))
+        order = sorted(used_rows, key=used_rows.get)
+        width = (self.vocab.size + 7) // 8
+        packed = np.stack([self._masks[r] for r in order]) if order else np.zeros((0, width), dtype=np.uint8)
+        return ContractBatch(results, packed, self.vocab.size)

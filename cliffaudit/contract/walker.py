@@ -1,0 +1,316 @@
+"""A byte-level walk through a JSON output that knows where it is in the contract.
+
+The walker does two jobs the regex cannot:
+
+* **Labels.** Each byte gets the equivalence-class label of the decision it
+  makes: a JSON-pointer pattern (array indices become ``*``) plus a role, e.g.
+  ``root open``, ``root key``, ``/ranking colon``, ``/ranking open``,
+  ``/ranking/* value``, ``/ranking separator``, ``/ranking close``,
+  ``root close``. Whitespace makes no decision and gets no byte label.
+* **Non-regular checks**, exactly: object keys unseen and required keys present,
+  string ``enum``/``const`` membership (escapes decoded, prefixes checked as they
+  grow), ``uniqueItems`` over string enums, and that every prefix can still be
+  completed under these rules.
+
+It assumes the regular part (syntax, types, item counts) is enforced by the
+outlines-core index and only raises :class:`ContractViolation` for what it
+checks itself, or for bytes it cannot place at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cliffaudit.contract.schema import ArrayNode, Node, ObjectNode, ScalarNode, StringNode, child_pointer
+
+END_OF_SEQUENCE = "end of sequence"
+WHITESPACE_BYTES = frozenset(b" \t\n\r")
+_SCALAR_BYTES = frozenset(b"0123456789+-.eEtruefalsn")
+_SHORT_ESCAPES = {ord('"'): '"', ord("\\"): "\\", ord("/"): "/", ord("b"): "\b", ord("f"): "\f",
+                  ord("n"): "\n", ord("r"): "\r", ord("t"): "\t"}
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+class ContractViolation(ValueError):
+    """The output left the contract; the message says why."""
+
+
+def label(pointer: str, role: str) -> str:
+    return f"{pointer or 'root'} {role}"
+
+
+# Frames are immutable so a walker state can be shared, hashed and branched for free.
+@dataclass(frozen=True)
+class _Object:
+    node: ObjectNode
+    phase: str  # first | key | colon | value | after
+    seen: frozenset[str] = frozenset()
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class _Array:
+    node: ArrayNode
+    phase: str  # first | value | after
+    count: int = 0
+    used: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class _String:
+    label: str
+    allowed: frozenset[bytes] | None  # None: any string
+    is_key: bool
+    decoded: bytes = b""  # UTF-8 of the value so far, escapes decoded
+    escape: str = ""  # a pending escape: "", "\\", "\\u", "\\u0", ...
+
+
+@dataclass(frozen=True)
+class _Scalar:
+    pointer: str
+
+
+@dataclass(frozen=True)
+class WalkerState:
+    """Where the output is: a stack of open frames below the root value."""
+
+    root: Node
+    stack: tuple = ()
+    started: bool = False
+    done: bool = False
+
+    @property
+    def in_constrained_string(self) -> bool:
+        return bool(self.stack) and isinstance(self.stack[-1], _String) and self.stack[-1].allowed is not None
+
+    @property
+    def in_free_string(self) -> bool:
+        return bool(self.stack) and isinstance(self.stack[-1], _String) and self.stack[-1].allowed is None
+
+    def string_continuations(self) -> list[bytes] | None:
+        """Inside a constrained string with no pending escape: the literal bytes
+        that would finish each still-possible value, closing quote included."""
+        top = self.stack[-1]
+        if top.escape:
+            return None
+        return [value[len(top.decoded):] + b'"' for value in top.allowed if value.startswith(top.decoded)]
+
+    def container_pointer(self) -> str:
+        for frame in reversed(self.stack):
+            if isinstance(frame, (_Object, _Array)):
+                return frame.node.pointer
+        return ""
+
+
+def initial_state(root: Node) -> WalkerState:
+    return WalkerState(root)
+
+
+# --------------------------------------------------------------------------- stepping
+
+
+def step(state: WalkerState, byte: int) -> tuple[WalkerState, str | None]:
+    """Consume one byte: the new state and the byte's label (None for whitespace)."""
+    if not state.stack:
+        if state.done:
+            if byte in WHITESPACE_BYTES:
+                return state, None
+            raise ContractViolation(f"text after the end of the output: {chr(byte)!r}")
+        if byte in WHITESPACE_BYTES:
+            return state, None
+        new_stack, lbl = _start_value(state.root, (), byte, parent_used=None)
+        return replace(state, stack=new_stack, started=True), lbl
+
+    top = state.stack[-1]
+    below = state.stack[:-1]
+    if isinstance(top, _String):
+        return _step_string(state, top, below, byte)
+    if isinstance(top, _Scalar):
+        if byte in _SCALAR_BYTES:
+            return state, label(top.pointer, "value")
+        # The scalar ended; the byte belongs to the container around it.
+        return step(_complete_value(replace(state, stack=below), None), byte)
+    if isinstance(top, _Object):
+        return _step_object(state, top, below, byte)
+    return _step_array(state, top, below, byte)
+
+
+def _start_value(node: Node, below: tuple, byte: int, parent_used: frozenset[str] | None) -> tuple[tuple, str]:
+    if byte == ord("{") and isinstance(node, ObjectNode):
+        return below + (_Object(node, "first"),), label(node.pointer, "open")
+    if byte == ord("[") and isinstance(node, ArrayNode):
+        return below + (_Array(node, "first"),), label(node.pointer, "open")
+    if byte == ord('"') and isinstance(node, StringNode):
+        allowed = None
+        if node.enum is not None:
+            allowed = frozenset(v.encode() for v in node.enum - (parent_used or frozenset()))
+            if not allowed:
+                raise ContractViolation(f"no value left for {node.pointer}: every allowed value is already used")
+        lbl = label(node.pointer, "value")
+        return below + (_String(lbl, allowed, is_key=False),), lbl
+    if isinstance(node, ScalarNode) and byte in _SCALAR_BYTES:
+        return below + (_Scalar(node.pointer),), label(node.pointer, "value")
+    raise ContractViolation(f"{chr(byte)!r} cannot start the value at {node.pointer or 'root'}")
+
+
+def _complete_value(state: WalkerState, string_value: str | None) -> WalkerState:
+    """The innermost open value just ended; advance its container."""
+    if not state.stack:
+        return replace(state, done=True)
+    parent, below = state.stack[-1], state.stack[:-1]
+    if isinstance(parent, _Object):
+        return replace(state, stack=below + (replace(parent, phase="after", key=None),))
+    used = parent.used | {string_value} if parent.node.unique_items and string_value is not None else parent.used
+    return replace(state, stack=below + (replace(parent, phase="after", count=parent.count + 1, used=used),))
+
+
+def _step_object(state: WalkerState, top: _Object, below: tuple, byte: int) -> tuple[WalkerState, str | None]:
+    node = top.node
+    if top.phase == "value":
+        if byte in WHITESPACE_BYTES:
+            return state, None
+        stack, lbl = _start_value(node.properties[top.key], state.stack, byte, None)
+        return replace(state, stack=stack), lbl
+    if byte in WHITESPACE_BYTES:
+        return state, None
+    if top.phase in ("first", "key") and byte == ord('"'):
+        allowed = frozenset(k.encode() for k in node.properties if k not in top.seen)
+        lbl = label(node.pointer, "key")
+        return replace(state, stack=state.stack + (_String(lbl, allowed, is_key=True),)), lbl
+    if top.phase == "colon" and byte == ord(":"):
+        return replace(state, stack=below + (replace(top, phase="value"),)), label(child_pointer(node.pointer, top.key), "colon")
+    if top.phase == "after" and byte == ord(","):
+        if len(top.seen) == len(node.properties):
+            raise ContractViolation(f"',' at {node.pointer or 'root'}: every key is already present")
+        return replace(state, stack=below + (replace(top, phase="key"),)), label(node.pointer, "separator")
+    if top.phase in ("first", "after") and byte == ord("}"):
+        missing = node.required - top.seen
+        if missing:
+            raise ContractViolation(f"'}}' at {node.pointer or 'root'} before required key {sorted(missing)[0]!r}")
+        return _complete_value(replace(state, stack=below), None), label(node.pointer, "close")
+    raise ContractViolation(f"{chr(byte)!r} is out of place in the object at {node.pointer or 'root'}")
+
+
+def _step_array(state: WalkerState, top: _Array, below: tuple, byte: int) -> tuple[WalkerState, str | None]:
+    node = top.node
+    if byte in WHITESPACE_BYTES:
+        return state, None
+    if top.phase == "after" and byte == ord(","):
+        if node.unique_items and top.count >= len(node.items.enum):
+            raise ContractViolation(f"',' at {node.pointer}: every allowed value is already used")
+        return replace(state, stack=below + (replace(top, phase="value"),)), label(node.pointer, "separator")
+    if top.phase in ("first", "after") and byte == ord("]"):
+        if top.count < node.min_items:
+            raise ContractViolation(f"']' at {node.pointer} after {top.count} of at least {node.min_items} items")
+        return _complete_value(replace(state, stack=below), None), label(node.pointer, "close")
+    if top.phase in ("first", "value"):
+        moved = replace(top, phase="value")
+        stack, lbl = _start_value(node.items, below + (moved,), byte, top.used if node.unique_items else None)
+        return replace(state, stack=stack), lbl
+    raise ContractViolation(f"{chr(byte)!r} is out of place in the array at {node.pointer}")
+
+
+def _step_string(state: WalkerState, top: _String, below: tuple, byte: int) -> tuple[WalkerState, str | None]:
+    if not top.escape and byte == ord('"'):
+        if top.allowed is not None and top.decoded not in top.allowed:
+            raise ContractViolation(_not_allowed_message(top))
+        value = top.decoded.decode("utf-8", "replace")
+        popped = replace(state, stack=below)
+        if top.is_key:
+            parent = below[-1]
+            popped = replace(state, stack=below[:-1] + (replace(parent, phase="colon", key=value, seen=parent.seen | {value}),))
+            return popped, top.label
+        return _complete_value(popped, value), top.label
+
+    escape, decoded = top.escape, top.decoded
+    if escape == "":
+        if byte == ord("\\"):
+            escape = "\\"
+        else:
+            decoded += bytes([byte])
+    elif escape == "\\":
+        if byte == ord("u"):
+            escape = "\\u"
+        elif byte in _SHORT_ESCAPES:
+            escape, decoded = "", decoded + _SHORT_ESCAPES[byte].encode()
+        else:
+            raise ContractViolation(f"invalid escape '\\{chr(byte)}' in a string")
+    else:  # inside \uXXXX
+        if byte not in _HEX:
+            raise ContractViolation("invalid \\u escape in a string")
+        escape += chr(byte)
+        if len(escape) == 6:
+            code = int(escape[2:], 16)
+            escape = ""
+            # A lone surrogate half cannot spell any value the contract allows.
+            decoded += chr(code).encode("utf-8", "surrogatepass")
+    moved = replace(top, escape=escape, decoded=decoded)
+    if top.allowed is not None and not _still_possible(moved):
+        raise ContractViolation(_not_allowed_message(moved, partial=True))
+    return replace(state, stack=below + (moved,)), top.label
+
+
+def _still_possible(frame: _String) -> bool:
+    candidates = [v for v in frame.allowed if v.startswith(frame.decoded)]
+    if not frame.escape:
+        return bool(candidates)
+    # A pending escape must still be able to spell the next character of some value.
+    next_chars = {v[len(frame.decoded):].decode("utf-8", "ignore")[:1] for v in candidates}
+    next_chars.discard("")
+    if frame.escape == "\\":
+        return bool(next_chars)
+    typed = frame.escape[2:].lower()
+    return any(f"{ord(ch):04x}".startswith(typed) for ch in next_chars)
+
+
+def _not_allowed_message(frame: _String, partial: bool = False) -> str:
+    value = frame.decoded.decode("utf-8", "replace") + frame.escape
+    what = "no allowed value starts with" if partial else "not an allowed value:"
+    options = sorted(v.decode() for v in frame.allowed)
+    shown = ", ".join(repr(o) for o in options[:8]) + (" ..." if len(options) > 8 else "")
+    kind = "key" if frame.is_key else "value"
+    return f"{kind} {what} {value!r} (allowed: {shown or 'none left'})"
+
+
+# --------------------------------------------------------------------------- whole tokens
+
+
+def step_bytes(state: WalkerState, data: bytes) -> tuple[WalkerState, str | None]:
+    """Consume a token's bytes: the new state and the label of its first decision."""
+    first = None
+    for byte in data:
+        state, lbl = step(state, byte)
+        if first is None:
+            first = lbl
+    return state, first
+
+
+def whitespace_label(state: WalkerState) -> str:
+    return label(state.container_pointer(), "whitespace")
+
+
+def expected_label(state: WalkerState) -> str:
+    """The label of the decision this state asks for, for a token that cannot be placed."""
+    if not state.stack:
+        return END_OF_SEQUENCE if state.done else label("", "open")
+    top = state.stack[-1]
+    if isinstance(top, _String):
+        return top.label
+    if isinstance(top, _Scalar):
+        return label(top.pointer, "value")
+    if isinstance(top, _Object):
+        node = top.node
+        if top.phase in ("first", "key"):
+            return label(node.pointer, "key")
+        if top.phase == "colon":
+            return label(child_pointer(node.pointer, top.key), "colon")
+        if top.phase == "value":
+            return _value_label(node.properties[top.key])
+        return label(node.pointer, "separator")
+    if top.phase == "after":
+        return label(top.node.pointer, "separator")
+    return _value_label(top.node.items)
+
+
+def _value_label(node: Node) -> str:
+    return label(node.pointer, "open" if isinstance(node, (ObjectNode, ArrayNode)) else "value")
