@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo clean
+.PHONY: test demo bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ demo: $(STAMP)
 	$(BIN)/cliffaudit threshold --p 0.99 --b 0.9 --clip 2 --lambda 1.2 --steps 200 --eta 0.5 --json \
 		> reports/demo/threshold.json.tmp && mv reports/demo/threshold.json.tmp reports/demo/threshold.json
 	@echo "wrote reports/demo/threshold.json"
+
+bench: $(STAMP)
+	$(BIN)/python bench/contract_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

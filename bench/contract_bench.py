@@ -1,0 +1,74 @@
+"""Contract throughput: build the token-level contract and label 1,000 outputs.
+
+Prints measured figures; not a test (shared machines are noisy). Uses the demo
+tokenizer and the demo probe records (their per-record ranking schemas), with
+outputs made from each record's candidates: valid rankings in random layouts,
+and mutated ones (duplicates, foreign codes, truncations) so that violations
+are exercised too.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+from transformers import AutoTokenizer
+
+from cliffaudit.contract import TokenContract
+from cliffaudit.contract.tokens import index_builds
+from cliffaudit.demo import paths
+
+N_OUTPUTS = 1000
+
+
+def _outputs(records: list[dict], rng: random.Random) -> list[tuple[str, dict]]:
+    out = []
+    for i in range(N_OUTPUTS):
+        record = records[i % len(records)]
+        codes = list(record["schema"]["properties"]["ranking"]["items"]["enum"])
+        rng.shuffle(codes)
+        roll = rng.random()
+        if roll < 0.15:
+            codes[rng.randrange(1, len(codes))] = codes[0]
+        elif roll < 0.25:
+            codes[-1] = "ZZ" + codes[-1][2:]
+        elif roll < 0.35:
+            codes = codes[:-1]
+        text = json.dumps({"ranking": codes}, indent=rng.choice([None, None, 2]))
+        out.append((text, record["schema"]))
+    return out
+
+
+def main() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(paths.TEACHER_DIR))
+    records = [json.loads(line) for line in paths.PROBES_PATH.read_text().splitlines() if line.strip()]
+    outputs = _outputs(records, random.Random(0))
+    sequences = [tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id] for text, _ in outputs]
+    schemas = [schema for _, schema in outputs]
+
+    start = time.perf_counter()
+    contract = TokenContract.from_tokenizer(tokenizer)
+    contract.analyze_batch(sequences[:1], schemas[:1])  # builds the one index of this shape
+    build_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    batch = contract.analyze_batch(sequences, schemas)
+    label_s = time.perf_counter() - start
+    positions = sum(len(s.labels) for s in batch.sequences)
+    violations = sum(s.violation is not None for s in batch.sequences)
+
+    start = time.perf_counter()
+    contract.analyze_batch(sequences, schemas)
+    warm_s = time.perf_counter() - start
+
+    print(f"tokenizer: demo ({contract.vocab.size} tokens); records: {len(records)}; index builds: {index_builds()}")
+    print(f"contract build (vocabulary + index): {build_s * 1e3:.0f} ms")
+    print(f"label {N_OUTPUTS} outputs ({positions} positions, {violations} with a violation): "
+          f"{label_s:.2f} s cold, {warm_s:.2f} s warm ({positions / warm_s:,.0f} positions/s warm)")
+    print(f"distinct masks in the batch: {batch.packed_masks.shape[0]} for {positions} positions "
+          f"({batch.packed_masks.nbytes / 1024:.0f} KiB packed)")
+
+
+if __name__ == "__main__":
+    main()
