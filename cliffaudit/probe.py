@@ -1,0 +1,267 @@
+"""The model side: load a teacher and a warm-start student, sample outputs, and
+score them teacher-forced into per-position masses on the device.
+
+Everything that touches torch lives here. What leaves the device per position is
+a handful of numbers (log valid masses, the modal token, the exact fixed-point
+tail on a lambda grid), never a full-vocabulary distribution.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cliffaudit.contract import ContractBatch
+
+
+class ProbeError(ValueError):
+    """Unusable models or inputs; the message says which and why."""
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    dtypes = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+              "float16": torch.float16, "fp16": torch.float16}
+    if name not in dtypes:
+        raise ProbeError(f"--dtype must be one of auto, {', '.join(dtypes)}; got {name!r}")
+    return dtypes[name]
+
+
+def check_same_vocabulary(teacher_tokenizer, student_tokenizer) -> None:
+    """Teacher and student must map every token to the same id."""
+    teacher_vocab, student_vocab = teacher_tokenizer.get_vocab(), student_tokenizer.get_vocab()
+    if teacher_vocab == student_vocab:
+        return
+    by_id_t = {i: t for t, i in teacher_vocab.items()}
+    by_id_s = {i: t for t, i in student_vocab.items()}
+    for token_id in sorted(set(by_id_t) | set(by_id_s)):
+        if by_id_t.get(token_id) != by_id_s.get(token_id):
+            raise ProbeError(f"teacher and student vocabularies differ: id {token_id} is "
+                             f"{by_id_t.get(token_id)!r} in the teacher and {by_id_s.get(token_id)!r} in the student")
+
+
+@dataclass
+class ModelPair:
+    teacher: torch.nn.Module
+    student: torch.nn.Module
+    tokenizer: object  # the teacher's tokenizer; the student's has the same vocabulary
+    device: torch.device
+    template_warning: str | None  # set when the two chat templates differ
+
+
+def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype: str = "auto",
+              trust_remote_code: bool = False) -> ModelPair:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, target)
+    tokenizers = []
+    for role, path in (("teacher", teacher_path), ("student", student_path)):
+        try:
+            tokenizers.append(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
+        except (OSError, ValueError) as exc:
+            raise ProbeError(f"cannot load the {role} tokenizer from {path}: {' '.join(str(exc).split())[:300]}") from None
+    check_same_vocabulary(*tokenizers)
+    models = []
+    for role, path in (("teacher", teacher_path), ("student", student_path)):
+        try:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as exc:
+            raise ProbeError(f"cannot load the {role} model from {path}: {' '.join(str(exc).split())[:300]}") from None
+        models.append(model.to(target).eval())
+    templates = [getattr(t, "chat_template", None) for t in tokenizers]
+    warning = None if templates[0] == templates[1] else (
+        "teacher and student chat templates differ: the audit renders prompts with the teacher's; "
+        "mismatched templates are a known cause of unstable OPD")
+    return ModelPair(models[0], models[1], tokenizers[0], target, warning)
+
+
+def render_prompt(tokenizer, prompt: str | None, messages: list[dict] | None, use_chat_template: bool) -> list[int]:
+    """Token ids of the prompt as the student sees it in OPD rollouts."""
+    if messages is not None and use_chat_template and getattr(tokenizer, "chat_template", None):
+        rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return tokenizer.encode(rendered, add_special_tokens=False)
+    if messages is not None:
+        prompt = "\n".join(m["content"] for m in messages)
+    if use_chat_template and getattr(tokenizer, "chat_template", None):
+        rendered = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                                 tokenize=False)
+        return tokenizer.encode(rendered, add_special_tokens=False)
+    return tokenizer.encode(prompt, add_special_tokens=True)
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def _cache_keyword(model) -> str:
+    # transformers 5 names the KV cache argument `cache`; 4.x `past_key_values`.
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
+        mask[i, width - len(row):] = 1
+    return ids.to(device), mask.to(device)
+
+
+@torch.no_grad()
+def sample(model, prompts: list[list[int]], seeds: list[int], max_new_tokens: int, eos_id: int, pad_id: int,
+           temperature: float = 1.0) -> list[list[int]]:
+    """Pure temperature sampling (no top-k/top-p), one seeded generator per row, with
+    the KV cache. Each output ends with its end-of-sequence or at ``max_new_tokens``.
+
+    Per-row generators make a sample depend on its own seed, not on its batch
+    neighbours' (up to float differences from padding).
+    """
+    device = next(model.parameters()).device
+    generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
+    ids, mask = _left_pad(prompts, pad_id, device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache_kw = _cache_keyword(model)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    cache = out[cache_kw] if cache_kw in out else out.get("past_key_values")
+    logits = out.logits[:, -1, :]
+    outputs: list[list[int]] = [[] for _ in prompts]
+    finished = [False] * len(prompts)
+    next_position = positions[:, -1:] + 1
+    for _ in range(max_new_tokens):
+        probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
+        chosen = [int(torch.multinomial(probs[i], 1, generator=generators[i])) if not finished[i] else pad_id
+                  for i in range(len(prompts))]
+        for i, token in enumerate(chosen):
+            if not finished[i]:
+                outputs[i].append(token)
+                finished[i] = token == eos_id
+        if all(finished):
+            break
+        step_ids = torch.tensor(chosen, dtype=torch.long, device=device)[:, None]
+        mask = torch.cat([mask, torch.ones_like(step_ids)], dim=1)
+        out = model(input_ids=step_ids, attention_mask=mask, position_ids=next_position, use_cache=True,
+                    **{cache_kw: cache})
+        cache = out[cache_kw] if cache_kw in out else out.get("past_key_values")
+        logits = out.logits[:, -1, :]
+        next_position = next_position + 1
+    return outputs
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class PositionMasses:
+    """Per-position results of one batch, flattened over (sample, position)."""
+
+    sample: np.ndarray  # int: sample index within the batch
+    position: np.ndarray  # int: position within the sample's output
+    teacher_log_valid: np.ndarray  # log p_t, teacher mass on the valid set
+    teacher_log_tail: np.ndarray  # log(1 - p_t), computed directly, exact near p_t = 1
+    student_log_valid: np.ndarray  # log b_t
+    student_log_tail: np.ndarray  # log(1 - b_t)
+    teacher_modal_valid: np.ndarray  # bool: the teacher's most likely token keeps the contract
+    teacher_modal_token: np.ndarray  # int
+    log_tail_curve: np.ndarray  # [n, len(lambdas)]: log t_lambda of the exact K-ary fixed point
+
+
+def _unpack_rows(packed: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """uint8 [..., n_bytes] little-endian bit rows -> bool [..., vocab_size], on the device."""
+    shifts = torch.arange(8, device=packed.device, dtype=torch.uint8)
+    bits = (packed.unsqueeze(-1) >> shifts) & 1
+    return bits.reshape(*packed.shape[:-1], -1)[..., :vocab_size].bool()
+
+
+def _masked_lse(log_probs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    return torch.logsumexp(log_probs.masked_fill(~keep, float("-inf")), dim=-1)
+
+
+def _fixed_point_log_tail(lt: torch.Tensor, ls: torch.Tensor, valid: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """log t_lambda of pi_T^lambda pi_ref^(1-lambda) over invalid tokens: [positions, lambdas]."""
+    log_w = lam[None, :, None] * lt[:, None, :] + (1.0 - lam)[None, :, None] * ls[:, None, :]
+    return _masked_lse(log_w, ~valid[:, None, :]) - torch.logsumexp(log_w, dim=-1)
+
+
+@torch.no_grad()
+def _output_log_probs(model, prompts, outputs, pad_id, device) -> list[torch.Tensor]:
+    """Teacher-forced log-probabilities [len(output), V] per sample, one forward per batch."""
+    rows = [p + o for p, o in zip(prompts, outputs)]
+    ids, mask = _left_pad(rows, pad_id, device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+    width = ids.shape[1]
+    result = []
+    for i, output in enumerate(outputs):
+        end = width - 1  # the logits at t predict token t + 1
+        result.append(torch.log_softmax(logits[i, end - len(output):end].float(), dim=-1))
+    return result
+
+
+@torch.no_grad()
+def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], contract: ContractBatch,
+          lambdas: np.ndarray, chunk_elements: int = 1 << 24) -> PositionMasses:
+    """Per-position masses of both models on each sample's contract positions.
+
+    The fixed-point tail needs [positions, lambdas, V] log-weights; positions and
+    lambdas are chunked so that at most ``chunk_elements`` are alive at once.
+    """
+    device = pair.device
+    pad_id = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else contract.vocab_size - 1
+    teacher_lp = _output_log_probs(pair.teacher, prompts, outputs, pad_id, device)
+    student_lp = _output_log_probs(pair.student, prompts, outputs, pad_id, device)
+    packed = torch.from_numpy(contract.packed_masks).to(device)
+    lam = torch.tensor(lambdas, dtype=torch.float32, device=device)
+
+    columns: dict[str, list] = {k: [] for k in PositionMasses.__dataclass_fields__}
+    for i, seq in enumerate(contract.sequences):
+        n = len(seq.mask_index)
+        if n == 0:
+            continue
+        rows_idx = torch.from_numpy(seq.mask_index.astype(np.int64)).to(device)
+        vocab_width = teacher_lp[i].shape[-1]
+        chunk_positions = max(1, chunk_elements // (len(lambdas) * vocab_width))
+        chunk_lambdas = max(1, min(len(lambdas), chunk_elements // (chunk_positions * vocab_width)))
+        for start in range(0, n, chunk_positions):
+            stop = min(n, start + chunk_positions)
+            lt = teacher_lp[i][start:stop]
+            ls = student_lp[i][start:stop]
+            vocab = min(lt.shape[-1], contract.vocab_size)
+            # Model heads may be wider than the tokenizer; extra ids never keep the contract.
+            valid = torch.zeros_like(lt, dtype=torch.bool)
+            valid[:, :vocab] = _unpack_rows(packed[rows_idx[start:stop]], contract.vocab_size)[:, :vocab]
+            modal = lt.argmax(dim=-1)
+            log_tail = torch.cat([_fixed_point_log_tail(lt, ls, valid, lam[j:j + chunk_lambdas])
+                                  for j in range(0, len(lam), chunk_lambdas)], dim=1)
+            columns["sample"].append(np.full(stop - start, i))
+            columns["position"].append(np.arange(start, stop))
+            columns["teacher_log_valid"].append(_masked_lse(lt, valid).cpu().numpy())
+            columns["teacher_log_tail"].append(_masked_lse(lt, ~valid).cpu().numpy())
+            columns["student_log_valid"].append(_masked_lse(ls, valid).cpu().numpy())
+            columns["student_log_tail"].append(_masked_lse(ls, ~valid).cpu().numpy())
+            columns["teacher_modal_valid"].append(valid.gather(1, modal[:, None])[:, 0].cpu().numpy())
+            columns["teacher_modal_token"].append(modal.cpu().numpy())
+            columns["log_tail_curve"].append(log_tail.cpu().numpy())
+    if not columns["sample"]:
+        empty = np.zeros(0)
+        return PositionMasses(empty.astype(int), empty.astype(int), empty, empty, empty, empty, empty.astype(bool),
+                              empty.astype(int), np.zeros((0, len(lambdas))))
+    return PositionMasses(**{k: np.concatenate(v) for k, v in columns.items()})

@@ -1,0 +1,125 @@
+"""The model side on real (tiny, randomly initialised) Llama models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from cliffaudit import probe, theory
+from cliffaudit.contract import TokenContract
+
+from .contract.conftest import RANKING_CANDIDATES, ranking_schema, train_byte_level
+
+SCALE = 1.7  # the student's logits are the teacher's times this
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_byte_level(420, use_regex=True)
+
+
+@pytest.fixture(scope="module")
+def pair(tokenizer):
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    teacher = LlamaForCausalLM(config).eval()
+    student = LlamaForCausalLM(config).eval()
+    student.load_state_dict(teacher.state_dict())
+    with torch.no_grad():  # a known temperature: student logits = SCALE * teacher logits
+        student.lm_head.weight.mul_(SCALE)
+    return probe.ModelPair(teacher, student, tokenizer, torch.device("cpu"), None)
+
+
+def _full_log_probs(model, prompt, output):
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([prompt + output])).logits[0]
+    return torch.log_softmax(logits[len(prompt) - 1:len(prompt) + len(output) - 1].double(), dim=-1).numpy()
+
+
+def test_score_matches_independent_computation(pair, tokenizer):
+    contract = TokenContract.from_tokenizer(tokenizer)
+    schema = ranking_schema()
+    prompts = [tokenizer.encode("rank these:", add_special_tokens=False), tokenizer.encode("go", add_special_tokens=False)]
+    outputs = [tokenizer.encode(json.dumps({"ranking": order}), add_special_tokens=False) + [tokenizer.eos_token_id]
+               for order in (RANKING_CANDIDATES, RANKING_CANDIDATES[::-1])]
+    batch = contract.analyze_batch(outputs, [schema, schema])
+    lambdas = np.round(np.arange(1.0, 3.0001, 0.25), 2)
+    masses = probe.score(pair, prompts, outputs, batch, lambdas)
+    assert len(masses.sample) == sum(len(s.mask_index) for s in batch.sequences)
+
+    for row in range(len(masses.sample)):
+        i, t = masses.sample[row], masses.position[row]
+        valid = batch.valid_mask(batch.sequences[i].mask_index[t])
+        lt = _full_log_probs(pair.teacher, prompts[i], outputs[i])[t]
+        # The student's distribution follows from the teacher's by the known temperature.
+        ls_expected = np.log(np.exp(SCALE * lt - np.max(SCALE * lt)) / np.exp(SCALE * lt - np.max(SCALE * lt)).sum())
+        p = np.exp(lt)[valid].sum()
+        b = np.exp(ls_expected)[valid].sum()
+        assert np.exp(masses.teacher_log_valid[row]) == pytest.approx(p, abs=1e-6)
+        assert np.exp(masses.teacher_log_tail[row]) == pytest.approx(1 - p, abs=1e-6)
+        assert np.exp(masses.student_log_valid[row]) == pytest.approx(b, abs=1e-6)
+        assert masses.teacher_modal_token[row] == int(np.argmax(lt))
+        assert masses.teacher_modal_valid[row] == bool(valid[np.argmax(lt)])
+        for j in (0, 2, len(lambdas) - 1):
+            expected = theory.exact_tail_mass(lt, ls_expected, valid, lambdas[j])
+            assert np.exp(masses.log_tail_curve[row, j]) == pytest.approx(expected, rel=1e-4, abs=1e-9)
+
+
+def test_chunking_does_not_change_results(pair, tokenizer):
+    contract = TokenContract.from_tokenizer(tokenizer)
+    prompts = [tokenizer.encode("rank", add_special_tokens=False)]
+    outputs = [tokenizer.encode(json.dumps({"ranking": RANKING_CANDIDATES}), add_special_tokens=False)]
+    batch = contract.analyze_batch(outputs, [ranking_schema()])
+    lambdas = np.linspace(1, 3, 21)
+    whole = probe.score(pair, prompts, outputs, batch, lambdas)
+    tiny = probe.score(pair, prompts, outputs, batch, lambdas, chunk_elements=len(tokenizer) * 3)
+    np.testing.assert_allclose(whole.log_tail_curve, tiny.log_tail_curve, rtol=1e-6)
+    np.testing.assert_allclose(whole.student_log_valid, tiny.student_log_valid, rtol=1e-6)
+
+
+def test_sampling_is_seeded_per_row(pair, tokenizer):
+    prompts = [tokenizer.encode("a", add_special_tokens=False), tokenizer.encode("bb b", add_special_tokens=False)]
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    first = probe.sample(pair.student, prompts, [11, 12], 12, eos, pad)
+    again = probe.sample(pair.student, prompts, [11, 12], 12, eos, pad)
+    alone = probe.sample(pair.student, prompts[1:], [12], 12, eos, pad)
+    other = probe.sample(pair.student, prompts, [11, 99], 12, eos, pad)
+    assert first == again
+    assert first[1] == alone[0]  # a row's sample does not depend on its batch neighbours
+    assert first[0] == other[0] and first[1] != other[1]
+    assert all(len(o) <= 12 for o in first)
+
+
+def test_sampling_with_cache_matches_full_forward(pair, tokenizer):
+    """The KV-cache loop samples from the same distribution as a full forward."""
+    prompt = tokenizer.encode("rank these", add_special_tokens=False)
+    out = probe.sample(pair.teacher, [prompt], [3], 8, tokenizer.eos_token_id, tokenizer.pad_token_id)[0]
+    generator = torch.Generator().manual_seed(3)
+    replay = []
+    for _ in range(len(out)):
+        with torch.no_grad():
+            logits = pair.teacher(input_ids=torch.tensor([prompt + replay])).logits[0, -1]
+        replay.append(int(torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator)))
+    assert replay == out
+
+
+def test_different_vocabularies_are_refused(tokenizer):
+    other = train_byte_level(430, use_regex=True)
+    with pytest.raises(probe.ProbeError, match="vocabularies differ: id 420"):
+        probe.check_same_vocabulary(tokenizer, other)
+    probe.check_same_vocabulary(tokenizer, tokenizer)
+
+
+def test_dtype_and_device_resolution():
+    assert probe.resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    assert probe.resolve_dtype("auto", torch.device("cpu")) is torch.float32
+    assert probe.resolve_dtype("auto", torch.device("cuda")) is torch.bfloat16
+    with pytest.raises(probe.ProbeError, match="--dtype"):
+        probe.resolve_dtype("int8", torch.device("cpu"))
