@@ -88,6 +88,45 @@ def threshold_command(teacher_valid_mass, student_valid_mass, clip, proposed_lam
     return EXIT_FAIL if proposed is not None and proposed["verdict"] != "safe" else EXIT_OK
 
 
+@cli.command("audit")
+@click.option("--teacher", required=True, help="Teacher checkpoint directory (or hub id where a hub is reachable).")
+@click.option("--student", required=True, help="Warm-start student checkpoint directory.")
+@click.option("--probes", required=True, type=click.Path(dir_okay=False), help="Probe records, JSONL.")
+@click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="JSON Schema for records without one.")
+@click.option("--clip", type=float, default=2.0, show_default=True, help="Importance-weight cap c > 1.")
+@click.option("--samples-per-prompt", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=96, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto picks cuda, then mps, then cpu.")
+@click.option("--dtype", default="auto", show_default=True, help="auto: bf16 on cuda, fp32 elsewhere.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-chat-template", is_flag=True, help="Render prompts without the tokenizer's chat template.")
+@click.option("--trust-remote-code", is_flag=True, help="Allow model code from the checkpoint directory.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/audit", show_default=True)
+def audit_command(teacher, student, probes, schema_path, clip, samples_per_prompt, max_new_tokens, batch_size,
+                  device, dtype, seed, no_chat_template, trust_remote_code, out_dir) -> int:
+    """Probe a teacher and a warm start; write report.json with lambda* per class."""
+    from pathlib import Path
+
+    from cliffaudit import audit, report
+
+    if not clip > 1.0:
+        raise BadInput(f"--clip must be > 1, got {clip}")
+    settings = report.AuditSettings(
+        teacher=teacher, student=student, probes=probes, schema_path=schema_path, clip=clip,
+        samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens, batch_size=batch_size,
+        device=device, dtype=dtype, seed=seed, use_chat_template=not no_chat_template,
+        trust_remote_code=trust_remote_code)
+    try:
+        result = audit.run_audit(settings)
+    except audit.AuditInputError as exc:
+        raise BadInput(str(exc)) from None
+    path = report.write_report(result, Path(out_dir))
+    click.echo(audit.summary(result))
+    click.echo(f"wrote {path}")
+    return EXIT_OK
+
+
 def _fmt(value: float | None) -> str:
     return "unbounded" if value is None else f"{value:.4f}"
 

@@ -169,6 +169,9 @@ def sample(model, prompts: list[list[int]], seeds: list[int], max_new_tokens: in
 # ----------------------------------------------------------------------------- scoring
 
 
+AMPLIFIED_TOP = 3  # contract-breaking tokens kept per position, by how much extrapolation amplifies them
+
+
 @dataclass
 class PositionMasses:
     """Per-position results of one batch, flattened over (sample, position)."""
@@ -182,6 +185,8 @@ class PositionMasses:
     teacher_modal_valid: np.ndarray  # bool: the teacher's most likely token keeps the contract
     teacher_modal_token: np.ndarray  # int
     log_tail_curve: np.ndarray  # [n, len(lambdas)]: log t_lambda of the exact K-ary fixed point
+    amplified_tokens: np.ndarray  # [n, AMPLIFIED_TOP] invalid tokens with the largest pi_T / pi_ref
+    amplified_log_ratio: np.ndarray  # [n, AMPLIFIED_TOP] their log(pi_T / pi_ref)
 
 
 def _unpack_rows(packed: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -260,8 +265,15 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
             columns["teacher_modal_valid"].append(valid.gather(1, modal[:, None])[:, 0].cpu().numpy())
             columns["teacher_modal_token"].append(modal.cpu().numpy())
             columns["log_tail_curve"].append(log_tail.cpu().numpy())
+            # The fixed point reweights token v by (pi_T/pi_ref)^(lambda-1): the invalid
+            # tokens with the largest ratio are the ones extrapolation amplifies.
+            ratio = (lt - ls).masked_fill(valid, float("-inf"))
+            top = torch.topk(ratio, k=min(AMPLIFIED_TOP, ratio.shape[-1]), dim=-1)
+            columns["amplified_tokens"].append(top.indices.cpu().numpy())
+            columns["amplified_log_ratio"].append(top.values.cpu().numpy())
     if not columns["sample"]:
         empty = np.zeros(0)
         return PositionMasses(empty.astype(int), empty.astype(int), empty, empty, empty, empty, empty.astype(bool),
-                              empty.astype(int), np.zeros((0, len(lambdas))))
+                              empty.astype(int), np.zeros((0, len(lambdas))), np.zeros((0, AMPLIFIED_TOP), int),
+                              np.zeros((0, AMPLIFIED_TOP)))
     return PositionMasses(**{k: np.concatenate(v) for k, v in columns.items()})

@@ -67,6 +67,9 @@ def test_score_matches_independent_computation(pair, tokenizer):
         assert np.exp(masses.student_log_valid[row]) == pytest.approx(b, abs=1e-6)
         assert masses.teacher_modal_token[row] == int(np.argmax(lt))
         assert masses.teacher_modal_valid[row] == bool(valid[np.argmax(lt)])
+        invalid_ratio = np.where(valid, -np.inf, lt - ls_expected)
+        assert masses.amplified_tokens[row, 0] == int(np.argmax(invalid_ratio))
+        assert masses.amplified_log_ratio[row, 0] == pytest.approx(invalid_ratio.max(), abs=1e-4)
         for j in (0, 2, len(lambdas) - 1):
             expected = theory.exact_tail_mass(lt, ls_expected, valid, lambdas[j])
             assert np.exp(masses.log_tail_curve[row, j]) == pytest.approx(expected, rel=1e-4, abs=1e-9)

@@ -1,0 +1,300 @@
+"""The main job: probes -> samples -> per-position masses -> classes -> lambda* -> report.
+
+Reads the probe file, samples from the warm start (the OPD rollout policy) and
+from the teacher (for calibration), scores both models teacher-forced on every
+sample, and turns the masses into per-class thresholds and a recommendation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ValidationError, model_validator
+from tqdm import tqdm
+
+from cliffaudit import __version__, estimate
+from cliffaudit.contract import ContractSchemaError, TokenContract, load_contract_schema, strict_validate_bytes
+from cliffaudit.report import (AuditReport, AuditSettings, ClassRow, Example, ModelCalibration, Precondition,
+                               finite_or_none)
+
+# Thresholds of the three preconditions (docs/audit.md).
+CALIBRATION_GAP = 0.10  # |predicted - observed| sequence validity, per model
+BINDING_SHARE = 0.50  # share of predicted invalid mass the binding class must carry
+EXAMPLES_PER_ROLE = 3
+
+
+class AuditInputError(ValueError):
+    """Unusable audit input; the message names the file and line or field."""
+
+
+class ProbeRecord(BaseModel):
+    id: str
+    prompt: str | None = None
+    messages: list[dict] | None = None
+    schema_: dict | None = None
+
+    model_config = {"populate_by_name": True, "extra": "allow"}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rename_schema(cls, data):
+        if isinstance(data, dict) and "schema" in data:
+            data = {**data, "schema_": data["schema"]}
+            data.pop("schema")
+        return data
+
+    @model_validator(mode="after")
+    def _needs_prompt(self):
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("needs exactly one of 'prompt' or 'messages'")
+        return self
+
+
+def read_probes(path: str | Path, default_schema: dict | None = None) -> list[tuple[ProbeRecord, dict]]:
+    """Records with their schemas; any bad line stops with file, line and reason."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise AuditInputError(f"{path}: cannot read: {exc.strerror}") from None
+    records: list[tuple[ProbeRecord, dict]] = []
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AuditInputError(f"{where}: not JSON: {exc.msg}") from None
+        if isinstance(data, dict) and "id" in data and not isinstance(data["id"], str):
+            data["id"] = str(data["id"])
+        try:
+            record = ProbeRecord.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "record"
+            raise AuditInputError(f"{where}: {field}: {first['msg']}") from None
+        if record.id in seen:
+            raise AuditInputError(f"{where}: duplicate id {record.id!r}")
+        seen.add(record.id)
+        schema = record.schema_ if record.schema_ is not None else default_schema
+        if schema is None:
+            raise AuditInputError(f"{where}: no 'schema' in the record and no --schema given")
+        try:
+            load_contract_schema(schema)
+        except ContractSchemaError as exc:
+            raise AuditInputError(f"{where}: schema: {exc}") from None
+        records.append((record, schema))
+    if not records:
+        raise AuditInputError(f"{path}: no probe records")
+    return records
+
+
+def sample_seed(seed: int, record_id: str, sample_index: int, role: str) -> int:
+    """A sample's seed depends on the run seed, its record and index, never on batch layout."""
+    digest = hashlib.sha256(f"{seed}\x00{role}\x00{record_id}\x00{sample_index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def lambda_grid(settings: AuditSettings) -> np.ndarray:
+    count = int(round((settings.lambda_max - settings.lambda_min) / settings.lambda_step)) + 1
+    return np.round(settings.lambda_min + settings.lambda_step * np.arange(count), 10)
+
+
+@dataclass
+class RoleSamples:
+    """One model's samples and what the contract and the probe found in them."""
+
+    record_index: list[int]
+    outputs: list[list[int]]
+    labels: list[list[str]]
+    strictly_valid: list[bool]
+    violations: list
+    masses: list  # probe.PositionMasses per batch, with batch offsets applied
+
+
+def _probe_role(pair, contract, records, prompts, settings, role, lambdas) -> RoleSamples:
+    from cliffaudit import probe
+
+    model = pair.student if role == "student" else pair.teacher
+    tokenizer = pair.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    jobs = [(r, k) for r in range(len(records)) for k in range(settings.samples_per_prompt)]
+    result = RoleSamples([], [], [], [], [], [])
+    with tqdm(total=len(jobs), desc=f"{role}: sample + score", unit="sample", leave=False) as bar:
+        for start in range(0, len(jobs), settings.batch_size):
+            batch = jobs[start:start + settings.batch_size]
+            batch_prompts = [prompts[r] for r, _ in batch]
+            seeds = [sample_seed(settings.seed, records[r][0].id, k, role) for r, k in batch]
+            outputs = probe.sample(model, batch_prompts, seeds, settings.max_new_tokens, tokenizer.eos_token_id, pad_id)
+            contract_batch = contract.analyze_batch(outputs, [records[r][1] for r, _ in batch])
+            masses = probe.score(pair, batch_prompts, outputs, contract_batch, lambdas)
+            masses.sample = masses.sample + len(result.outputs)
+            result.masses.append(masses)
+            for (r, _), output, seq in zip(batch, outputs, contract_batch.sequences):
+                text = b"".join(contract.vocab.token_bytes[t] or b"" for t in output if t != tokenizer.eos_token_id)
+                ended = bool(output) and output[-1] == tokenizer.eos_token_id
+                result.record_index.append(r)
+                result.outputs.append(output)
+                result.labels.append(seq.labels)
+                result.strictly_valid.append(ended and strict_validate_bytes(text, records[r][1]).valid)
+                result.violations.append(seq.violation)
+            bar.update(len(batch))
+    return result
+
+
+def _concat(masses: list):
+    fields = masses[0].__dataclass_fields__
+    return type(masses[0])(**{k: np.concatenate([getattr(m, k) for m in masses]) for k in fields})
+
+
+def _calibration(samples: RoleSamples, masses, role: str) -> estimate.Calibration:
+    log_valid = masses.teacher_log_valid if role == "teacher" else masses.student_log_valid
+    outcome = np.ones(len(masses.sample), dtype=bool)
+    for i, violation in enumerate(samples.violations):
+        if violation is not None:
+            outcome[(masses.sample == i) & (masses.position == violation.position)] = False
+    per_sample = np.bincount(masses.sample, weights=log_valid, minlength=len(samples.outputs))
+    return estimate.calibration(np.exp(log_valid), outcome, per_sample, np.array(samples.strictly_valid))
+
+
+def _examples(samples: RoleSamples, records, contract, role: str) -> list[Example]:
+    chosen = [i for i, v in enumerate(samples.violations) if v is not None][:EXAMPLES_PER_ROLE]
+    chosen += [i for i, ok in enumerate(samples.strictly_valid) if ok][:1]
+    out = []
+    for i in chosen:
+        text = b"".join(contract.vocab.token_bytes[t] or b"" for t in samples.outputs[i]).decode("utf-8", "replace")
+        v = samples.violations[i]
+        out.append(Example(record_id=records[samples.record_index[i]][0].id, role=role, output=text,
+                           strictly_valid=samples.strictly_valid[i], violation_position=v.position if v else None,
+                           violation_token=v.token if v else None, violation_reason=v.reason if v else None))
+    return out
+
+
+def _class_positions(samples: RoleSamples, masses) -> dict[str, estimate.ClassPositions]:
+    labels = np.array([samples.labels[s][p] for s, p in zip(masses.sample, masses.position)])
+    prompt = np.array([samples.record_index[s] for s in masses.sample])
+    out = {}
+    for lbl in sorted(set(labels.tolist())):
+        sel = labels == lbl
+        out[lbl] = estimate.ClassPositions(
+            label=lbl, prompt=prompt[sel],
+            teacher_valid=np.exp(masses.teacher_log_valid[sel]), teacher_tail=np.exp(masses.teacher_log_tail[sel]),
+            student_valid=np.exp(masses.student_log_valid[sel]), student_tail=np.exp(masses.student_log_tail[sel]),
+            tail_curve=np.exp(masses.log_tail_curve[sel]), amplified_tokens=masses.amplified_tokens[sel],
+            amplified_log_ratio=masses.amplified_log_ratio[sel])
+    return out
+
+
+def _row(est: estimate.ClassEstimate, cls: estimate.ClassPositions, lambdas, contract) -> ClassRow:
+    teacher_tail = float(cls.teacher_tail.mean())
+    mean_curve = cls.tail_curve.mean(axis=0)
+    ratio = [finite_or_none(teacher_tail / t) if t > 0 else None for t in mean_curve]
+    return ClassRow(
+        label=est.label, positions=est.positions, prompts=est.prompts,
+        teacher_valid_mass=est.teacher_valid_mass, student_valid_mass=est.student_valid_mass,
+        regime=est.reduced.regime.value, reduced_lambda_star=finite_or_none(est.reduced.lambda_star),
+        reduced_edge=est.reduced.edge, base_neutral_lambda_star=finite_or_none(est.base_neutral_lambda_star),
+        exact_lambda_star=finite_or_none(est.exact_lambda_star), exact_edge=est.exact_edge,
+        lambda_star=finite_or_none(est.lambda_star),
+        interval=tuple(finite_or_none(v) for v in est.interval),
+        reduced_interval=tuple(finite_or_none(v) for v in est.reduced_interval),
+        exact_interval=tuple(finite_or_none(v) for v in est.exact_interval),
+        reduced_percentiles={str(q): finite_or_none(v) for q, v in est.reduced_percentiles.items()},
+        exact_percentiles={str(q): finite_or_none(v) for q, v in est.exact_percentiles.items()},
+        disagreement=est.disagreement,
+        amplified_tokens=[(contract.vocab.describe(t), r) for t, r in est.amplified_tokens],
+        mean_tail_ratio=ratio,
+    )
+
+
+def run_audit(settings: AuditSettings) -> AuditReport:
+    from cliffaudit import probe
+
+    default_schema = None
+    if settings.schema_path:
+        try:
+            default_schema = json.loads(Path(settings.schema_path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise AuditInputError(f"{settings.schema_path}: cannot read a JSON schema: {exc}") from None
+    records = read_probes(settings.probes, default_schema)
+    try:
+        pair = probe.load_pair(settings.teacher, settings.student, settings.device, settings.dtype,
+                               settings.trust_remote_code)
+    except probe.ProbeError as exc:
+        raise AuditInputError(str(exc)) from None
+    try:
+        contract = TokenContract.from_tokenizer(pair.tokenizer)
+    except ValueError as exc:
+        raise AuditInputError(f"{settings.teacher}: {exc}") from None
+    prompts = [probe.render_prompt(pair.tokenizer, r.prompt, r.messages, settings.use_chat_template)
+               for r, _ in records]
+    lambdas = lambda_grid(settings)
+
+    student = _probe_role(pair, contract, records, prompts, settings, "student", lambdas)
+    teacher = _probe_role(pair, contract, records, prompts, settings, "teacher", lambdas)
+    student_masses, teacher_masses = _concat(student.masses), _concat(teacher.masses)
+
+    classes = _class_positions(student, student_masses)
+    estimates = [estimate.estimate_class(cls, lambdas, settings.clip, settings.seed) for cls in classes.values()]
+    binding = estimate.binding_class(estimates)
+    calibration = {"teacher": _calibration(teacher, teacher_masses, "teacher"),
+                   "student": _calibration(student, student_masses, "student")}
+    teacher_rate = float(np.mean(teacher.strictly_valid))
+    student_rate = float(np.mean(student.strictly_valid))
+    preconditions = _preconditions(calibration, classes, binding, teacher_rate, student_rate)
+
+    return AuditReport(
+        tool_version=__version__, settings=settings, device=str(pair.device), records=len(records),
+        lambdas=lambdas.tolist(), teacher_parse_rate=teacher_rate, student_parse_rate=student_rate,
+        classes=[_row(e, classes[e.label], lambdas, contract) for e in sorted(estimates, key=lambda e: e.lambda_star)],
+        binding_class=binding.label if binding else None,
+        recommended_lambda=finite_or_none(binding.interval[0]) if binding else None,
+        preconditions=preconditions,
+        calibration={k: ModelCalibration(**vars(v)) for k, v in calibration.items()},
+        warnings=[pair.template_warning] if pair.template_warning else [],
+        examples=_examples(student, records, contract, "student") + _examples(teacher, records, contract, "teacher"),
+    )
+
+
+def _preconditions(calibration, classes, binding, teacher_rate, student_rate) -> list[Precondition]:
+    gaps = {k: abs(c.predicted_validity - c.observed_validity) for k, c in calibration.items()}
+    calibrated = Precondition(
+        name="calibrated", passed=all(g <= CALIBRATION_GAP for g in gaps.values()),
+        detail="; ".join(f"{k}: predicted validity {c.predicted_validity:.3f} vs observed {c.observed_validity:.3f}, "
+                         f"ECE {c.ece:.3f}" for k, c in calibration.items()) + f" (gap limit {CALIBRATION_GAP})")
+    invalid_mass = {lbl: float(c.teacher_tail.sum()) for lbl, c in classes.items()}
+    total = sum(invalid_mass.values())
+    share = invalid_mass.get(binding.label, 0.0) / total if binding and total > 0 else 0.0
+    dominant = Precondition(
+        name="single binding class", passed=binding is not None and share >= BINDING_SHARE,
+        detail=(f"{binding.label!r} carries {share:.1%} of the teacher's predicted invalid mass "
+                f"(needs {BINDING_SHARE:.0%})") if binding else "no class reaches the cliff on the grid")
+    headroom = Precondition(
+        name="warm start has parse headroom", passed=student_rate < teacher_rate,
+        detail=f"student strict parse rate {student_rate:.3f} vs teacher {teacher_rate:.3f}")
+    return [calibrated, dominant, headroom]
+
+
+def summary(report: AuditReport) -> str:
+    lines = [f"cliffaudit audit: {report.records} records, teacher parse rate {report.teacher_parse_rate:.3f}, "
+             f"student {report.student_parse_rate:.3f} (clip c = {report.settings.clip:g})"]
+    for row in report.classes[:8]:
+        star = "unbounded" if row.lambda_star is None else f"{row.lambda_star:.3f}"
+        mark = "  <- binding" if row.label == report.binding_class else ""
+        lines.append(f"  {row.label:<28} n={row.positions:<5} p={row.teacher_valid_mass:.4f} "
+                     f"b={row.student_valid_mass:.4f} lambda*={star}{' (disagree)' if row.disagreement else ''}{mark}")
+    if len(report.classes) > 8:
+        lines.append(f"  ... {len(report.classes) - 8} more classes in the report")
+    rec = "none (no class reaches the cliff on the grid)" if report.recommended_lambda is None \
+        else f"lambda < {report.recommended_lambda:.3f}"
+    lines.append(f"recommended: {rec}; binding class: {report.binding_class}")
+    for pre in report.preconditions:
+        lines.append(f"  [{'pass' if pre.passed else 'FAIL'}] {pre.name}: {pre.detail}")
+    lines.extend(f"warning: {w}" for w in report.warnings)
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""The audit report: typed (pydantic), written atomically as JSON. No torch here.
+
+Thresholds that are unbounded are stored as ``null``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+
+def finite_or_none(value: float) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+class AuditSettings(BaseModel):
+    teacher: str
+    student: str
+    probes: str
+    schema_path: str | None = None
+    clip: float = 2.0
+    samples_per_prompt: int = 4
+    max_new_tokens: int = 96
+    batch_size: int = 16
+    device: str = "auto"
+    dtype: str = "auto"
+    seed: int = 0
+    lambda_min: float = 1.0
+    lambda_max: float = 3.0
+    lambda_step: float = 0.01
+    use_chat_template: bool = True
+    trust_remote_code: bool = False
+
+
+class ClassRow(BaseModel):
+    label: str
+    positions: int
+    prompts: int
+    teacher_valid_mass: float = Field(description="p: mean teacher mass on the contract-preserving set")
+    student_valid_mass: float = Field(description="b: mean warm-start mass on it")
+    regime: str
+    reduced_lambda_star: float | None
+    reduced_edge: str | None
+    base_neutral_lambda_star: float | None
+    exact_lambda_star: float | None
+    exact_edge: str | None
+    lambda_star: float | None = Field(description="the smaller of the two thresholds")
+    interval: tuple[float | None, float | None]
+    reduced_interval: tuple[float | None, float | None]
+    exact_interval: tuple[float | None, float | None]
+    reduced_percentiles: dict[str, float | None]
+    exact_percentiles: dict[str, float | None]
+    disagreement: bool
+    amplified_tokens: list[tuple[str, float]] = Field(default_factory=list,
+                                                      description="(token, log pi_T/pi_ref) driving the exact tail")
+    mean_tail_ratio: list[float | None] = Field(description="(1-p)/t_lambda of the class's mean exact tail on the grid")
+
+
+class Precondition(BaseModel):
+    name: str
+    passed: bool
+    detail: str
+
+
+class ModelCalibration(BaseModel):
+    predicted_validity: float
+    observed_validity: float
+    ece: float
+    curve_predicted: list[float]
+    curve_observed: list[float]
+
+
+class Example(BaseModel):
+    record_id: str
+    role: str
+    output: str
+    strictly_valid: bool
+    violation_position: int | None = None
+    violation_token: str | None = None
+    violation_reason: str | None = None
+
+
+class AuditReport(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    tool_version: str
+    settings: AuditSettings
+    device: str
+    records: int
+    lambdas: list[float]
+    teacher_parse_rate: float
+    student_parse_rate: float
+    classes: list[ClassRow]
+    binding_class: str | None
+    recommended_lambda: float | None = Field(description="lower end of the binding class's 90% interval")
+    preconditions: list[Precondition]
+    calibration: dict[str, ModelCalibration]
+    warnings: list[str] = Field(default_factory=list)
+    examples: list[Example] = Field(default_factory=list)
+
+
+def write_json_atomically(text: str, path: Path) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a
+    crash never leaves a partial report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(report: AuditReport, out_dir: Path) -> Path:
+    path = Path(out_dir) / "report.json"
+    write_json_atomically(report.model_dump_json(indent=2) + "\n", path)
+    return path
