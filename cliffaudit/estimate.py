@@ -137,7 +137,7 @@ def estimate_class(cls: ClassPositions, lambdas: np.ndarray, clip: float, seed: 
     exact, exact_edge = exact_threshold_from_curve(teacher_tail, cls.tail_curve.mean(axis=0), lambdas, clip)
     rng = np.random.default_rng([seed, _stable_hash(cls.label)])
     reduced_interval, exact_interval = _bootstrap(cls, lambdas, clip, rng)
-    disagreement = _disagree(reduced, exact, exact_edge)
+    disagreement = _disagree(reduced, exact, exact_edge, float(lambdas[-1]))
     return ClassEstimate(
         label=cls.label, positions=len(cls.prompt), prompts=len(np.unique(cls.prompt)),
         teacher_valid_mass=p, student_valid_mass=b, reduced=reduced,
@@ -151,13 +151,16 @@ def estimate_class(cls: ClassPositions, lambdas: np.ndarray, clip: float, seed: 
     )
 
 
-def _disagree(reduced: theory.Threshold, exact: float, exact_edge: str | None) -> bool:
-    if not (reduced.bounded or math.isfinite(exact)):
+def _disagree(reduced: theory.Threshold, exact: float, exact_edge: str | None, lambda_max: float) -> bool:
+    """Do the two thresholds tell different stories on the grid? The exact one is
+    only known up to the grid's end, so both are censored there."""
+    reduced_value, exact_value = min(reduced.lambda_star, lambda_max), min(exact, lambda_max)
+    if reduced_value >= lambda_max and exact_value >= lambda_max:
         return False
-    if reduced.bounded != math.isfinite(exact) or reduced.edge != exact_edge:
+    if reduced_value < lambda_max and exact_value < lambda_max and reduced.edge != exact_edge:
         return True
-    scale = max(min(reduced.lambda_star, exact) - 1.0, 1e-9)
-    return abs(reduced.lambda_star - exact) / scale > DISAGREEMENT_TOLERANCE
+    scale = max(min(reduced_value, exact_value) - 1.0, 1e-9)
+    return abs(reduced_value - exact_value) / scale > DISAGREEMENT_TOLERANCE
 
 
 def _top_amplified(cls: ClassPositions, top: int = 5) -> list[tuple[int, float]]:

@@ -30,6 +30,8 @@ def pair(tokenizer):
                          eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)
     teacher = LlamaForCausalLM(config).eval()
+    with torch.no_grad():  # random init is near uniform; sharpen it so masses and thresholds vary
+        teacher.lm_head.weight.mul_(60.0)
     student = LlamaForCausalLM(config).eval()
     student.load_state_dict(teacher.state_dict())
     with torch.no_grad():  # a known temperature: student logits = SCALE * teacher logits
@@ -126,3 +128,4 @@ def test_dtype_and_device_resolution():
     assert probe.resolve_dtype("auto", torch.device("cuda")) is torch.bfloat16
     with pytest.raises(probe.ProbeError, match="--dtype"):
         probe.resolve_dtype("int8", torch.device("cpu"))
+
