@@ -249,6 +249,13 @@ def run_audit(settings: AuditSettings) -> AuditReport:
     student_rate = float(np.mean(student.strictly_valid))
     preconditions = _preconditions(calibration, classes, binding, teacher_rate, student_rate)
 
+    warnings = [pair.template_warning] if pair.template_warning else []
+    for role, samples in (("student", student), ("teacher", teacher)):
+        truncated = sum(1 for o in samples.outputs if not o or o[-1] != pair.tokenizer.eos_token_id)
+        if truncated:
+            warnings.append(f"{truncated} of {len(samples.outputs)} {role} samples reached --max-new-tokens "
+                            f"({settings.max_new_tokens}) before end-of-sequence; they count as not strictly valid")
+
     return AuditReport(
         tool_version=__version__, settings=settings, device=str(pair.device), records=len(records),
         lambdas=lambdas.tolist(), teacher_parse_rate=teacher_rate, student_parse_rate=student_rate,
@@ -257,7 +264,7 @@ def run_audit(settings: AuditSettings) -> AuditReport:
         recommended_lambda=finite_or_none(binding.interval[0]) if binding else None,
         preconditions=preconditions,
         calibration={k: ModelCalibration(**vars(v)) for k, v in calibration.items()},
-        warnings=[pair.template_warning] if pair.template_warning else [],
+        warnings=warnings,
         examples=_examples(student, records, contract, "student") + _examples(teacher, records, contract, "teacher"),
     )
 

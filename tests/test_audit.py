@@ -92,6 +92,11 @@ def test_known_answer_student_mass_per_class(checkpoints, report):
         assert rows[lbl].student_valid_mass == pytest.approx(np.mean(values), abs=1e-6)
 
 
+def test_truncated_samples_are_warned_about(report):
+    # max_new_tokens=6 is far too short for a ranking: every sample that did not break early is truncated.
+    assert any("reached --max-new-tokens (6)" in w for w in report.warnings)
+
+
 def test_same_seed_same_report(checkpoints, report):
     again = audit.run_audit(_settings(checkpoints))
     assert again.model_dump() == report.model_dump()
