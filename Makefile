@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench clean
+.PHONY: test demo bench schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/contract_bench.py
+
+schemas: $(STAMP)
+	$(BIN)/python -m cliffaudit.report
 
 clean:
 	rm -rf $(VENV) build *.egg-info

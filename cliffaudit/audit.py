@@ -18,8 +18,18 @@ from tqdm import tqdm
 
 from cliffaudit import __version__, estimate
 from cliffaudit.contract import ContractSchemaError, TokenContract, load_contract_schema, strict_validate_bytes
-from cliffaudit.report import (AuditReport, AuditSettings, ClassRow, Example, ModelCalibration, Precondition,
-                               finite_or_none)
+from cliffaudit.report import (
+    AuditReport,
+    AuditSettings,
+    ClassRow,
+    Example,
+    Fingerprints,
+    ModelCalibration,
+    Precondition,
+    fingerprint_checkpoint,
+    finite_or_none,
+    sha256_file,
+)
 
 # Thresholds of the three preconditions (docs/audit.md).
 CALIBRATION_GAP = 0.10  # |predicted - observed| sequence validity, per model
@@ -256,8 +266,13 @@ def run_audit(settings: AuditSettings) -> AuditReport:
             warnings.append(f"{truncated} of {len(samples.outputs)} {role} samples reached --max-new-tokens "
                             f"({settings.max_new_tokens}) before end-of-sequence; they count as not strictly valid")
 
+    fingerprints = Fingerprints(
+        teacher=fingerprint_checkpoint(settings.teacher), student=fingerprint_checkpoint(settings.student),
+        probes=sha256_file(Path(settings.probes)),
+        schema_file=sha256_file(Path(settings.schema_path)) if settings.schema_path else None)
+
     return AuditReport(
-        tool_version=__version__, settings=settings, device=str(pair.device), records=len(records),
+        tool_version=__version__, settings=settings, fingerprints=fingerprints, device=str(pair.device), records=len(records),
         lambdas=lambdas.tolist(), teacher_parse_rate=teacher_rate, student_parse_rate=student_rate,
         classes=[_row(e, classes[e.label], lambdas, contract) for e in sorted(estimates, key=lambda e: e.lambda_star)],
         binding_class=binding.label if binding else None,

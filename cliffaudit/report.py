@@ -5,6 +5,8 @@ Thresholds that are unbounded are stored as ``null``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import tempfile
@@ -86,10 +88,37 @@ class Example(BaseModel):
     violation_reason: str | None = None
 
 
+class Fingerprints(BaseModel):
+    """sha256 of every input, to tell later whether a report still describes them."""
+
+    teacher: dict[str, str] = Field(description="file name -> sha256, for each file of the teacher directory")
+    student: dict[str, str]
+    probes: str
+    schema_file: str | None = None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint_checkpoint(path: str | Path) -> dict[str, str]:
+    """sha256 of each file in a checkpoint directory (config, weights, tokenizer);
+    empty for a hub id that is not a local directory."""
+    path = Path(path)
+    if not path.is_dir():
+        return {}
+    return {f.name: sha256_file(f) for f in sorted(path.iterdir()) if f.is_file() and not f.name.startswith(".")}
+
+
 class AuditReport(BaseModel):
     schema_version: int = SCHEMA_VERSION
     tool_version: str
     settings: AuditSettings
+    fingerprints: Fingerprints
     device: str
     records: int
     lambdas: list[float]
@@ -102,6 +131,17 @@ class AuditReport(BaseModel):
     calibration: dict[str, ModelCalibration]
     warnings: list[str] = Field(default_factory=list)
     examples: list[Example] = Field(default_factory=list)
+
+
+REPORT_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "report.schema.json"
+
+
+def report_json_schema() -> str:
+    """The JSON Schema of report.json, generated from the pydantic model."""
+    schema = AuditReport.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"cliffaudit report, schema_version {SCHEMA_VERSION}"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def write_json_atomically(text: str, path: Path) -> None:
@@ -122,3 +162,8 @@ def write_report(report: AuditReport, out_dir: Path) -> Path:
     path = Path(out_dir) / "report.json"
     write_json_atomically(report.model_dump_json(indent=2) + "\n", path)
     return path
+
+
+if __name__ == "__main__":  # python -m cliffaudit.report: regenerate schemas/report.schema.json
+    write_json_atomically(report_json_schema(), REPORT_SCHEMA_PATH)
+    print(f"wrote {REPORT_SCHEMA_PATH}")

@@ -13,62 +13,27 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from cliffaudit import audit, probe, theory
 from cliffaudit.cli import main
 from cliffaudit.contract import TokenContract
-from cliffaudit.report import AuditSettings
 
-from .contract.conftest import ranking_schema, train_byte_level
-
-SCALE = 0.6  # student logits = SCALE * teacher logits: a warm start hotter than the teacher
+from .conftest import SCALE, tiny_settings
+from .contract.conftest import train_byte_level
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpt")
-    tokenizer = train_byte_level(420, use_regex=True)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
-                         eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
-    torch.manual_seed(1)
-    teacher = LlamaForCausalLM(config)
-    student = LlamaForCausalLM(config)
-    student.load_state_dict(teacher.state_dict())
-    with torch.no_grad():
-        student.lm_head.weight.mul_(SCALE)
-    for name, model in (("teacher", teacher), ("student", student)):
-        model.save_pretrained(root / name)
-        tokenizer.save_pretrained(root / name)
-    probes = root / "probes.jsonl"
-    probes.write_text("".join(json.dumps({"id": f"r{i}", "prompt": f"rank {i}", "schema": ranking_schema()}) + "\n"
-                              for i in range(4)))
-    return root
-
-
-def _settings(root, **extra):
-    return AuditSettings(teacher=str(root / "teacher"), student=str(root / "student"), probes=str(root / "probes.jsonl"),
-                         samples_per_prompt=3, max_new_tokens=6, batch_size=5, lambda_step=0.05, **extra)
-
-
-@pytest.fixture(scope="module")
-def report(checkpoints):
-    return audit.run_audit(_settings(checkpoints))
-
-
-def test_report_rows_follow_the_theory(report):
-    labels = [row.label for row in report.classes]
+def test_report_rows_follow_the_theory(audit_report):
+    labels = [row.label for row in audit_report.classes]
     assert len(labels) == len(set(labels)) and labels
-    for row in report.classes:
-        expected = theory.lambda_star(row.teacher_valid_mass, row.student_valid_mass, report.settings.clip)
+    for row in audit_report.classes:
+        expected = theory.lambda_star(row.teacher_valid_mass, row.student_valid_mass, audit_report.settings.clip)
         assert row.reduced_lambda_star == (expected if math.isfinite(expected) else None)
         assert row.positions > 0
-    finite = [r for r in report.classes if r.lambda_star is not None]
+    finite = [r for r in audit_report.classes if r.lambda_star is not None]
     if finite:
-        assert report.binding_class == min(finite, key=lambda r: r.lambda_star).label
+        assert audit_report.binding_class == min(finite, key=lambda r: r.lambda_star).label
 
 
-def test_known_answer_student_mass_per_class(checkpoints, report):
+def test_known_answer_student_mass_per_class(tiny_checkpoints, audit_report):
     """b of every class equals an independent computation from the teacher's logits
     and the known temperature of the student."""
-    settings = report.settings
+    settings = audit_report.settings
     pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32")
     records = audit.read_probes(settings.probes)
     contract = TokenContract.from_tokenizer(pair.tokenizer)
@@ -86,26 +51,26 @@ def test_known_answer_student_mass_per_class(checkpoints, report):
                 student_probs = torch.softmax(SCALE * logits[len(prompt) - 1 + t], -1).numpy()
                 valid = contract.analyze_batch([output], [schema]).valid_mask(seq.mask_index[t])
                 sums.setdefault(lbl, []).append(float(student_probs[valid].sum()))
-    rows = {row.label: row for row in report.classes}
+    rows = {row.label: row for row in audit_report.classes}
     assert set(rows) == set(sums)
     for lbl, values in sums.items():
         assert rows[lbl].student_valid_mass == pytest.approx(np.mean(values), abs=1e-6)
 
 
-def test_truncated_samples_are_warned_about(report):
+def test_truncated_samples_are_warned_about(audit_report):
     # max_new_tokens=6 is far too short for a ranking: every sample that did not break early is truncated.
-    assert any("reached --max-new-tokens (6)" in w for w in report.warnings)
+    assert any("reached --max-new-tokens (6)" in w for w in audit_report.warnings)
 
 
-def test_same_seed_same_report(checkpoints, report):
-    again = audit.run_audit(_settings(checkpoints))
-    assert again.model_dump() == report.model_dump()
+def test_same_seed_same_report(tiny_checkpoints, audit_report):
+    again = audit.run_audit(tiny_settings(tiny_checkpoints))
+    assert again.model_dump() == audit_report.model_dump()
 
 
-def test_cli_writes_report_and_summary(checkpoints, tmp_path, capsys):
+def test_cli_writes_report_and_summary(tiny_checkpoints, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["audit", "--teacher", str(checkpoints / "teacher"), "--student", str(checkpoints / "student"),
-                 "--probes", str(checkpoints / "probes.jsonl"), "--samples-per-prompt", "2", "--max-new-tokens", "4",
+    code = main(["audit", "--teacher", str(tiny_checkpoints / "teacher"), "--student", str(tiny_checkpoints / "student"),
+                 "--probes", str(tiny_checkpoints / "probes.jsonl"), "--samples-per-prompt", "2", "--max-new-tokens", "4",
                  "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
@@ -129,11 +94,11 @@ def test_cli_writes_report_and_summary(checkpoints, tmp_path, capsys):
         ('{"id": "a", "prompt": "x", "schema": {"type": "objec"}}\n', "probes.jsonl:1: schema: not a valid JSON Schema"),
     ],
 )
-def test_bad_probe_lines_exit_two_and_write_nothing(checkpoints, tmp_path, capsys, content, fragment):
+def test_bad_probe_lines_exit_two_and_write_nothing(tiny_checkpoints, tmp_path, capsys, content, fragment):
     probes = tmp_path / "probes.jsonl"
     probes.write_text(content)
     out = tmp_path / "out"
-    code = main(["audit", "--teacher", str(checkpoints / "teacher"), "--student", str(checkpoints / "student"),
+    code = main(["audit", "--teacher", str(tiny_checkpoints / "teacher"), "--student", str(tiny_checkpoints / "student"),
                  "--probes", str(probes), "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2
@@ -141,13 +106,22 @@ def test_bad_probe_lines_exit_two_and_write_nothing(checkpoints, tmp_path, capsy
     assert not out.exists()
 
 
-def test_mismatched_vocabularies_exit_two(checkpoints, tmp_path, capsys):
+def test_mismatched_vocabularies_exit_two(tiny_checkpoints, tmp_path, capsys):
     other = tmp_path / "other"
     train_byte_level(430, use_regex=True).save_pretrained(other)
     LlamaForCausalLM(LlamaConfig(vocab_size=430, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                  num_attention_heads=2, num_key_value_heads=1)).save_pretrained(other)
-    code = main(["audit", "--teacher", str(checkpoints / "teacher"), "--student", str(other),
-                 "--probes", str(checkpoints / "probes.jsonl"), "--out", str(tmp_path / "out")])
+    code = main(["audit", "--teacher", str(tiny_checkpoints / "teacher"), "--student", str(other),
+                 "--probes", str(tiny_checkpoints / "probes.jsonl"), "--out", str(tmp_path / "out")])
     assert code == 2
     assert "vocabularies differ: id 420" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_report_fingerprints_its_inputs(tiny_checkpoints, audit_report):
+    from cliffaudit.report import sha256_file
+
+    assert audit_report.fingerprints.probes == sha256_file(tiny_checkpoints / "probes.jsonl")
+    assert audit_report.fingerprints.teacher["model.safetensors"] == sha256_file(tiny_checkpoints / "teacher" / "model.safetensors")
+    assert {"config.json", "tokenizer.json"} <= set(audit_report.fingerprints.student)
+    assert audit_report.fingerprints.schema_file is None

@@ -50,7 +50,7 @@ class ScalarNode:
 @dataclass(frozen=True)
 class ArrayNode:
     pointer: str
-    items: "Node"
+    items: Node
     min_items: int = 0
     max_items: int | None = None
     unique_items: bool = False
@@ -59,7 +59,7 @@ class ArrayNode:
 @dataclass(frozen=True)
 class ObjectNode:
     pointer: str
-    properties: dict[str, "Node"] = field(hash=False)
+    properties: dict[str, Node] = field(hash=False)
     required: frozenset[str] = frozenset()
 
     def __hash__(self) -> int:

@@ -21,6 +21,7 @@ from cliffaudit.contract.regex import contract_regex
 from cliffaudit.contract.schema import Node, load_contract_schema
 from cliffaudit.contract.vocabulary import TokenVocabulary, vocabulary_from_tokenizer
 
+
 @dataclass(frozen=True)
 class Violation:
     position: int
@@ -108,7 +109,7 @@ class TokenContract:
         self._masks: list[np.ndarray] = []
 
     @classmethod
-    def from_tokenizer(cls, tokenizer) -> "TokenContract":
+    def from_tokenizer(cls, tokenizer) -> TokenContract:
         return cls(vocabulary_from_tokenizer(tokenizer))
 
     # ----------------------------------------------------------------- valid sets
