@@ -176,13 +176,19 @@ def _calibration(samples: RoleSamples, masses, role: str) -> estimate.Calibratio
 def _examples(samples: RoleSamples, records, contract, role: str) -> list[Example]:
     chosen = [i for i, v in enumerate(samples.violations) if v is not None][:EXAMPLES_PER_ROLE]
     chosen += [i for i, ok in enumerate(samples.strictly_valid) if ok][:1]
+
+    def text(ids) -> str:
+        return b"".join(contract.vocab.token_bytes[t] or b"" for t in ids).decode("utf-8", "replace")
+
     out = []
     for i in chosen:
-        text = b"".join(contract.vocab.token_bytes[t] or b"" for t in samples.outputs[i]).decode("utf-8", "replace")
-        v = samples.violations[i]
-        out.append(Example(record_id=records[samples.record_index[i]][0].id, role=role, output=text,
-                           strictly_valid=samples.strictly_valid[i], violation_position=v.position if v else None,
-                           violation_token=v.token if v else None, violation_reason=v.reason if v else None))
+        output, v = samples.outputs[i], samples.violations[i]
+        cut = v.position if v else len(output)
+        out.append(Example(record_id=records[samples.record_index[i]][0].id, role=role,
+                           strictly_valid=samples.strictly_valid[i], before_violation=text(output[:cut]),
+                           violating_token=(text(output[cut:cut + 1]) or v.token) if v else "",
+                           after_violation=text(output[cut + 1:]),
+                           violation_position=v.position if v else None, violation_reason=v.reason if v else None))
     return out
 
 

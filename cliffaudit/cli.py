@@ -121,10 +121,44 @@ def audit_command(teacher, student, probes, schema_path, clip, samples_per_promp
         result = audit.run_audit(settings)
     except audit.AuditInputError as exc:
         raise BadInput(str(exc)) from None
+    from cliffaudit.report.html import write_html
+
     path = report.write_report(result, Path(out_dir))
+    html_path = write_html(result, Path(out_dir) / "report.html")
     click.echo(audit.summary(result))
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {path} and {html_path}")
     return EXIT_OK
+
+
+@cli.command("report")
+@click.argument("report_path", metavar="REPORT.json", type=click.Path(dir_okay=False))
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Output file [default: beside REPORT.json].")
+@click.option("--clip", type=float, help="Re-threshold every class at this clip (no new probing).")
+@click.option("--lambda", "proposed_lambda", type=float, help="A proposed lambda to judge in the verdict banner.")
+@click.option("--steps", type=click.IntRange(min=1), help="Training steps for the finite-budget plot (needs --eta).")
+@click.option("--eta", type=float, help="Logit learning rate of the finite-budget dynamics, in (0, 4].")
+def report_command(report_path, html_path, clip, proposed_lambda, steps, eta) -> int:
+    """Re-render the HTML report from report.json."""
+    from pathlib import Path
+
+    from cliffaudit.report.html import verdict, write_html
+    from cliffaudit.report.load import ReportError, load_report
+
+    if (steps is None) != (eta is None):
+        raise BadInput("--steps and --eta go together")
+    if clip is not None and not clip > 1.0:
+        raise BadInput(f"--clip must be > 1, got {clip}")
+    if eta is not None and not 0 < eta <= 4:
+        raise BadInput(f"--eta must be in (0, 4], got {eta}")
+    try:
+        loaded = load_report(Path(report_path))
+    except ReportError as exc:
+        raise BadInput(str(exc)) from None
+    out = Path(html_path) if html_path else Path(report_path).with_suffix(".html")
+    write_html(loaded, out, clip=clip, proposed_lambda=proposed_lambda, steps=steps, eta=eta)
+    result = verdict(loaded, clip, proposed_lambda)
+    click.echo(f"wrote {out}")
+    return EXIT_FAIL if result.passed is False else EXIT_OK
 
 
 def _fmt(value: float | None) -> str:

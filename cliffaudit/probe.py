@@ -69,7 +69,9 @@ class ModelPair:
 def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype: str = "auto",
               trust_remote_code: bool = False) -> ModelPair:
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the audit draws its own progress bars
     target = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, target)
     tokenizers = []

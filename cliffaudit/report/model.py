@@ -1,4 +1,4 @@
-"""The audit report: typed (pydantic), written atomically as JSON. No torch here.
+"""The audit report model: typed (pydantic), written atomically as JSON. No torch here.
 
 Thresholds that are unbounded are stored as ``null``.
 """
@@ -79,12 +79,15 @@ class ModelCalibration(BaseModel):
 
 
 class Example(BaseModel):
+    """One sample, split around its first violating token (empty when it has none)."""
+
     record_id: str
     role: str
-    output: str
     strictly_valid: bool
+    before_violation: str = Field(description="the output text before the first violating token (all of it if none)")
+    violating_token: str = ""
+    after_violation: str = ""
     violation_position: int | None = None
-    violation_token: str | None = None
     violation_reason: str | None = None
 
 
@@ -133,7 +136,7 @@ class AuditReport(BaseModel):
     examples: list[Example] = Field(default_factory=list)
 
 
-REPORT_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "report.schema.json"
+REPORT_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "report.schema.json"
 
 
 def report_json_schema() -> str:
@@ -150,8 +153,11 @@ def write_json_atomically(text: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for reviewers to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -163,7 +169,3 @@ def write_report(report: AuditReport, out_dir: Path) -> Path:
     write_json_atomically(report.model_dump_json(indent=2) + "\n", path)
     return path
 
-
-if __name__ == "__main__":  # python -m cliffaudit.report: regenerate schemas/report.schema.json
-    write_json_atomically(report_json_schema(), REPORT_SCHEMA_PATH)
-    print(f"wrote {REPORT_SCHEMA_PATH}")

@@ -1,0 +1,104 @@
+"""The HTML report: self-contained, escaped, and checked in a real browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from cliffaudit.cli import main
+from cliffaudit.report import Example
+from cliffaudit.report.html import render_html, verdict
+
+
+@pytest.fixture
+def hostile_report(audit_report):
+    """The tiny audit's report with untrusted text where prompts and outputs go."""
+    example = Example(record_id="<script>alert('id')</script>", role="student", strictly_valid=False,
+                      before_violation='{"ranking": ["<script>alert(1)</script>', violating_token="<b>",
+                      after_violation="&amp;", violation_position=3, violation_reason="</pre><script>x()</script>")
+    return audit_report.model_copy(update={"examples": [example]})
+
+
+def test_html_escapes_untrusted_text(hostile_report):
+    html = render_html(hostile_report)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert '<mark class="violation">&lt;b&gt;</mark>' in html
+    assert "&amp;amp;" in html
+
+
+def test_html_is_self_contained(audit_report):
+    html = render_html(audit_report, proposed_lambda=1.1, steps=500, eta=0.5)
+    assert not re.search(r"<(script|link|img|iframe)\b", html)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert html.count("<svg") == 3  # geometry, reliability, finite budget
+
+
+def test_verdict_judges_a_proposed_lambda(audit_report):
+    bound = audit_report.recommended_lambda
+    assert verdict(audit_report).passed is None
+    if bound is not None:
+        assert verdict(audit_report, proposed_lambda=bound - 1e-6).passed is True
+        assert verdict(audit_report, proposed_lambda=bound).passed is False
+
+
+def test_report_command_rerenders_and_sets_exit_code(audit_report, tmp_path, capsys):
+    path = tmp_path / "report.json"
+    path.write_text(audit_report.model_dump_json())
+    assert main(["report", str(path)]) == 0
+    assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
+    out = tmp_path / "other.html"
+    high = (verdict(audit_report, clip=1.5).bound or audit_report.lambdas[-1]) + 1.0
+    assert main(["report", str(path), "--html", str(out), "--lambda", str(high), "--clip", "1.5"]) == 1
+    assert "FAIL" in out.read_text()
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("content", "fragment"), [("{", "not JSON"), ("{}", "not a cliffaudit report"),
+                                                   ('{"schema_version": 99}', "schema_version 99")])
+def test_report_command_refuses_bad_reports(tmp_path, capsys, content, fragment):
+    path = tmp_path / "report.json"
+    path.write_text(content)
+    assert main(["report", str(path)]) == 2
+    assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "report.html").exists()
+
+
+def _chromium() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    # The browser test installs Debian's chromium where it can (root with apt).
+    if shutil.which("apt-get") and hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, check=False, timeout=300)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, check=False,
+                       timeout=600, env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    return shutil.which("chromium")
+
+
+def test_report_loads_in_a_real_browser(audit_report, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Debian's chromium is not installed and could not be installed here (needs root and apt)")
+    page = tmp_path / "report.html"
+    page.write_text(render_html(audit_report, proposed_lambda=1.2, steps=200, eta=0.5))
+    profile = tempfile.mkdtemp()
+    done = subprocess.run(
+        [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    console_errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line and "ERROR" in line.upper()]
+    assert not console_errors, console_errors
+    dom = done.stdout
+    assert 'id="verdict"' in dom and "Recommended" in dom or "No class reaches the cliff" in dom
+    assert 'id="proposed"' in dom
+    for plot in ("plot-geometry", "plot-reliability", "plot-budget"):
+        block = dom[dom.index(f'id="{plot}"'):]
+        assert "<svg" in block[:400], plot
