@@ -26,6 +26,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/contract_bench.py
+	$(BIN)/python bench/audit_bench.py
 
 schemas: $(STAMP)
 	$(BIN)/python -m cliffaudit.report

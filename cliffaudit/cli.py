@@ -183,6 +183,10 @@ def _threshold_text(r: dict) -> str:
     return "\n".join(lines)
 
 
+from cliffaudit.gate.cli import gate_command  # noqa: E402
+cli.add_command(gate_command)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of raising SystemExit."""
     try:

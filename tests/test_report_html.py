@@ -38,12 +38,15 @@ def test_html_is_self_contained(audit_report):
     assert html.count("<svg") == 3  # geometry, reliability, finite budget
 
 
-def test_verdict_judges_a_proposed_lambda(audit_report):
-    bound = audit_report.recommended_lambda
+def test_banner_verdict_is_the_gates(audit_report):
+    from cliffaudit.gate.verdict import evaluate
+
     assert verdict(audit_report).passed is None
-    if bound is not None:
-        assert verdict(audit_report, proposed_lambda=bound - 1e-6).passed is True
-        assert verdict(audit_report, proposed_lambda=bound).passed is False
+    end = audit_report.lambdas[-1]
+    for lam in (1.05, end - 0.01, end + 0.5, (audit_report.recommended_lambda or end) + 1):
+        banner, gate = verdict(audit_report, proposed_lambda=lam), evaluate(audit_report, lam)
+        assert (banner.passed, banner.reason) == (gate.passed, gate.reason)
+    assert verdict(audit_report, proposed_lambda=end + 0.5).passed is False  # never vouched beyond the grid
 
 
 def test_report_command_rerenders_and_sets_exit_code(audit_report, tmp_path, capsys):

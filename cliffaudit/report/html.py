@@ -17,31 +17,33 @@ from markupsafe import Markup
 from cliffaudit import theory
 from cliffaudit.report import plots
 from cliffaudit.report.model import AuditReport, write_json_atomically
-from cliffaudit.report.thresholds import bound_at, thresholds_at
+from cliffaudit.report.thresholds import thresholds_at
 
 BUDGET_POINTS = 12
 
 
 @dataclass
 class Verdict:
+    """What the banner shows; pass/fail is the gate's own decision."""
+
     clip: float
     bound: float | None  # train with lambda below this
     binding_class: str | None
     bound_is_interval: bool  # lower end of a 90% interval (the report's clip) or a point estimate
     proposed_lambda: float | None
     passed: bool | None  # None when no lambda was proposed
+    reason: str | None
 
 
 def verdict(report: AuditReport, clip: float | None = None, proposed_lambda: float | None = None) -> Verdict:
+    from cliffaudit.gate.bound import bound_at_clip
+    from cliffaudit.gate.verdict import evaluate
+
     clip = report.settings.clip if clip is None else clip
-    bound, binding, is_interval = bound_at(report, clip)
-    passed = None
-    if proposed_lambda is not None:
-        if bound is None:  # no cliff on the grid: only lambdas inside the audited grid are vouched for
-            passed = proposed_lambda <= report.lambdas[-1]
-        else:
-            passed = proposed_lambda < bound
-    return Verdict(clip, bound, binding, is_interval, proposed_lambda, passed)
+    bound = bound_at_clip(report, clip)
+    judged = evaluate(report, proposed_lambda, clip) if proposed_lambda is not None else None
+    return Verdict(clip, bound.value, bound.binding_class, not bound.point_estimate, proposed_lambda,
+                   judged.passed if judged else None, judged.reason if judged else None)
 
 
 def _budget_plot(report: AuditReport, clip: float, steps: int, eta: float, binding: str | None) -> str | None:

@@ -19,6 +19,8 @@ def load_report(path: Path) -> AuditReport:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ReportError(f"{path}: not a cliffaudit report (not UTF-8 text)") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -1,0 +1,85 @@
+"""What is proposed for training: lambda and c, each with where it came from,
+from the command line, a training config, or both.
+
+The command line fills what a config leaves out (TRL configs state neither
+lambda nor c) but may not contradict it: a gate that let ``--lambda`` override
+the config it checks would pass a launch that trains with another lambda.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from cliffaudit.gate.errors import GateInputError
+from cliffaudit.gate.readers import ConfigValue, TrainingSettings
+from cliffaudit.gate.readers.settings import describe_setting
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a proposed value came from."""
+
+    value: float
+    key: str  # the config key or flag, "--lambda", or "settings.clip" of the report
+    written: str | None
+    location: str  # FILE:LINE, or "command line"
+    file: Path | None = None  # for annotations
+    line: int | None = None
+    meaning: str = ""
+
+    def describe(self) -> str:
+        return describe_setting(self.key, self.written, self.location, self.meaning)
+
+    @classmethod
+    def from_config(cls, value: ConfigValue, path: Path) -> Origin:
+        return cls(value.value, value.key, value.written, value.location, path, value.line, value.meaning)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    lam: Origin
+    clip: Origin
+    framework: str | None = None
+    config: Path | None = None
+    other_clips: tuple[Origin, ...] = ()  # caps the config also states, larger than the one judged
+    warnings: tuple[str, ...] = ()
+
+
+def from_command_line(lam: float, clip: float | None, report_path: Path, report_clip: float) -> Proposal:
+    """``--lambda`` alone: c is ``--clip``, else the clip the report was audited at."""
+    lam_origin = Origin(lam, "--lambda", _number(lam), "command line")
+    if clip is None:
+        clip_origin = Origin(report_clip, "settings.clip", _number(report_clip), str(report_path), report_path,
+                             meaning="the clip the report was audited at")
+    else:
+        clip_origin = Origin(clip, "--clip", _number(clip), "command line")
+    return Proposal(lam_origin, clip_origin)
+
+
+def from_config(settings: TrainingSettings, lam: float | None, clip: float | None, report_clip: float) -> Proposal:
+    """lambda and c from ``settings``, with ``lam``/``clip`` from the command line
+    filling in what the config does not state."""
+    lam_origin = _combine("lambda", settings.lam, lam, "--lambda", settings.path, settings.no_lambda_reason)
+    clip_origin = _combine("c", settings.clip, clip, "--clip", settings.path,
+                           f"{settings.no_clip_reason}; the report was audited at c = {report_clip:g}")
+    judged = settings.clip
+    others = tuple(Origin.from_config(v, settings.path) for v in settings.clip_candidates if v is not judged)
+    return Proposal(lam_origin, clip_origin, settings.framework, settings.path, others, tuple(settings.warnings))
+
+
+def _combine(name: str, stated: ConfigValue | None, given: float | None, flag: str, config: Path,
+             missing_reason: str) -> Origin:
+    if stated is not None and given is not None and not math.isclose(stated.value, given, rel_tol=0, abs_tol=1e-12):
+        raise GateInputError(f"{flag} {given:g} contradicts the config, which gives {name} = {stated.value:g} "
+                             f"from {stated.key} ({stated.location}); {flag} only fills in what a config leaves out")
+    if stated is not None:
+        return Origin.from_config(stated, config)
+    if given is not None:
+        return Origin(given, flag, _number(given), "command line", meaning=f"the config states no {name}")
+    raise GateInputError(missing_reason)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"

@@ -1,0 +1,110 @@
+"""The gate's output: plain text, one JSON object, or GitHub Actions annotations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cliffaudit.gate.proposal import Origin, Proposal
+from cliffaudit.gate.verdict import Verdict
+
+FORMATS = ("text", "json", "github")
+
+
+def render(output_format: str, verdict: Verdict, proposal: Proposal, report_path: Path) -> str:
+    if output_format == "json":
+        return json.dumps(as_json(verdict, proposal, report_path), indent=2)
+    if output_format == "github":
+        return "\n".join(github_annotations(verdict, proposal, report_path))
+    return "\n".join(text_lines(verdict, proposal, report_path))
+
+
+def all_warnings(verdict: Verdict, proposal: Proposal) -> list[str]:
+    return [*proposal.warnings, *verdict.warnings]
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def text_lines(verdict: Verdict, proposal: Proposal, report_path: Path) -> list[str]:
+    lines = [f"{'PASS' if verdict.passed else 'FAIL'}: {verdict.reason}",
+             f"  lambda = {proposal.lam.value:g} from {proposal.lam.describe()}",
+             f"  c = {proposal.clip.value:g} from {proposal.clip.describe()}"]
+    lines += [f"    (also stated, larger: c = {o.value:g} from {o.describe()})" for o in proposal.other_clips]
+    lines.append(f"  bound: {verdict.bound.describe()} ({report_path})")
+    lines.append(f"  audited grid: lambda {verdict.grid[0]:g} to {verdict.grid[1]:g}")
+    lines += [f"warning: {w}" for w in all_warnings(verdict, proposal)]
+    return lines
+
+
+# ----------------------------------------------------------------------------- json
+
+
+def as_json(verdict: Verdict, proposal: Proposal, report_path: Path) -> dict:
+    return {
+        "verdict": "pass" if verdict.passed else "fail",
+        "exit_code": verdict.exit_code,
+        "reason": verdict.reason,
+        "proposed_lambda": verdict.proposed_lambda,
+        "clip": verdict.bound.clip,
+        "margin": verdict.margin,
+        "bound": verdict.bound.value,
+        "bound_is_point_estimate": verdict.bound.point_estimate,
+        "binding_class": verdict.bound.binding_class,
+        "must_be_below": verdict.must_be_below,
+        "grid": list(verdict.grid),
+        "report": str(report_path),
+        "framework": proposal.framework,
+        "config": None if proposal.config is None else str(proposal.config),
+        "sources": {"lambda": _origin_json(proposal.lam), "clip": _origin_json(proposal.clip),
+                    "other_clips": [_origin_json(o) for o in proposal.other_clips]},
+        "warnings": all_warnings(verdict, proposal),
+    }
+
+
+def _origin_json(origin: Origin) -> dict:
+    return {"value": origin.value, "key": origin.key, "written": origin.written, "location": origin.location,
+            "meaning": origin.meaning}
+
+
+# ----------------------------------------------------------------------------- github
+
+
+def github_annotations(verdict: Verdict, proposal: Proposal, report_path: Path) -> list[str]:
+    """Workflow commands GitHub Actions turns into annotations on the run and the
+    files: warnings for failed preconditions and config caveats, then the verdict
+    (an error on the line that sets lambda when it fails, a notice when it passes)."""
+    lines = [_command("notice", f"lambda = {proposal.lam.value:g} from {proposal.lam.describe()}; "
+                                f"c = {proposal.clip.value:g} from {proposal.clip.describe()}; "
+                                f"bound: {verdict.bound.describe()}", title="cliffaudit gate inputs")]
+    for warning in proposal.warnings:
+        lines.append(_command("warning", warning, file=proposal.config, title="cliffaudit gate: config"))
+    for warning in verdict.warnings:
+        lines.append(_command("warning", warning, file=report_path, title="cliffaudit: precondition failed"))
+    file, line = (proposal.lam.file, proposal.lam.line) if proposal.lam.file else (report_path, None)
+    if verdict.passed:
+        lines.append(_command("notice", verdict.reason, file=file, line=line, title="cliffaudit gate passed"))
+    else:
+        lines.append(_command("error", verdict.reason, file=file, line=line, title="cliffaudit gate failed"))
+    return lines
+
+
+def _command(kind: str, message: str, file: Path | None = None, line: int | None = None, title: str = "") -> str:
+    properties = []
+    if file is not None:
+        properties.append(f"file={_escape_property(str(file))}")
+    if line is not None:
+        properties.append(f"line={line}")
+    if title:
+        properties.append(f"title={_escape_property(title)}")
+    head = f"::{kind} {','.join(properties)}" if properties else f"::{kind}"
+    return f"{head}::{_escape_data(message)}"
+
+
+def _escape_data(text: str) -> str:
+    # GitHub's workflow-command encoding: % first, then line breaks.
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")

@@ -1,0 +1,281 @@
+"""`cliffaudit gate` end to end: exit codes, unusable input, stale reports,
+training configs of each framework, and the three output formats."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from cliffaudit import theory
+from cliffaudit.report import Precondition
+
+from .reports import CONFIGS, RECOMMENDED, known_report, no_cliff_report, write_report
+
+
+def assert_one_line_error(code: int, out: str, err: str, fragment: str) -> None:
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("cliffaudit: error:")
+    assert fragment in err
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+
+def test_pass_below_the_bound(gate, known_report_path):
+    code, out, err = gate(known_report_path, "--lambda", "1.2")
+    assert code == 0 and err == ""
+    assert out.startswith("PASS: lambda 1.2 is below the bound 1.2500")
+    assert "lambda = 1.2 from --lambda 1.2 (command line)" in out
+    assert "c = 2 from settings.clip=2" in out
+
+
+def test_fail_at_or_above_the_bound(gate, known_report_path):
+    code, out, _ = gate(known_report_path, "--lambda", str(RECOMMENDED))
+    assert code == 1
+    assert out.startswith("FAIL: lambda 1.25 is not below the bound 1.2500")
+
+
+def test_margin_keeps_lambda_further_below(gate, known_report_path):
+    assert gate(known_report_path, "--lambda", "1.22")[0] == 0
+    code, out, _ = gate(known_report_path, "--lambda", "1.22", "--margin", "0.05")
+    assert code == 1
+    assert "minus the margin 0.05 (1.2000)" in out
+    assert gate(known_report_path, "--lambda", "1.19", "--margin", "0.05")[0] == 0
+
+
+def test_no_cliff_passes_inside_the_grid_and_fails_beyond_it(gate, tmp_path):
+    path = write_report(no_cliff_report(), tmp_path)
+    assert gate(path, "--lambda", "2.5")[0] == 0
+    code, out, _ = gate(path, "--lambda", "3.2")
+    assert code == 1
+    assert "beyond the audited grid's end 3" in out
+
+
+def test_another_clip_recomputes_the_bound_and_says_it_is_a_point_estimate(gate, known_report_path):
+    code, out, _ = gate(known_report_path, "--lambda", "1.3", "--clip", "3", "--format", "json")
+    result = json.loads(out)
+    assert code == 0
+    assert result["bound_is_point_estimate"] is True
+    assert result["bound"] == pytest.approx(theory.lambda_star(0.99, 0.9, 3.0), abs=1e-3)
+    assert result["clip"] == 3.0
+    text = gate(known_report_path, "--lambda", "1.3", "--clip", "3")[1]
+    assert "point estimate at c = 3" in text and "no bootstrap interval" in text
+
+
+def test_a_real_audit_report(gate, audit_report, tmp_path):
+    path = write_report(audit_report, tmp_path)
+    end = audit_report.lambdas[-1]
+    ceiling = end if audit_report.recommended_lambda is None else min(audit_report.recommended_lambda, end)
+    code, out, _ = gate(path, "--lambda", f"{(1.0 + ceiling) / 2:.4f}")  # halfway between 1 and the bound
+    assert code == 0
+    assert gate(path, "--lambda", str(end + 0.5))[0] == 1  # past the grid's end: the gate does not vouch for it
+    for precondition in audit_report.preconditions:
+        assert (f"warning: precondition {precondition.name!r} failed" in out) is (not precondition.passed)
+
+
+# ----------------------------------------------------------------------------- unusable input
+
+
+def unusable_reports(tmp_path):
+    (tmp_path / "not-json.json").write_text("{ this is not json")
+    version = json.loads(known_report().model_dump_json())
+    version["schema_version"] = 99
+    (tmp_path / "version.json").write_text(json.dumps(version))
+    (tmp_path / "other.json").write_text(json.dumps({"name": "some other tool", "lambda": 1.2}))
+    (tmp_path / "list.json").write_text("[1, 2, 3]")
+    (tmp_path / "partial.json").write_text(json.dumps({"schema_version": 1, "lambdas": [1.0, 2.0]}))
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00report")
+    (tmp_path / "grid.json").write_text(known_report(lambdas=[]).model_dump_json())
+
+
+@pytest.mark.parametrize(("name", "fragment"), [
+    ("missing.json", "missing.json: cannot read: No such file or directory"),
+    ("not-json.json", "not-json.json: not JSON (line 1: Expecting property name"),
+    ("version.json", "report schema_version 99, this cliffaudit reads 1"),
+    ("other.json", "not a cliffaudit report (no schema_version)"),
+    ("list.json", "not a cliffaudit report"),
+    ("partial.json", "partial.json: field tool_version: Field required"),
+    ("binary.json", "not a cliffaudit report (not UTF-8 text)"),
+    ("grid.json", "the report's lambda grid is empty or not ascending"),
+])
+def test_unusable_reports_exit_two_and_write_nothing(gate, tmp_path, name, fragment):
+    unusable_reports(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = gate(tmp_path / name, "--lambda", "1.1")
+    assert_one_line_error(code, out, err, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    ([], "give the lambda to check"),
+    (["--lambda", "1.1", "--framework", "verl"], "--framework needs --train-config"),
+    (["--lambda", "1.1", "--margin", "-0.1"], "margin must be a finite number >= 0"),
+    (["--lambda", "1.1", "--clip", "0.8"], "clip must be > 1"),
+    (["--lambda", "x"], "'x' is not a valid float"),
+])
+def test_unusable_arguments_exit_two(gate, known_report_path, argv, fragment):
+    assert_one_line_error(*gate(known_report_path, *argv), fragment)
+
+
+def test_a_config_without_lambda_exits_two(gate, known_report_path, tmp_path):
+    config = tmp_path / "ppo.yaml"
+    config.write_text("actor_rollout_ref:\n  actor:\n    clip_ratio_high: 0.28\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = gate(known_report_path, "--train-config", config)
+    assert_one_line_error(code, out, err, "sets no actor_rollout_ref.actor.policy_loss.lambda_vals")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_config_without_clip_exits_two_unless_clip_is_given(gate, known_report_path, tmp_path):
+    config = tmp_path / "run.sh"
+    config.write_text("python3 -m verl.trainer.main_ppo actor_rollout_ref.actor.policy_loss.lambda_vals=1.1\n")
+    code, out, err = gate(known_report_path, "--train-config", config)
+    assert_one_line_error(code, out, err, "the report was audited at c = 2")
+    code, out, _ = gate(known_report_path, "--train-config", config, "--clip", "2")
+    assert code == 0
+    assert "c = 2 from --clip 2 (command line); the config states no c" in out
+
+
+def test_missing_and_undetectable_configs_exit_two(gate, known_report_path, tmp_path):
+    assert_one_line_error(*gate(known_report_path, "--train-config", tmp_path / "nope.yaml"), "no such training config")
+    other = tmp_path / "other.yaml"
+    other.write_text("model:\n  lr: 0.1\n")
+    assert_one_line_error(*gate(known_report_path, "--train-config", other), "cannot tell which framework")
+
+
+def test_the_command_line_may_not_contradict_the_config(gate, known_report_path):
+    config = CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml"
+    code, out, err = gate(known_report_path, "--train-config", config, "--lambda", "1.1")
+    assert_one_line_error(code, out, err, "--lambda 1.1 contradicts the config, which gives lambda = 1.5")
+
+
+# ----------------------------------------------------------------------------- stale fingerprints
+
+
+def test_fresh_checkpoints_pass_the_fingerprint_check(gate, audit_report, tiny_checkpoints, tmp_path):
+    path = write_report(audit_report, tmp_path)
+    code, _, err = gate(path, "--lambda", "1.0", "--teacher", tiny_checkpoints / "teacher",
+                        "--student", tiny_checkpoints / "student")
+    assert code == 0 and err == ""
+
+
+def test_stale_checkpoint_exits_two_naming_the_file(gate, audit_report, tiny_checkpoints, tmp_path):
+    report_path = write_report(audit_report, tmp_path)
+    copy = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoints, copy)
+    with open(copy / "teacher" / "model.safetensors", "ab") as weights:
+        weights.write(b"\0")  # one byte more: a different checkpoint
+    code, out, err = gate(report_path, "--lambda", "1.0", "--teacher", copy / "teacher", "--student", copy / "student")
+    assert_one_line_error(code, out, err, "teacher/model.safetensors changed since the report")
+    (copy / "student" / "extra.bin").write_bytes(b"x")
+    code, out, err = gate(report_path, "--lambda", "1.0", "--student", copy / "student")
+    assert_one_line_error(code, out, err, "student/extra.bin was added since the report")
+
+
+# ----------------------------------------------------------------------------- training configs
+
+
+@pytest.mark.parametrize(("relative", "code", "lambda_text", "clip_text"), [
+    ("verl/run_qwen3_4b_json_exopd.sh", 1,
+     "lambda = 1.25 from actor_rollout_ref.actor.policy_loss.lambda_vals=${LAMBDA_VAL}",
+     "c = 2 from algorithm.rollout_correction.rollout_is_threshold=2.0"),
+    ("verl/g_opd_json_qwen3_1.7b.yaml", 1,
+     "lambda = 1.5 from actor_rollout_ref.actor.policy_loss.lambda_vals=1.5",
+     "c = 1.28 from actor_rollout_ref.actor.clip_ratio_high=0.28"),
+    ("slime/run-qwen3-4B-opd-json.sh", 1, "lambda = 1.4 from --opd-kl-coef ${OPD_KL_COEF}",
+     "c = 2 from --tis-clip 2.0"),
+    ("skyrl/run_on_policy_distill_json_qwen3_1.7b.sh", 0,
+     "lambda = 1 from examples.on_policy_distillation.main_on_policy_distill",
+     "c = 2 from trainer.algorithm.off_policy_correction.token_tis_ratio_clip_high=$TIS_IMP_RATIO_CAP"),
+    ("skyrl/opd_kl_in_reward_json.yaml", 1, "lambda = 1.3 from trainer.algorithm.kl_loss_coef=1.3",
+     "c = 1.28 from trainer.algorithm.eps_clip_high=0.28"),
+])
+def test_each_framework_config_reports_the_keys_it_read(gate, known_report_path, relative, code, lambda_text,
+                                                        clip_text):
+    result, out, err = gate(known_report_path, "--train-config", CONFIGS / relative)
+    assert (result, err) == (code, "")
+    assert lambda_text in out
+    assert clip_text in out
+
+
+def test_the_launch_environment_overrides_a_script_default(gate, known_report_path, monkeypatch):
+    monkeypatch.setenv("LAMBDA_VAL", "1.2")
+    code, out, _ = gate(known_report_path, "--train-config", CONFIGS / "verl/run_qwen3_4b_json_exopd.sh")
+    assert code == 0
+    assert "through $LAMBDA_VAL = 1.2;" in out
+
+
+def test_trl_needs_a_lambda_and_says_why(gate, known_report_path):
+    config = CONFIGS / "trl/gkd_qwen3_json.yaml"
+    code, out, err = gate(known_report_path, "--train-config", config)
+    assert_one_line_error(code, out, err, "lmbda=0.5")
+    assert "is the on-policy fraction, not lambda" in err
+    code, out, err = gate(known_report_path, "--train-config", config, "--lambda", "1.1", "--clip", "2")
+    assert code == 0
+    assert "warning: lmbda=0.5" in out and "not the extrapolation coefficient lambda" in out
+
+
+# ----------------------------------------------------------------------------- formats
+
+
+def test_json_format_is_one_object_with_verdict_bound_and_sources(gate, known_report_path):
+    code, out, _ = gate(known_report_path, "--train-config", CONFIGS / "slime/run-qwen3-4B-opd-json.sh",
+                        "--format", "json")
+    result = json.loads(out)
+    assert code == 1
+    assert result["verdict"] == "fail" and result["exit_code"] == 1
+    assert result["proposed_lambda"] == 1.4 and result["clip"] == 2.0
+    assert result["bound"] == RECOMMENDED and result["bound_is_point_estimate"] is False
+    assert result["binding_class"] == "value:number"
+    assert result["framework"] == "slime"
+    assert result["sources"]["lambda"]["key"] == "--opd-kl-coef"
+    assert result["sources"]["clip"]["key"] == "--tis-clip"
+    assert result["warnings"] == []
+
+
+def test_json_format_carries_config_and_precondition_warnings(gate, tmp_path):
+    report = known_report(preconditions=[Precondition(name="calibrated", passed=False, detail="gap 0.3")])
+    path = write_report(report, tmp_path)
+    _, out, _ = gate(path, "--train-config", CONFIGS / "verl/run_qwen3_4b_json_exopd.sh", "--format", "json")
+    warnings = json.loads(out)["warnings"]
+    assert any('"$@"' in w for w in warnings)
+    assert "precondition 'calibrated' failed: gap 0.3" in warnings
+
+
+def test_github_format_annotates_the_line_that_sets_lambda(gate, tmp_path):
+    report = known_report(preconditions=[Precondition(name="calibrated", passed=False, detail="gap 0.3, per 10%")])
+    path = write_report(report, tmp_path)
+    config = CONFIGS / "verl/run_qwen3_4b_json_exopd.sh"
+    code, out, _ = gate(path, "--train-config", config, "--format", "github")
+    lines = out.splitlines()
+    assert code == 1
+    assert all(line.startswith(("::notice ", "::warning ", "::error ")) for line in lines)
+    lambda_line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if "lambda_vals=" in text)
+    assert lines[-1].startswith(f"::error file={config},line={lambda_line},title=cliffaudit gate failed::lambda 1.25")
+    # workflow-command encoding: "%" in data, ":" and "," in properties
+    assert f"::warning file={path},title=cliffaudit%3A precondition failed::precondition 'calibrated' failed: " \
+           f"gap 0.3, per 10%25" in lines
+    assert any(line.startswith(f"::warning file={config},") and "$@" in line for line in lines)
+
+
+def test_github_format_passing_is_a_notice(gate, known_report_path):
+    code, out, _ = gate(known_report_path, "--lambda", "1.1", "--format", "github")
+    assert code == 0
+    assert out.splitlines()[-1] == (f"::notice file={known_report_path},title=cliffaudit gate passed::"
+                                    f"lambda 1.1 is below the bound 1.2500")
+
+
+def test_the_gate_runs_without_importing_torch(known_report_path):
+    # CI runners that only gate should not pay for (or need) the model stack.
+    code = ("import sys; from cliffaudit.cli import main; "
+            f"rc = main(['gate', {str(known_report_path)!r}, '--lambda', '1.1']); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("PASS")
