@@ -125,36 +125,75 @@ class RoleSamples:
     labels: list[list[str]]
     strictly_valid: list[bool]
     violations: list
-    masses: list  # probe.PositionMasses per batch, with batch offsets applied
+    masses: list  # one probe.PositionMasses per batch; sample indices local to this RoleSamples
+
+    @classmethod
+    def empty(cls) -> "RoleSamples":
+        return cls([], [], [], [], [], [])
+
+    def extend(self, other: "RoleSamples") -> None:
+        offset = len(self.outputs)
+        for masses in other.masses:
+            masses.sample = masses.sample + offset
+            self.masses.append(masses)
+        self.record_index += other.record_index
+        self.outputs += other.outputs
+        self.labels += other.labels
+        self.strictly_valid += other.strictly_valid
+        self.violations += other.violations
 
 
-def _probe_role(pair, contract, records, prompts, settings, role, lambdas) -> RoleSamples:
+def record_batches(n_records: int, samples_per_prompt: int, batch_size: int) -> list[list[int]]:
+    """Consecutive records whose samples fill one batch. The grouping depends on the
+    inputs alone, so every process layout runs the very same batches and the
+    report does not depend on how many processes shared the work."""
+    per_batch = max(1, batch_size // samples_per_prompt)
+    return [list(range(i, min(n_records, i + per_batch))) for i in range(0, n_records, per_batch)]
+
+
+def shard(n_batches: int, rank: int, world: int) -> list[int]:
+    """The batch indices process ``rank`` of ``world`` runs: every batch exactly once."""
+    return list(range(rank, n_batches, world))
+
+
+def _probe_batch(pair, contract, records, prompts, settings, role, lambdas, batch_records: list[int]) -> RoleSamples:
     from cliffaudit import probe
 
     model = pair.student if role == "student" else pair.teacher
     tokenizer = pair.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    jobs = [(r, k) for r in range(len(records)) for k in range(settings.samples_per_prompt)]
-    result = RoleSamples([], [], [], [], [], [])
-    with tqdm(total=len(jobs), desc=f"{role}: sample + score", unit="sample", leave=False) as bar:
-        for start in range(0, len(jobs), settings.batch_size):
-            batch = jobs[start:start + settings.batch_size]
-            batch_prompts = [prompts[r] for r, _ in batch]
-            seeds = [sample_seed(settings.seed, records[r][0].id, k, role) for r, k in batch]
-            outputs = probe.sample(model, batch_prompts, seeds, settings.max_new_tokens, tokenizer.eos_token_id, pad_id)
-            contract_batch = contract.analyze_batch(outputs, [records[r][1] for r, _ in batch])
-            masses = probe.score(pair, batch_prompts, outputs, contract_batch, lambdas)
-            masses.sample = masses.sample + len(result.outputs)
-            result.masses.append(masses)
-            for (r, _), output, seq in zip(batch, outputs, contract_batch.sequences):
-                text = b"".join(contract.vocab.token_bytes[t] or b"" for t in output if t != tokenizer.eos_token_id)
-                ended = bool(output) and output[-1] == tokenizer.eos_token_id
-                result.record_index.append(r)
-                result.outputs.append(output)
-                result.labels.append(seq.labels)
-                result.strictly_valid.append(ended and strict_validate_bytes(text, records[r][1]).valid)
-                result.violations.append(seq.violation)
-            bar.update(len(batch))
+    batch = [(r, k) for r in batch_records for k in range(settings.samples_per_prompt)]
+    batch_prompts = [prompts[r] for r, _ in batch]
+    seeds = [sample_seed(settings.seed, records[r][0].id, k, role) for r, k in batch]
+    outputs = probe.sample(model, batch_prompts, seeds, settings.max_new_tokens, tokenizer.eos_token_id, pad_id)
+    contract_batch = contract.analyze_batch(outputs, [records[r][1] for r, _ in batch])
+    result = RoleSamples.empty()
+    result.masses.append(probe.score(pair, batch_prompts, outputs, contract_batch, lambdas))
+    for (r, _), output, seq in zip(batch, outputs, contract_batch.sequences):
+        text = b"".join(contract.vocab.token_bytes[t] or b"" for t in output if t != tokenizer.eos_token_id)
+        ended = bool(output) and output[-1] == tokenizer.eos_token_id
+        result.record_index.append(r)
+        result.outputs.append(output)
+        result.labels.append(seq.labels)
+        result.strictly_valid.append(ended and strict_validate_bytes(text, records[r][1]).valid)
+        result.violations.append(seq.violation)
+    return result
+
+
+def _probe_role(pair, contract, records, prompts, settings, role, lambdas, layout) -> RoleSamples:
+    """This process's share of one model's samples, gathered in global batch order."""
+    batches = record_batches(len(records), settings.samples_per_prompt, settings.batch_size)
+    mine = shard(len(batches), layout.rank, layout.world)
+    done: list[tuple[int, RoleSamples]] = []
+    total = sum(len(batches[i]) for i in mine) * settings.samples_per_prompt
+    with tqdm(total=total, desc=f"{role}: sample + score", unit="sample", leave=False,
+              disable=not layout.is_main) as bar:
+        for i in mine:
+            done.append((i, _probe_batch(pair, contract, records, prompts, settings, role, lambdas, batches[i])))
+            bar.update(len(batches[i]) * settings.samples_per_prompt)
+    result = RoleSamples.empty()
+    for _, part in sorted(layout.gather(done), key=lambda item: item[0]):
+        result.extend(part)
     return result
 
 
@@ -229,8 +268,10 @@ def _row(est: estimate.ClassEstimate, cls: estimate.ClassPositions, lambdas, con
     )
 
 
-def run_audit(settings: AuditSettings) -> AuditReport:
+def run_audit(settings: AuditSettings) -> AuditReport | None:
+    """The report, on the main process; None on the other processes of a launched run."""
     from cliffaudit import probe
+    from cliffaudit.distributed import current_layout
 
     default_schema = None
     if settings.schema_path:
@@ -239,8 +280,10 @@ def run_audit(settings: AuditSettings) -> AuditReport:
         except (OSError, json.JSONDecodeError) as exc:
             raise AuditInputError(f"{settings.schema_path}: cannot read a JSON schema: {exc}") from None
     records = read_probes(settings.probes, default_schema)
+    layout = current_layout(settings.device)
+    device = layout.device if layout.device and settings.device == "auto" else settings.device
     try:
-        pair = probe.load_pair(settings.teacher, settings.student, settings.device, settings.dtype,
+        pair = probe.load_pair(settings.teacher, settings.student, device, settings.dtype,
                                settings.trust_remote_code)
     except probe.ProbeError as exc:
         raise AuditInputError(str(exc)) from None
@@ -252,8 +295,10 @@ def run_audit(settings: AuditSettings) -> AuditReport:
                for r, _ in records]
     lambdas = lambda_grid(settings)
 
-    student = _probe_role(pair, contract, records, prompts, settings, "student", lambdas)
-    teacher = _probe_role(pair, contract, records, prompts, settings, "teacher", lambdas)
+    student = _probe_role(pair, contract, records, prompts, settings, "student", lambdas, layout)
+    teacher = _probe_role(pair, contract, records, prompts, settings, "teacher", lambdas, layout)
+    if not layout.is_main:
+        return None
     student_masses, teacher_masses = _concat(student.masses), _concat(teacher.masses)
 
     classes = _class_positions(student, student_masses)
@@ -278,7 +323,7 @@ def run_audit(settings: AuditSettings) -> AuditReport:
         schema_file=sha256_file(Path(settings.schema_path)) if settings.schema_path else None)
 
     return AuditReport(
-        tool_version=__version__, settings=settings, fingerprints=fingerprints, device=str(pair.device), records=len(records),
+        tool_version=__version__, settings=settings, fingerprints=fingerprints, device=pair.device.type, records=len(records),
         lambdas=lambdas.tolist(), teacher_parse_rate=teacher_rate, student_parse_rate=student_rate,
         classes=[_row(e, classes[e.label], lambdas, contract) for e in sorted(estimates, key=lambda e: e.lambda_star)],
         binding_class=binding.label if binding else None,

@@ -103,12 +103,21 @@ def threshold_command(teacher_valid_mass, student_valid_mass, clip, proposed_lam
 @click.option("--no-chat-template", is_flag=True, help="Render prompts without the tokenizer's chat template.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the checkpoint directory.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/audit", show_default=True)
+@click.option("--num-processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Shard the probes over N processes on this machine (as `accelerate launch` does).")
 def audit_command(teacher, student, probes, schema_path, clip, samples_per_prompt, max_new_tokens, batch_size,
-                  device, dtype, seed, no_chat_template, trust_remote_code, out_dir) -> int:
+                  device, dtype, seed, no_chat_template, trust_remote_code, out_dir, num_processes) -> int:
     """Probe a teacher and a warm start; write report.json with lambda* per class."""
     from pathlib import Path
 
-    from cliffaudit import audit, report
+    from cliffaudit import audit, distributed, report
+
+    if num_processes > 1 and distributed.launched_world_size() == 1:
+        argv = click.get_current_context().obj["argv"]
+        code = distributed.relaunch(num_processes, _without_option(argv, "--num-processes"))
+        if code != 0:
+            raise click.ClickException(f"a probing process failed (exit {code}); no report was written")
+        return EXIT_OK
 
     if not clip > 1.0:
         raise BadInput(f"--clip must be > 1, got {clip}")
@@ -121,6 +130,8 @@ def audit_command(teacher, student, probes, schema_path, clip, samples_per_promp
         result = audit.run_audit(settings)
     except audit.AuditInputError as exc:
         raise BadInput(str(exc)) from None
+    if result is None:  # another process of a launched run: the main one writes
+        return EXIT_OK
     from cliffaudit.report.html import write_html
 
     path = report.write_report(result, Path(out_dir))
@@ -161,6 +172,19 @@ def report_command(report_path, html_path, clip, proposed_lambda, steps, eta) ->
     return EXIT_FAIL if result.passed is False else EXIT_OK
 
 
+def _without_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` less ``name VALUE`` or ``name=VALUE``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
+
+
 def _fmt(value: float | None) -> str:
     return "unbounded" if value is None else f"{value:.4f}"
 
@@ -189,8 +213,10 @@ cli.add_command(gate_command)
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of raising SystemExit."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = cli.main(args=argv, prog_name="cliffaudit", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="cliffaudit", standalone_mode=False,
+                          obj={"argv": argv})
     except click.exceptions.Abort:
         click.echo("cliffaudit: error: aborted", err=True)
         return EXIT_FAIL

@@ -1,0 +1,69 @@
+"""Data-parallel probing: shards, a 2-process report equal to the 1-process one, failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cliffaudit.audit import record_batches, shard
+
+
+@pytest.mark.parametrize("world", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("n_batches", [0, 1, 2, 7, 16, 31])
+def test_shards_cover_every_batch_exactly_once(world, n_batches):
+    shards = [shard(n_batches, rank, world) for rank in range(world)]
+    flat = sorted(i for s in shards for i in s)
+    assert flat == list(range(n_batches))
+
+
+@pytest.mark.parametrize(("records", "per_prompt", "batch"), [(0, 4, 16), (1, 4, 16), (10, 4, 16), (9, 3, 2), (5, 8, 4)])
+def test_record_batches_cover_every_record_once(records, per_prompt, batch):
+    batches = record_batches(records, per_prompt, batch)
+    assert [r for b in batches for r in b] == list(range(records))
+    assert all(len(b) * per_prompt <= max(batch, per_prompt) for b in batches)
+
+
+def _audit(tiny_checkpoints, out, *extra, env=None):
+    command = [sys.executable, "-m", "cliffaudit", "audit", "--teacher", str(tiny_checkpoints / "teacher"),
+               "--student", str(tiny_checkpoints / "student"), "--probes", str(tiny_checkpoints / "probes.jsonl"),
+               "--samples-per-prompt", "2", "--max-new-tokens", "6", "--batch-size", "2", "--device", "cpu",
+               "--out", str(out), *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
+
+
+def test_two_processes_write_the_single_process_report(tiny_checkpoints, tmp_path):
+    one = _audit(tiny_checkpoints, tmp_path / "one")
+    two = _audit(tiny_checkpoints, tmp_path / "two", "--num-processes", "2")
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert two.returncode == 0, two.stderr[-2000:]
+    single = json.loads((tmp_path / "one" / "report.json").read_text())
+    sharded = json.loads((tmp_path / "two" / "report.json").read_text())
+    assert [c["label"] for c in sharded["classes"]] == [c["label"] for c in single["classes"]]
+    for a, b in zip(single["classes"], sharded["classes"]):
+        assert a == b, a["label"]
+    assert sharded == single
+
+
+def test_a_dying_process_fails_the_run_and_writes_nothing(tiny_checkpoints, tmp_path):
+    # sitecustomize runs at start-up in every process; in rank 1 only it breaks sampling.
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(textwrap.dedent("""
+        import os
+        if os.environ.get("RANK") == "1":
+            import cliffaudit.probe as probe
+            def broken(*args, **kwargs):
+                raise RuntimeError("simulated failure in rank 1")
+            probe.sample = broken
+    """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}
+    done = _audit(tiny_checkpoints, tmp_path / "out", "--num-processes", "2", env=env)
+    assert done.returncode != 0
+    assert "simulated failure in rank 1" in done.stderr
+    assert "a probing process failed" in done.stderr
+    assert not (tmp_path / "out").exists()
