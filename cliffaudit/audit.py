@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from cliffaudit.report import (
     Fingerprints,
     ModelCalibration,
     Precondition,
+    RunInfo,
     fingerprint_checkpoint,
     finite_or_none,
     sha256_file,
@@ -273,6 +275,7 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
     from cliffaudit import probe
     from cliffaudit.distributed import current_layout
 
+    started = time.perf_counter()
     default_schema = None
     if settings.schema_path:
         try:
@@ -284,7 +287,8 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
     device = layout.device if layout.device and settings.device == "auto" else settings.device
     try:
         pair = probe.load_pair(settings.teacher, settings.student, device, settings.dtype,
-                               settings.trust_remote_code)
+                               settings.trust_remote_code, settings.teacher_dtype, settings.student_dtype,
+                               settings.device_map)
     except probe.ProbeError as exc:
         raise AuditInputError(str(exc)) from None
     try:
@@ -332,7 +336,19 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
         calibration={k: ModelCalibration(**vars(v)) for k, v in calibration.items()},
         warnings=warnings,
         examples=_examples(student, records, contract, "student") + _examples(teacher, records, contract, "teacher"),
+        run=RunInfo(processes=layout.world, wall_seconds=round(time.perf_counter() - started, 3),
+                    peak_memory_bytes=peak_memory_bytes(pair.device)),
     )
+
+
+def peak_memory_bytes(device) -> int:
+    import torch
+
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
 def _preconditions(calibration, classes, binding, teacher_rate, student_rate) -> list[Precondition]:
@@ -369,5 +385,7 @@ def summary(report: AuditReport) -> str:
     lines.append(f"recommended: {rec}; binding class: {report.binding_class}")
     for pre in report.preconditions:
         lines.append(f"  [{'pass' if pre.passed else 'FAIL'}] {pre.name}: {pre.detail}")
+    lines.append(f"{report.run.processes} process(es), {report.run.wall_seconds:.1f} s, "
+                 f"peak memory {report.run.peak_memory_bytes / 2**20:.0f} MiB ({report.device})")
     lines.extend(f"warning: {w}" for w in report.warnings)
     return "\n".join(lines)

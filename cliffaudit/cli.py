@@ -99,6 +99,9 @@ def threshold_command(teacher_valid_mass, student_valid_mass, clip, proposed_lam
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto picks cuda, then mps, then cpu.")
 @click.option("--dtype", default="auto", show_default=True, help="auto: bf16 on cuda, fp32 elsewhere.")
+@click.option("--teacher-dtype", help="Teacher precision, overriding --dtype (e.g. bfloat16).")
+@click.option("--student-dtype", help="Student precision, overriding --dtype.")
+@click.option("--device-map", help="e.g. auto: spread each model over the GPUs and CPU memory (accelerate).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-chat-template", is_flag=True, help="Render prompts without the tokenizer's chat template.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the checkpoint directory.")
@@ -106,7 +109,8 @@ def threshold_command(teacher_valid_mass, student_valid_mass, clip, proposed_lam
 @click.option("--num-processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Shard the probes over N processes on this machine (as `accelerate launch` does).")
 def audit_command(teacher, student, probes, schema_path, clip, samples_per_prompt, max_new_tokens, batch_size,
-                  device, dtype, seed, no_chat_template, trust_remote_code, out_dir, num_processes) -> int:
+                  device, dtype, teacher_dtype, student_dtype, device_map, seed, no_chat_template, trust_remote_code,
+                  out_dir, num_processes) -> int:
     """Probe a teacher and a warm start; write report.json with lambda* per class."""
     from pathlib import Path
 
@@ -124,7 +128,8 @@ def audit_command(teacher, student, probes, schema_path, clip, samples_per_promp
     settings = report.AuditSettings(
         teacher=teacher, student=student, probes=probes, schema_path=schema_path, clip=clip,
         samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens, batch_size=batch_size,
-        device=device, dtype=dtype, seed=seed, use_chat_template=not no_chat_template,
+        device=device, dtype=dtype, teacher_dtype=teacher_dtype, student_dtype=student_dtype, device_map=device_map,
+        seed=seed, use_chat_template=not no_chat_template,
         trust_remote_code=trust_remote_code)
     try:
         result = audit.run_audit(settings)

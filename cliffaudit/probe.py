@@ -66,14 +66,23 @@ class ModelPair:
     template_warning: str | None  # set when the two chat templates differ
 
 
+def input_device(model) -> torch.device:
+    """Where a model takes its inputs (its embeddings' device, also under a device map)."""
+    return model.get_input_embeddings().weight.device
+
+
 def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype: str = "auto",
-              trust_remote_code: bool = False) -> ModelPair:
+              trust_remote_code: bool = False, teacher_dtype: str | None = None, student_dtype: str | None = None,
+              device_map: str | None = None) -> ModelPair:
+    """Load both models. ``device_map`` (e.g. "auto") uses accelerate's big-model
+    loading across the GPUs and CPU memory instead of moving each model to ``device``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the audit draws its own progress bars
     target = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, target)
+    dtypes = {"teacher": resolve_dtype(teacher_dtype or dtype, target),
+              "student": resolve_dtype(student_dtype or dtype, target)}
     tokenizers = []
     for role, path in (("teacher", teacher_path), ("student", student_path)):
         try:
@@ -84,15 +93,16 @@ def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype:
     models = []
     for role, path in (("teacher", teacher_path), ("student", student_path)):
         try:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtypes[role], trust_remote_code=trust_remote_code,
+                                                         device_map=device_map)
         except (OSError, ValueError) as exc:
             raise ProbeError(f"cannot load the {role} model from {path}: {' '.join(str(exc).split())[:300]}") from None
-        models.append(model.to(target).eval())
+        models.append((model if device_map else model.to(target)).eval())
     templates = [getattr(t, "chat_template", None) for t in tokenizers]
     warning = None if templates[0] == templates[1] else (
         "teacher and student chat templates differ: the audit renders prompts with the teacher's; "
         "mismatched templates are a known cause of unstable OPD")
-    return ModelPair(models[0], models[1], tokenizers[0], target, warning)
+    return ModelPair(models[0], models[1], tokenizers[0], input_device(models[0]), warning)
 
 
 def render_prompt(tokenizer, prompt: str | None, messages: list[dict] | None, use_chat_template: bool) -> list[int]:
@@ -137,7 +147,7 @@ def sample(model, prompts: list[list[int]], seeds: list[int], max_new_tokens: in
     Per-row generators make a sample depend on its own seed, not on its batch
     neighbours' (up to float differences from padding).
     """
-    device = next(model.parameters()).device
+    device = input_device(model)
     generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
     ids, mask = _left_pad(prompts, pad_id, device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -257,8 +267,10 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
     """
     device = pair.device
     pad_id = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else contract.vocab_size - 1
-    teacher_lp = _output_log_probs(pair.teacher, prompts, outputs, pad_id, device)
-    student_lp = _output_log_probs(pair.student, prompts, outputs, pad_id, device)
+    teacher_lp = _output_log_probs(pair.teacher, prompts, outputs, pad_id, input_device(pair.teacher))
+    # The two models may sit on different devices; the masses are computed on the teacher's.
+    student_lp = [lp.to(device) for lp in _output_log_probs(pair.student, prompts, outputs, pad_id,
+                                                            input_device(pair.student))]
     packed = torch.from_numpy(contract.packed_masks).to(device)
     lam = torch.tensor(lambdas, dtype=torch.float32, device=device)
 

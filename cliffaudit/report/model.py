@@ -32,6 +32,9 @@ class AuditSettings(BaseModel):
     batch_size: int = 16
     device: str = "auto"
     dtype: str = "auto"
+    teacher_dtype: str | None = None  # overrides dtype for the teacher
+    student_dtype: str | None = None
+    device_map: str | None = None  # e.g. "auto": accelerate's big-model loading
     seed: int = 0
     lambda_min: float = 1.0
     lambda_max: float = 3.0
@@ -117,6 +120,14 @@ def fingerprint_checkpoint(path: str | Path) -> dict[str, str]:
     return {f.name: sha256_file(f) for f in sorted(path.iterdir()) if f.is_file() and not f.name.startswith(".")}
 
 
+class RunInfo(BaseModel):
+    """How this run went: differs between runs and process layouts, unlike the results."""
+
+    processes: int
+    wall_seconds: float
+    peak_memory_bytes: int = Field(description="peak device memory on cuda, else the main process's peak RSS")
+
+
 class AuditReport(BaseModel):
     schema_version: int = SCHEMA_VERSION
     tool_version: str
@@ -134,6 +145,7 @@ class AuditReport(BaseModel):
     calibration: dict[str, ModelCalibration]
     warnings: list[str] = Field(default_factory=list)
     examples: list[Example] = Field(default_factory=list)
+    run: RunInfo
 
 
 REPORT_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "report.schema.json"

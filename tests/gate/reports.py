@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from cliffaudit import theory
-from cliffaudit.report import AuditReport, AuditSettings, ClassRow, Fingerprints, Precondition
+from cliffaudit.report import AuditReport, AuditSettings, ClassRow, Fingerprints, Precondition, RunInfo
 
 CONFIGS = Path(__file__).parent / "configs"
 GRID = np.round(np.linspace(1.0, 3.0, 201), 10)  # the audit's default grid, 1.00 to 3.00 by 0.01
@@ -38,7 +38,7 @@ def make_report(rows: list[ClassRow], recommended: float | None, binding: str | 
         classes=rows, binding_class=binding, recommended_lambda=recommended,
         preconditions=preconditions if preconditions is not None else [
             Precondition(name="calibrated", passed=True, detail="gap 0.02 (teacher), 0.04 (student)")],
-        calibration={})
+        calibration={}, run=RunInfo(processes=1, wall_seconds=1.0, peak_memory_bytes=1 << 30))
 
 
 def known_report(**changes) -> AuditReport:
