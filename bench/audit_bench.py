@@ -48,9 +48,12 @@ def main() -> None:
     parser.add_argument("--probes", default=str(paths.PROBES_PATH))
     parser.add_argument("--samples-per-prompt", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
     args = parser.parse_args()
-    settings = AuditSettings(teacher=args.teacher, student=args.student, probes=args.probes,
-                             samples_per_prompt=args.samples_per_prompt, max_new_tokens=args.max_new_tokens)
+    settings = AuditSettings(teacher=args.teacher, student=args.student, probes=args.probes, device=args.device,
+                             dtype=args.dtype, samples_per_prompt=args.samples_per_prompt,
+                             max_new_tokens=args.max_new_tokens)
     bare = bare_pass(settings)
     start = time.perf_counter()
     report = audit.run_audit(settings)
@@ -60,6 +63,7 @@ def main() -> None:
     print(f"bare sampling + forward: {bare:.2f} s")
     print(f"full audit:              {full:.2f} s")
     print(f"audit / bare ratio:      {full / bare:.3f}  (overhead {100 * (full / bare - 1):.1f}%)")
+    print(f"tokens probed per second (audit): {report.run.tokens_probed / full:,.0f}")
 
 
 if __name__ == "__main__":

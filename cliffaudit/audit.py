@@ -337,6 +337,7 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
         warnings=warnings,
         examples=_examples(student, records, contract, "student") + _examples(teacher, records, contract, "teacher"),
         run=RunInfo(processes=layout.world, wall_seconds=round(time.perf_counter() - started, 3),
+                    tokens_probed=sum(len(o) for o in student.outputs + teacher.outputs),
                     peak_memory_bytes=peak_memory_bytes(pair.device)),
     )
 
@@ -386,6 +387,7 @@ def summary(report: AuditReport) -> str:
     for pre in report.preconditions:
         lines.append(f"  [{'pass' if pre.passed else 'FAIL'}] {pre.name}: {pre.detail}")
     lines.append(f"{report.run.processes} process(es), {report.run.wall_seconds:.1f} s, "
+                 f"{report.run.tokens_probed / max(report.run.wall_seconds, 1e-9):,.0f} tokens probed/s, "
                  f"peak memory {report.run.peak_memory_bytes / 2**20:.0f} MiB ({report.device})")
     lines.extend(f"warning: {w}" for w in report.warnings)
     return "\n".join(lines)

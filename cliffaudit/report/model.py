@@ -125,6 +125,7 @@ class RunInfo(BaseModel):
 
     processes: int
     wall_seconds: float
+    tokens_probed: int = Field(description="generated tokens sampled and scored, both models")
     peak_memory_bytes: int = Field(description="peak device memory on cuda, else the main process's peak RSS")
 
 

@@ -38,7 +38,7 @@ def make_report(rows: list[ClassRow], recommended: float | None, binding: str | 
         classes=rows, binding_class=binding, recommended_lambda=recommended,
         preconditions=preconditions if preconditions is not None else [
             Precondition(name="calibrated", passed=True, detail="gap 0.02 (teacher), 0.04 (student)")],
-        calibration={}, run=RunInfo(processes=1, wall_seconds=1.0, peak_memory_bytes=1 << 30))
+        calibration={}, run=RunInfo(processes=1, wall_seconds=1.0, tokens_probed=1000, peak_memory_bytes=1 << 30))
 
 
 def known_report(**changes) -> AuditReport:
