@@ -177,6 +177,49 @@ def report_command(report_path, html_path, clip, proposed_lambda, steps, eta) ->
     return EXIT_FAIL if result.passed is False else EXIT_OK
 
 
+@cli.command("sweep")
+@click.option("--teacher", required=True)
+@click.option("--student", required=True, help="The warm start: every run starts here, and it is the reference.")
+@click.option("--probes", required=True, type=click.Path(dir_okay=False), help="Training prompts (JSONL).")
+@click.option("--eval-probes", required=True, type=click.Path(dir_okay=False), help="Held-out prompts (JSONL).")
+@click.option("--schema", "schema_path", type=click.Path(dir_okay=False))
+@click.option("--lambdas", default="1.0:1.6:0.1", show_default=True, help="START:STOP:STEP or a comma list.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option("--clip", type=float, default=2.0, show_default=True)
+@click.option("--lr", type=float, default=1e-4, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--eval-samples", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--rollout-dtype", help="Sample rollouts in this precision (e.g. bfloat16) against fp32 training.")
+@click.option("--from-report", type=click.Path(dir_okay=False), help="Lock this audit's prediction instead of auditing.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/sweep", show_default=True)
+def sweep_command(teacher, student, probes, eval_probes, schema_path, lambdas, seeds, steps, clip, lr, batch_size,
+                  max_new_tokens, eval_samples, rollout_dtype, from_report, out_dir) -> int:
+    """Train short G-OPD runs over a lambda grid and test the locked prediction."""
+    from pathlib import Path
+
+    from cliffaudit.audit import AuditInputError
+    from cliffaudit.sweep.model import SweepSettings
+    from cliffaudit.sweep.run import parse_lambdas, run_sweep, summary
+
+    if not clip > 1.0:
+        raise BadInput(f"--clip must be > 1, got {clip}")
+    try:
+        grid = parse_lambdas(lambdas)
+        settings = SweepSettings(teacher=teacher, student=student, probes=probes, eval_probes=eval_probes,
+                                 schema_path=schema_path, lambdas=grid, seeds=seeds, steps=steps, clip=clip, lr=lr,
+                                 batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                 eval_samples_per_prompt=eval_samples, rollout_dtype=rollout_dtype,
+                                 from_report=from_report)
+        report = run_sweep(settings, Path(out_dir), echo=click.echo)
+    except (AuditInputError, ValueError) as exc:
+        raise BadInput(str(exc)) from None
+    click.echo(summary(report))
+    click.echo(f"wrote {Path(out_dir) / 'sweep.json'}")
+    return EXIT_OK
+
+
 def _without_option(argv: list[str], name: str) -> list[str]:
     """``argv`` less ``name VALUE`` or ``name=VALUE``."""
     out, skip = [], False

@@ -38,3 +38,9 @@ def test_report_round_trip_and_validates(audit_report):
     again = AuditReport.model_validate_json(text)
     assert again == audit_report
     jsonschema.validate(json.loads(text), json.loads(REPORT_SCHEMA_PATH.read_text()))
+
+
+def test_committed_sweep_schema_is_up_to_date():
+    from cliffaudit.report.model import SWEEP_SCHEMA_PATH, sweep_json_schema
+
+    assert SWEEP_SCHEMA_PATH.read_text() == sweep_json_schema(), "schemas/sweep.schema.json is stale: run `make schemas`"

@@ -1,6 +1,8 @@
-"""python -m cliffaudit.report: regenerate schemas/report.schema.json from the model."""
+"""python -m cliffaudit.report: regenerate schemas/report.schema.json and schemas/sweep.schema.json."""
 
-from cliffaudit.report.model import REPORT_SCHEMA_PATH, report_json_schema, write_json_atomically
+from cliffaudit.report.model import REPORT_SCHEMA_PATH, SWEEP_SCHEMA_PATH, report_json_schema, sweep_json_schema
+from cliffaudit.report.model import write_json_atomically
 
-write_json_atomically(report_json_schema(), REPORT_SCHEMA_PATH)
-print(f"wrote {REPORT_SCHEMA_PATH}")
+for text, path in ((report_json_schema(), REPORT_SCHEMA_PATH), (sweep_json_schema(), SWEEP_SCHEMA_PATH)):
+    write_json_atomically(text, path)
+    print(f"wrote {path}")

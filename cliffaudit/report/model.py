@@ -160,6 +160,19 @@ def report_json_schema() -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
+SWEEP_SCHEMA_PATH = REPORT_SCHEMA_PATH.with_name("sweep.schema.json")
+
+
+def sweep_json_schema() -> str:
+    """The JSON Schema of sweep.json, generated from its pydantic model."""
+    from cliffaudit.sweep.model import SWEEP_SCHEMA_VERSION, SweepReport
+
+    schema = SweepReport.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"cliffaudit sweep, schema_version {SWEEP_SCHEMA_VERSION}"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
 def write_json_atomically(text: str, path: Path) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename, so a
     crash never leaves a partial report."""

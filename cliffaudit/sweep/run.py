@@ -1,0 +1,178 @@
+"""``cliffaudit sweep``: lock the audit's prediction, train one short G-OPD run per
+(lambda, seed), measure where strict validity collapses, and compare.
+
+Resumable: each finished run is saved under ``runs/``; rerunning with the same
+output folder skips it. The prediction is written and hashed before the first
+training step and re-hashed at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from cliffaudit import __version__, audit, probe
+from cliffaudit.report import AuditSettings, write_json_atomically
+from cliffaudit.report.load import ReportError, load_report
+from cliffaudit.sweep import onset as onsets
+from cliffaudit.sweep.model import (OnsetInterval, Prediction, RunResult, SweepReport, SweepSettings,
+                                    WindowVerdict)
+from cliffaudit.sweep.train import RunSettings, evaluate, train_run
+
+
+def parse_lambdas(text: str) -> list[float]:
+    """``1.0:1.6:0.05`` (inclusive) or ``1.0,1.2,1.5``."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(x) for x in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            count = int(round((stop - start) / step)) + 1
+            return [round(start + i * step, 10) for i in range(count)]
+        return sorted(float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--lambdas must be START:STOP:STEP or a comma list, got {text!r}") from None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, Path]:
+    if settings.from_report:
+        report_path = Path(settings.from_report)
+        report = load_report(report_path)
+    else:
+        echo("no --from-report: auditing the training probes first")
+        report = audit.run_audit(AuditSettings(teacher=settings.teacher, student=settings.student,
+                                               probes=settings.probes, schema_path=settings.schema_path,
+                                               clip=settings.clip))
+        report_path = out / "audit" / "report.json"
+        write_json_atomically(report.model_dump_json(indent=2) + "\n", report_path)
+    row = next((r for r in report.classes if r.label == report.binding_class), None)
+    return Prediction(
+        binding_class=report.binding_class, clip=report.settings.clip,
+        reduced_lambda_star=row.reduced_lambda_star if row else None,
+        reduced_interval=row.reduced_interval if row else (None, None),
+        exact_lambda_star=row.exact_lambda_star if row else None,
+        exact_interval=row.exact_interval if row else (None, None),
+        recommended_lambda=report.recommended_lambda, report_sha256=_sha256(report_path),
+        sweep_settings=settings), report_path
+
+
+def _lock(prediction: Prediction, out: Path, echo) -> str:
+    """Write prediction.json once; a resumed sweep must find the same prediction."""
+    path = out / "prediction.json"
+    text = prediction.model_dump_json(indent=2) + "\n"
+    if path.exists() and path.read_text() != text:
+        raise ValueError(f"{path} holds another prediction: use a new --out for new settings")
+    if not path.exists():
+        write_json_atomically(text, path)
+    digest = _sha256(path)
+    echo(f"prediction locked: {path} sha256 {digest}")
+    return digest
+
+
+def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport:
+    out = Path(out_dir)
+    try:
+        prediction, _ = _prediction(settings, out, echo)
+    except ReportError as exc:
+        raise ValueError(str(exc)) from None
+    lock_hash = _lock(prediction, out, echo)
+
+    train_records = audit.read_probes(settings.probes, _schema(settings))
+    eval_records = audit.read_probes(settings.eval_probes, _schema(settings))
+    pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32")
+    tokenizer, vocab = pair.tokenizer, _vocabulary(pair.tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def prompts_of(records):
+        return [probe.render_prompt(tokenizer, r.prompt, r.messages, True) for r, _ in records]
+
+    train_prompts, eval_prompts = prompts_of(train_records), prompts_of(eval_records)
+    eval_schemas = [schema for _, schema in eval_records]
+    eval_targets = [(r.model_extra or {}).get("target") for r, _ in eval_records]
+
+    runs: list[RunResult] = []
+    jobs = [(lam, seed) for seed in range(settings.seeds) for lam in settings.lambdas]
+    with tqdm(total=len(jobs) * settings.steps, desc="sweep", unit="step") as bar:
+        for lam, seed in jobs:
+            path = out / "runs" / f"lambda{lam:.4f}_seed{seed}.json"
+            if path.exists():
+                runs.append(RunResult.model_validate_json(path.read_text()))
+                bar.update(settings.steps)
+                continue
+            started = time.perf_counter()
+            student = copy.deepcopy(pair.student)
+            run = RunSettings(lam=lam, seed=seed, steps=settings.steps, clip=settings.clip, lr=settings.lr,
+                              batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens,
+                              rollout_dtype=settings.rollout_dtype)
+            train_run(student, pair.teacher, pair.student, pad, tokenizer.eos_token_id, train_prompts, run,
+                      on_step=lambda _: bar.update(1))
+            scores = evaluate(student, eval_schemas, eval_targets, eval_prompts, pad, tokenizer.eos_token_id, vocab,
+                              settings.eval_samples_per_prompt, settings.max_new_tokens, seed)
+            result = RunResult(lam=lam, seed=seed, parse_rate=scores.parse_rate, exact_match=scores.exact_match,
+                               ndcg_at_1=scores.ndcg_at_1, eval_samples=scores.samples,
+                               seconds=round(time.perf_counter() - started, 2))
+            write_json_atomically(result.model_dump_json(indent=2) + "\n", path)
+            runs.append(result)
+
+    return _summarise(settings, prediction, lock_hash, out, runs)
+
+
+def _schema(settings: SweepSettings) -> dict | None:
+    return json.loads(Path(settings.schema_path).read_text()) if settings.schema_path else None
+
+
+def _vocabulary(tokenizer):
+    from cliffaudit.contract import vocabulary_from_tokenizer
+
+    return vocabulary_from_tokenizer(tokenizer)
+
+
+def _interval(onset: onsets.Onset | None) -> OnsetInterval | None:
+    return None if onset is None else OnsetInterval(lower=onset.lower, upper=onset.upper)
+
+
+def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]) -> SweepReport:
+    per_seed = {}
+    for seed in range(settings.seeds):
+        mine = [r for r in runs if r.seed == seed]
+        per_seed[str(seed)] = _interval(onsets.observed_onset([r.lam for r in mine], [r.parse_rate for r in mine],
+                                                              settings.onset_tolerance))
+    pooled_rates = [float(np.mean([r.parse_rate for r in runs if r.lam == lam])) for lam in settings.lambdas]
+    pooled = onsets.observed_onset(settings.lambdas, pooled_rates, settings.onset_tolerance)
+    verdicts = []
+    for name, window in (("reduced", prediction.reduced_interval), ("exact", prediction.exact_interval)):
+        check = onsets.check_window(pooled, window)
+        verdicts.append(WindowVerdict(threshold=name, window=window, inside=check.inside if check else None,
+                                      miss=check.miss if check else None, direction=check.direction if check else None))
+    report = SweepReport(tool_version=__version__, settings=settings, prediction=prediction,
+                         prediction_sha256=lock_hash, lock_verified=_sha256(out / "prediction.json") == lock_hash,
+                         runs=sorted(runs, key=lambda r: (r.seed, r.lam)), onset_per_seed=per_seed,
+                         onset_pooled=_interval(pooled), verdicts=verdicts)
+    write_json_atomically(report.model_dump_json(indent=2) + "\n", out / "sweep.json")
+    return report
+
+
+def summary(report: SweepReport) -> str:
+    lines = ["lambda  " + "  ".join(f"seed{s}" for s in range(report.settings.seeds)) + "   pooled"]
+    for lam in report.settings.lambdas:
+        rates = [r.parse_rate for r in report.runs if r.lam == lam]
+        lines.append(f"{lam:<7.3f} " + "  ".join(f"{x:5.2f}" for x in rates) + f"   {np.mean(rates):5.2f}")
+    pooled = report.onset_pooled
+    lines.append("observed onset (pooled): " + ("none on the grid" if pooled is None
+                                                 else f"({pooled.lower:g}, {pooled.upper:g}]"))
+    for v in report.verdicts:
+        window = f"[{v.window[0]}, {v.window[1]}]"
+        status = "no verdict" if v.inside is None else ("INSIDE" if v.inside else f"MISS by {v.miss:.3f} ({v.direction})")
+        lines.append(f"{v.threshold} threshold window {window}: {status}")
+    lines.append(f"prediction sha256 {report.prediction_sha256} ({'verified' if report.lock_verified else 'CHANGED'})")
+    return "\n".join(lines)

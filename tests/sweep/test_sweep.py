@@ -1,0 +1,46 @@
+"""A tiny sweep end to end: prediction locked, runs trained, sweep.json valid."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import jsonschema
+
+from cliffaudit.cli import main
+from cliffaudit.report import write_report
+from cliffaudit.report.model import SWEEP_SCHEMA_PATH
+
+
+def test_tiny_sweep_end_to_end(tiny_checkpoints, audit_report, tmp_path, capsys):
+    report_path = write_report(audit_report, tmp_path / "audit")
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--teacher", str(tiny_checkpoints / "teacher"), "--student", str(tiny_checkpoints / "student"),
+            "--probes", str(tiny_checkpoints / "probes.jsonl"), "--eval-probes", str(tiny_checkpoints / "probes.jsonl"),
+            "--lambdas", "1.0,1.5", "--seeds", "1", "--steps", "2", "--batch-size", "2", "--max-new-tokens", "4",
+            "--eval-samples", "1", "--from-report", str(report_path), "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    sweep = json.loads((out / "sweep.json").read_text())
+    jsonschema.validate(sweep, json.loads(SWEEP_SCHEMA_PATH.read_text()))
+    digest = hashlib.sha256((out / "prediction.json").read_bytes()).hexdigest()
+    assert sweep["prediction_sha256"] == digest and sweep["lock_verified"]
+    assert digest in printed
+    assert [(r["lam"], r["seed"]) for r in sweep["runs"]] == [(1.0, 0), (1.5, 0)]
+    assert {v["threshold"] for v in sweep["verdicts"]} == {"reduced", "exact"}
+    assert sweep["prediction"]["binding_class"] == audit_report.binding_class
+
+    # Resumable: a rerun finds the finished runs and trains nothing new.
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    assert main(argv) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == mtimes
+    capsys.readouterr()
+
+
+def test_bad_lambda_grid_is_refused(tiny_checkpoints, tmp_path, capsys):
+    argv = ["sweep", "--teacher", "t", "--student", "s", "--probes", str(tiny_checkpoints / "probes.jsonl"),
+            "--eval-probes", str(tiny_checkpoints / "probes.jsonl"), "--lambdas", "1.5:1.0:0.1",
+            "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert "--lambdas must be START:STOP:STEP" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
