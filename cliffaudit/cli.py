@@ -153,7 +153,8 @@ def audit_command(teacher, student, probes, schema_path, clip, samples_per_promp
 @click.option("--lambda", "proposed_lambda", type=float, help="A proposed lambda to judge in the verdict banner.")
 @click.option("--steps", type=click.IntRange(min=1), help="Training steps for the finite-budget plot (needs --eta).")
 @click.option("--eta", type=float, help="Logit learning rate of the finite-budget dynamics, in (0, 4].")
-def report_command(report_path, html_path, clip, proposed_lambda, steps, eta) -> int:
+@click.option("--sweep", "sweep_path", type=click.Path(dir_okay=False), help="Add a sweep.json's section.")
+def report_command(report_path, html_path, clip, proposed_lambda, steps, eta, sweep_path) -> int:
     """Re-render the HTML report from report.json."""
     from pathlib import Path
 
@@ -170,8 +171,18 @@ def report_command(report_path, html_path, clip, proposed_lambda, steps, eta) ->
         loaded = load_report(Path(report_path))
     except ReportError as exc:
         raise BadInput(str(exc)) from None
+    sweep = None
+    if sweep_path:
+        from pydantic import ValidationError
+
+        from cliffaudit.sweep.model import SweepReport
+
+        try:
+            sweep = SweepReport.model_validate_json(Path(sweep_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError, ValidationError) as exc:
+            raise BadInput(f"{sweep_path}: not a readable sweep.json: {' '.join(str(exc).split())[:200]}") from None
     out = Path(html_path) if html_path else Path(report_path).with_suffix(".html")
-    write_html(loaded, out, clip=clip, proposed_lambda=proposed_lambda, steps=steps, eta=eta)
+    write_html(loaded, out, clip=clip, proposed_lambda=proposed_lambda, steps=steps, eta=eta, sweep=sweep)
     result = verdict(loaded, clip, proposed_lambda)
     click.echo(f"wrote {out}")
     return EXIT_FAIL if result.passed is False else EXIT_OK

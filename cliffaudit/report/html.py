@@ -59,7 +59,8 @@ def _budget_plot(report: AuditReport, clip: float, steps: int, eta: float, bindi
 
 
 def render_html(report: AuditReport, clip: float | None = None, proposed_lambda: float | None = None,
-                steps: int | None = None, eta: float | None = None) -> str:
+                steps: int | None = None, eta: float | None = None, sweep=None) -> str:
+    """The report page; ``sweep`` (a SweepReport) adds the sweep's section."""
     v = verdict(report, clip, proposed_lambda)
     thresholds = {t.label: t for t in thresholds_at(report, v.clip)}
     env = Environment(loader=PackageLoader("cliffaudit.report", "templates"),
@@ -74,6 +75,7 @@ def render_html(report: AuditReport, clip: float | None = None, proposed_lambda:
                                                  for k, t in thresholds.items()})),
         reliability_svg=Markup(plots.reliability(report)),
         budget_svg=Markup(budget) if budget else None, steps=steps, eta=eta,
+        sweep=sweep, sweep_svg=Markup(plots.sweep(sweep)) if sweep else None,
     )
 
 

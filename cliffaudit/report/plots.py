@@ -89,3 +89,37 @@ def finite_budget(steps: list[int], budget_lambdas: list[float], fixed_point: fl
         ax.set_title("Finite-budget boundary")
         ax.legend(fontsize=7)
         return _svg(fig)
+
+
+def sweep(sweep_report) -> str:
+    """Parse rate and task metric against lambda, one line per seed; the locked
+    prediction's windows shaded, the observed onset marked."""
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(7.5, 4.2))
+        ax = fig.add_subplot()
+        metric_ax = ax.twinx()
+        for seed in sorted({r.seed for r in sweep_report.runs}):
+            runs = sorted((r for r in sweep_report.runs if r.seed == seed), key=lambda r: r.lam)
+            ax.plot([r.lam for r in runs], [r.parse_rate for r in runs], marker="o", label=f"parse rate, seed {seed}")
+            scored = [r for r in runs if r.ndcg_at_1 is not None]
+            if scored:
+                metric_ax.plot([r.lam for r in scored], [r.ndcg_at_1 for r in scored], linestyle=":", marker=".",
+                               label=f"NDCG@1 on parsed outputs, seed {seed}")
+        colours = {"reduced": "tab:blue", "exact": "tab:orange"}
+        for verdict in sweep_report.verdicts:
+            lo, hi = verdict.window
+            if lo is not None:
+                ax.axvspan(lo, hi if hi is not None else max(sweep_report.settings.lambdas), alpha=0.15,
+                           color=colours.get(verdict.threshold, "grey"), label=f"locked {verdict.threshold} window")
+        onset = sweep_report.onset_pooled
+        if onset is not None:
+            ax.axvspan(onset.lower, onset.upper, fill=False, hatch="//", edgecolor="crimson",
+                       label="observed onset (pooled)")
+        ax.set_xlabel("lambda")
+        ax.set_ylabel("strict parse rate")
+        metric_ax.set_ylabel("NDCG@1 on parsed outputs")
+        ax.set_ylim(-0.02, 1.02)
+        metric_ax.set_ylim(-0.02, 1.02)
+        ax.set_title("Sweep: where validity collapses, against the locked prediction")
+        ax.legend(fontsize=7, loc="lower left")
+        return _svg(fig)

@@ -36,6 +36,7 @@ class Prediction(BaseModel):
     exact_lambda_star: float | None
     exact_interval: tuple[float | None, float | None]
     recommended_lambda: float | None
+    report_path: str
     report_sha256: str
     sweep_settings: SweepSettings
 

@@ -62,7 +62,8 @@ def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, P
         reduced_interval=row.reduced_interval if row else (None, None),
         exact_lambda_star=row.exact_lambda_star if row else None,
         exact_interval=row.exact_interval if row else (None, None),
-        recommended_lambda=report.recommended_lambda, report_sha256=_sha256(report_path),
+        recommended_lambda=report.recommended_lambda, report_path=str(report_path),
+        report_sha256=_sha256(report_path),
         sweep_settings=settings), report_path
 
 
@@ -159,7 +160,15 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
                          runs=sorted(runs, key=lambda r: (r.seed, r.lam)), onset_per_seed=per_seed,
                          onset_pooled=_interval(pooled), verdicts=verdicts)
     write_json_atomically(report.model_dump_json(indent=2) + "\n", out / "sweep.json")
+    _write_html(report, out)
     return report
+
+
+def _write_html(sweep: SweepReport, out: Path) -> None:
+    """sweep.html: the audit's report with the sweep's section."""
+    from cliffaudit.report.html import write_html
+
+    write_html(load_report(Path(sweep.prediction.report_path)), out / "sweep.html", sweep=sweep)
 
 
 def summary(report: SweepReport) -> str:

@@ -29,6 +29,8 @@ def test_tiny_sweep_end_to_end(tiny_checkpoints, audit_report, tmp_path, capsys)
     assert [(r["lam"], r["seed"]) for r in sweep["runs"]] == [(1.0, 0), (1.5, 0)]
     assert {v["threshold"] for v in sweep["verdicts"]} == {"reduced", "exact"}
     assert sweep["prediction"]["binding_class"] == audit_report.binding_class
+    page = (out / "sweep.html").read_text()
+    assert 'id="plot-sweep"' in page and digest in page
 
     # Resumable: a rerun finds the finished runs and trains nothing new.
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
