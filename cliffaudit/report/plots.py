@@ -106,11 +106,14 @@ def sweep(sweep_report) -> str:
                 metric_ax.plot([r.lam for r in scored], [r.ndcg_at_1 for r in scored], linestyle=":", marker=".",
                                label=f"NDCG@1 on parsed outputs, seed {seed}")
         colours = {"reduced": "tab:blue", "exact": "tab:orange"}
+        first, last = min(sweep_report.settings.lambdas), max(sweep_report.settings.lambdas)
         for verdict in sweep_report.verdicts:
             lo, hi = verdict.window
-            if lo is not None:
-                ax.axvspan(lo, hi if hi is not None else max(sweep_report.settings.lambdas), alpha=0.15,
-                           color=colours.get(verdict.threshold, "grey"), label=f"locked {verdict.threshold} window")
+            hi = last if hi is None else hi
+            if lo is not None and lo <= last and hi >= first:  # shade only what lies on the swept grid
+                ax.axvspan(max(lo, first), min(hi, last), alpha=0.15, color=colours.get(verdict.threshold, "grey"),
+                           label=f"locked {verdict.threshold} window")
+        ax.set_xlim(first - 0.02, last + 0.02)
         onset = sweep_report.onset_pooled
         if onset is not None:
             ax.axvspan(onset.lower, onset.upper, fill=False, hatch="//", edgecolor="crimson",
