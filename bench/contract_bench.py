@@ -17,7 +17,6 @@ from transformers import AutoTokenizer
 
 from cliffaudit.contract import TokenContract
 from cliffaudit.contract.tokens import index_builds
-from cliffaudit.demo import paths
 
 N_OUTPUTS = 1000
 
@@ -40,7 +39,20 @@ def _outputs(records: list[dict], rng: random.Random) -> list[tuple[str, dict]]:
     return out
 
 
+def _demo_paths():
+    """The embedded demo's paths, or a clear exit where its checkpoints are not built yet."""
+    try:
+        from cliffaudit.demo import paths
+    except ImportError:
+        paths = None
+    if paths is None or not (paths.TEACHER_DIR / "config.json").exists():
+        raise SystemExit("bench: the embedded demo checkpoints are not in this checkout (cliffaudit/demo); "
+                         "pass --teacher/--student/--probes where the script takes them")
+    return paths
+
+
 def main() -> None:
+    paths = _demo_paths()
     tokenizer = AutoTokenizer.from_pretrained(str(paths.TEACHER_DIR))
     records = [json.loads(line) for line in paths.PROBES_PATH.read_text().splitlines() if line.strip()]
     outputs = _outputs(records, random.Random(0))

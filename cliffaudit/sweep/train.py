@@ -113,8 +113,6 @@ def evaluate(model, schemas: list[dict], targets: list[list[str] | None], prompt
     """Strict parse rate of temperature-1 samples, and the ranking metrics on the
     outputs that parse (the cliff shows in validity while quality on parsed
     outputs stays flat)."""
-    from cliffaudit.demo.catalogue import exact_match, ndcg_at_1
-
     valid, exact, ndcg, n = 0, [], [], 0
     jobs = [(i, k) for i in range(len(prompts)) for k in range(samples_per_prompt)]
     for start in range(0, len(jobs), 32):
@@ -131,6 +129,8 @@ def evaluate(model, schemas: list[dict], targets: list[list[str] | None], prompt
                 continue
             valid += 1
             if targets[i] is not None and isinstance(verdict.value, dict):
+                from cliffaudit.demo.catalogue import exact_match, ndcg_at_1  # ranking metrics of the demo task
+
                 exact.append(exact_match(verdict.value.get("ranking"), targets[i]))
                 ndcg.append(ndcg_at_1(verdict.value.get("ranking"), targets[i]))
     return Evaluation(valid / max(n, 1), _mean(exact), _mean(ndcg), n)
