@@ -19,6 +19,8 @@ import torch
 from cliffaudit import audit, probe
 from cliffaudit.report import AuditSettings
 
+from demo_paths import demo_paths
+
 
 def bare_pass(settings: AuditSettings) -> float:
     records = audit.read_probes(settings.probes)
@@ -40,18 +42,6 @@ def bare_pass(settings: AuditSettings) -> float:
     return time.perf_counter() - start
 
 
-def _demo_paths():
-    """The embedded demo's paths, or a clear exit where its checkpoints are not built yet."""
-    try:
-        from cliffaudit.demo import paths
-    except ImportError:
-        paths = None
-    if paths is None or not (paths.TEACHER_DIR / "config.json").exists():
-        raise SystemExit("bench: the embedded demo checkpoints are not in this checkout (cliffaudit/demo); "
-                         "pass --teacher/--student/--probes where the script takes them")
-    return paths
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher")
@@ -63,7 +53,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto")
     args = parser.parse_args()
     if not (args.teacher and args.student and args.probes):
-        paths = _demo_paths()
+        paths = demo_paths()
         args.teacher, args.student, args.probes = str(paths.TEACHER_DIR), str(paths.STUDENT_DIR), str(paths.PROBES_PATH)
     settings = AuditSettings(teacher=args.teacher, student=args.student, probes=args.probes, device=args.device,
                              dtype=args.dtype, samples_per_prompt=args.samples_per_prompt,

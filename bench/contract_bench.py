@@ -18,6 +18,8 @@ from transformers import AutoTokenizer
 from cliffaudit.contract import TokenContract
 from cliffaudit.contract.tokens import index_builds
 
+from demo_paths import demo_paths
+
 N_OUTPUTS = 1000
 
 
@@ -39,22 +41,41 @@ def _outputs(records: list[dict], rng: random.Random) -> list[tuple[str, dict]]:
     return out
 
 
-def _demo_paths():
-    """The embedded demo's paths, or a clear exit where its checkpoints are not built yet."""
-    try:
-        from cliffaudit.demo import paths
-    except ImportError:
-        paths = None
-    if paths is None or not (paths.TEACHER_DIR / "config.json").exists():
-        raise SystemExit("bench: the embedded demo checkpoints are not in this checkout (cliffaudit/demo); "
-                         "pass --teacher/--student/--probes where the script takes them")
-    return paths
+def _synthetic(rng: random.Random):
+    """Without the demo checkpoints: a byte-level BPE tokenizer trained here on
+    ranking outputs, and 64 records of 8 candidate codes each."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+    records = []
+    for _ in range(64):
+        codes = sorted({rng.choice(letters) + rng.choice(letters) + str(rng.randint(10, 99)) for _ in range(8)})
+        while len(codes) < 8:
+            codes.append(f"Q{len(codes)}X{rng.randint(10, 99)}")
+        records.append({"schema": {"type": "object", "additionalProperties": False, "required": ["ranking"],
+                                   "properties": {"ranking": {"type": "array", "minItems": len(codes),
+                                                              "maxItems": len(codes), "uniqueItems": True,
+                                                              "items": {"type": "string", "enum": codes}}}}})
+    model = Tokenizer(models.BPE())
+    model.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    model.decoder = decoders.ByteLevel()
+    corpus = [json.dumps({"ranking": r["schema"]["properties"]["ranking"]["items"]["enum"]}) for r in records] * 4
+    model.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=768, special_tokens=["<|eos|>"], show_progress=False,
+                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=model, eos_token="<|eos|>"), records, "synthetic byte-level BPE"
 
 
 def main() -> None:
-    paths = _demo_paths()
-    tokenizer = AutoTokenizer.from_pretrained(str(paths.TEACHER_DIR))
-    records = [json.loads(line) for line in paths.PROBES_PATH.read_text().splitlines() if line.strip()]
+    try:
+        paths = demo_paths()
+        tokenizer = AutoTokenizer.from_pretrained(str(paths.TEACHER_DIR))
+        records = [json.loads(line) for line in paths.PROBES_PATH.read_text().splitlines() if line.strip()]
+        name = "demo"
+    except SystemExit as missing:
+        print(missing)
+        print("contract bench: using a synthetic tokenizer and records instead")
+        tokenizer, records, name = _synthetic(random.Random(1))
     outputs = _outputs(records, random.Random(0))
     sequences = [tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id] for text, _ in outputs]
     schemas = [schema for _, schema in outputs]
@@ -74,7 +95,7 @@ def main() -> None:
     contract.analyze_batch(sequences, schemas)
     warm_s = time.perf_counter() - start
 
-    print(f"tokenizer: demo ({contract.vocab.size} tokens); records: {len(records)}; index builds: {index_builds()}")
+    print(f"tokenizer: {name} ({contract.vocab.size} tokens); records: {len(records)}; index builds: {index_builds()}")
     print(f"contract build (vocabulary + index): {build_s * 1e3:.0f} ms")
     print(f"label {N_OUTPUTS} outputs ({positions} positions, {violations} with a violation): "
           f"{label_s:.2f} s cold, {warm_s:.2f} s warm ({positions / warm_s:,.0f} positions/s warm)")
