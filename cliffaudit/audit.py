@@ -248,7 +248,7 @@ def _class_positions(samples: RoleSamples, masses) -> dict[str, estimate.ClassPo
     return out
 
 
-def _row(est: estimate.ClassEstimate, cls: estimate.ClassPositions, lambdas, contract) -> ClassRow:
+def _row(est: estimate.ClassEstimate, cls: estimate.ClassPositions, contract) -> ClassRow:
     teacher_tail = float(cls.teacher_tail.mean())
     mean_curve = cls.tail_curve.mean(axis=0)
     ratio = [finite_or_none(teacher_tail / t) if t > 0 else None for t in mean_curve]
@@ -329,7 +329,7 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
     return AuditReport(
         tool_version=__version__, settings=settings, fingerprints=fingerprints, device=pair.device.type, records=len(records),
         lambdas=lambdas.tolist(), teacher_parse_rate=teacher_rate, student_parse_rate=student_rate,
-        classes=[_row(e, classes[e.label], lambdas, contract) for e in sorted(estimates, key=lambda e: e.lambda_star)],
+        classes=[_row(e, classes[e.label], contract) for e in sorted(estimates, key=lambda e: e.lambda_star)],
         binding_class=binding.label if binding else None,
         recommended_lambda=finite_or_none(binding.interval[0]) if binding else None,
         preconditions=preconditions,
