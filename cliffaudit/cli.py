@@ -266,7 +266,11 @@ def _threshold_text(r: dict) -> str:
     return "\n".join(lines)
 
 
+# Subcommand groups that live in their own packages register last (they import this module's helpers).
+from cliffaudit.demo.cli import demo_group  # noqa: E402
 from cliffaudit.gate.cli import gate_command  # noqa: E402
+
+cli.add_command(demo_group)
 cli.add_command(gate_command)
 
 

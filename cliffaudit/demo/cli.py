@@ -1,0 +1,115 @@
+"""``cliffaudit demo build`` and ``cliffaudit demo eval``.
+
+torch and transformers are imported inside the command bodies so that loading the
+top-level CLI (and fast commands such as ``cliffaudit threshold``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from cliffaudit.demo import paths
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+
+class DemoBadInput(click.ClickException):
+    """Unusable input: a one-line message and exit code 2 (as cliffaudit.cli.BadInput)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+@click.group("demo")
+def demo_group() -> None:
+    """The embedded demo: small teacher and warm-start checkpoints on a JSON ranking task."""
+
+
+@demo_group.command("build")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-build"),
+              show_default=True,
+              help="Output root (same layout as the package; --out cliffaudit/demo refreshes the shipped files).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for data, tokenizer and training.")
+def build_command(out: Path, seed: int) -> int:
+    """Regenerate data, tokenizer, teacher and student on CPU (a few minutes)."""
+    if seed < 0:
+        raise DemoBadInput(f"--seed must be >= 0, got {seed}")
+    import transformers
+
+    from cliffaudit.demo.build import StudentOutOfBand, build
+
+    transformers.utils.logging.disable_progress_bar()  # keep the one build progress bar readable
+    try:
+        info = build(out, seed=seed)
+    except StudentOutOfBand as exc:
+        raise click.ClickException(f"student selection failed: {exc}") from None
+    click.echo(f"built under {out} in {info['build_seconds']:.0f} s (seed {seed})")
+    click.echo(_scores_table(info["probe_scores"], info["parameters"]))
+    return EXIT_OK
+
+
+def _checkpoint(path: Path, option: str) -> Path:
+    if not (path / "config.json").is_file():
+        raise DemoBadInput(f"{option} {path} is not a checkpoint folder (no config.json)")
+    return path
+
+
+@demo_group.command("eval")
+@click.option("--teacher", type=click.Path(path_type=Path), default=paths.TEACHER_DIR,
+              help="Teacher checkpoint folder [default: the packaged teacher].")
+@click.option("--student", type=click.Path(path_type=Path), default=paths.STUDENT_DIR,
+              help="Student checkpoint folder [default: the packaged student].")
+@click.option("--probes", type=click.Path(path_type=Path), default=paths.PROBES_PATH,
+              help="Held-out probe JSONL [default: the packaged probes].")
+@click.option("--limit", type=int, default=None, help="Use only the first N probes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, seed: int, as_json: bool) -> int:
+    """Strict parse rate, exact-match and NDCG@1 of temperature-1 samples on held-out probes."""
+    models = {"teacher": _checkpoint(teacher, "--teacher"), "student": _checkpoint(student, "--student")}
+    if not probes.is_file():
+        raise DemoBadInput(f"--probes {probes} does not exist")
+    if limit is not None and limit < 1:
+        raise DemoBadInput(f"--limit must be >= 1, got {limit}")
+
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cliffaudit.demo.jsonl import read_jsonl
+    from cliffaudit.demo.evaluate import evaluate
+
+    try:
+        records = read_jsonl(probes)[:limit]
+    except (OSError, ValueError) as exc:
+        raise DemoBadInput(f"--probes {probes}: {exc}") from None
+    if not records or any(not {"id", "messages", "schema", "target"} <= set(r) for r in records):
+        raise DemoBadInput(f"--probes {probes}: need records with id, messages, schema and target")
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars in a report
+    scores, parameters = {}, {}
+    for name, path in models.items():
+        model = AutoModelForCausalLM.from_pretrained(str(path))
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        scores[name] = asdict(evaluate(model, tokenizer, records, seed=seed))
+        parameters[name] = model.num_parameters()
+    if as_json:
+        click.echo(json.dumps({"probes": str(probes), "seed": seed, "scores": scores,
+                               "parameters": parameters}, indent=2))
+    else:
+        click.echo(f"{len(records)} held-out probes from {probes}; one temperature-1 sample each "
+                   f"(no top-k/top-p), seed {seed}")
+        click.echo(_scores_table(scores, parameters))
+    return EXIT_OK
+
+
+def _scores_table(scores: dict[str, dict], parameters: dict[str, int]) -> str:
+    lines = [f"{'model':<8} {'params':>8} {'parse rate':>10} {'exact match':>11} {'NDCG@1':>7}"]
+    for name, s in scores.items():
+        lines.append(f"{name:<8} {parameters[name]:>8,} {s['parse_rate']:>10.3f} "
+                     f"{s['exact_match']:>11.3f} {s['ndcg_at_1']:>7.3f}")
+    return "\n".join(lines)
