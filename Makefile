@@ -17,12 +17,16 @@ $(STAMP): pyproject.toml constraints.txt
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+DEMO := cliffaudit/demo
+
+# The main job on the embedded demo: audit the packaged teacher and warm start on the
+# held-out probes (report.json + report.html under reports/demo/), then gate a lambda
+# below the recommended bound as a CI job would before a training launch.
 demo: $(STAMP)
-	mkdir -p reports/demo
-	$(BIN)/cliffaudit threshold --p 0.99 --b 0.9 --clip 2 --lambda 1.2 --steps 200 --eta 0.5
-	$(BIN)/cliffaudit threshold --p 0.99 --b 0.9 --clip 2 --lambda 1.2 --steps 200 --eta 0.5 --json \
-		> reports/demo/threshold.json.tmp && mv reports/demo/threshold.json.tmp reports/demo/threshold.json
-	@echo "wrote reports/demo/threshold.json"
+	$(BIN)/cliffaudit audit --teacher $(DEMO)/checkpoints/teacher --student $(DEMO)/checkpoints/student \
+		--probes $(DEMO)/data/probes.jsonl --out reports/demo
+	$(BIN)/cliffaudit gate reports/demo/report.json --lambda 1.05 \
+		--teacher $(DEMO)/checkpoints/teacher --student $(DEMO)/checkpoints/student
 
 bench: $(STAMP)
 	$(BIN)/python bench/contract_bench.py

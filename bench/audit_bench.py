@@ -1,5 +1,6 @@
 """Audit overhead: the whole audit against bare sampling + forward passes of the
-same models on the same inputs, measured in one run. Prints the ratio.
+same models on the same inputs, measured in one run. Prints the ratio, then the
+probed tokens per second of `cliffaudit audit` with 1 and with 2 processes.
 
     python bench/audit_bench.py [--teacher DIR --student DIR --probes FILE]
 
@@ -12,7 +13,12 @@ the per-position masses, the exact fixed-point tails and the statistics.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -39,7 +45,7 @@ def bare_pass(settings: AuditSettings) -> float:
             outputs = probe.sample(model, batch_prompts, seeds, settings.max_new_tokens, tok.eos_token_id, pad)
             with torch.no_grad():
                 for scorer in (pair.teacher, pair.student):
-                    probe._output_log_probs(scorer, batch_prompts, outputs, pad, pair.device)
+                    probe._output_logits(scorer, batch_prompts, outputs, pad, pair.device)
     return time.perf_counter() - start
 
 
@@ -70,6 +76,21 @@ def main() -> None:
     print(f"full audit:              {full:.2f} s")
     print(f"audit / bare ratio:      {full / bare:.3f}  (overhead {100 * (full / bare - 1):.1f}%)")
     print(f"tokens probed per second (audit): {report.run.tokens_probed / full:,.0f}")
+    for processes in (1, 2):
+        print(f"{processes} process(es): {processes_throughput(args, processes):,.0f} tokens probed per second "
+              "(the report's wall time: loading, sampling, scoring, statistics)")
+
+
+def processes_throughput(args, processes: int) -> float:
+    """Run the CLI as a user would, with N processes, and read its own measurement back."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "cliffaudit", "audit", "--teacher", args.teacher, "--student", args.student,
+                   "--probes", args.probes, "--samples-per-prompt", str(args.samples_per_prompt),
+                   "--max-new-tokens", str(args.max_new_tokens), "--device", args.device, "--dtype", args.dtype,
+                   "--num-processes", str(processes), "--out", out]
+        subprocess.run(command, check=True, capture_output=True)
+        run = json.loads((Path(out) / "report.json").read_text())["run"]
+    return run["tokens_probed"] / run["wall_seconds"]
 
 
 if __name__ == "__main__":

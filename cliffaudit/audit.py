@@ -233,17 +233,28 @@ def _examples(samples: RoleSamples, records, contract, role: str) -> list[Exampl
     return out
 
 
+def _complementary_masses(log_valid: np.ndarray, log_tail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(valid, tail) in float64, each taken from the smaller of the two and the other as
+    its complement: p = 0.9999998 from a float32 log would keep one digit of 1 - p."""
+    log_valid, log_tail = log_valid.astype(np.float64), log_tail.astype(np.float64)
+    valid_is_small = log_valid < log_tail
+    valid = np.where(valid_is_small, np.exp(log_valid), -np.expm1(np.minimum(log_tail, 0.0)))
+    tail = np.where(valid_is_small, -np.expm1(np.minimum(log_valid, 0.0)), np.exp(log_tail))
+    return valid, tail
+
+
 def _class_positions(samples: RoleSamples, masses) -> dict[str, estimate.ClassPositions]:
     labels = np.array([samples.labels[s][p] for s, p in zip(masses.sample, masses.position)])
     prompt = np.array([samples.record_index[s] for s in masses.sample])
     out = {}
     for lbl in sorted(set(labels.tolist())):
         sel = labels == lbl
+        teacher_valid, teacher_tail = _complementary_masses(masses.teacher_log_valid[sel], masses.teacher_log_tail[sel])
+        student_valid, student_tail = _complementary_masses(masses.student_log_valid[sel], masses.student_log_tail[sel])
         out[lbl] = estimate.ClassPositions(
-            label=lbl, prompt=prompt[sel],
-            teacher_valid=np.exp(masses.teacher_log_valid[sel]), teacher_tail=np.exp(masses.teacher_log_tail[sel]),
-            student_valid=np.exp(masses.student_log_valid[sel]), student_tail=np.exp(masses.student_log_tail[sel]),
-            tail_curve=np.exp(masses.log_tail_curve[sel]), amplified_tokens=masses.amplified_tokens[sel],
+            label=lbl, prompt=prompt[sel], teacher_valid=teacher_valid, teacher_tail=teacher_tail,
+            student_valid=student_valid, student_tail=student_tail,
+            tail_curve=np.exp(masses.log_tail_curve[sel].astype(np.float64)), amplified_tokens=masses.amplified_tokens[sel],
             amplified_log_ratio=masses.amplified_log_ratio[sel])
     return out
 

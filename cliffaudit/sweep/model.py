@@ -59,9 +59,12 @@ class OnsetInterval(BaseModel):
 class WindowVerdict(BaseModel):
     threshold: str  # "reduced" (Bernoulli reduction) or "exact" (K-ary fixed point)
     window: tuple[float | None, float | None]
-    inside: bool | None = Field(description="None when no onset was observed or the prediction is unbounded")
+    inside: bool | None = Field(description="None when the prediction is unbounded, or no onset was observed "
+                                            "on a grid that ends inside the window")
     miss: float | None
     direction: str | None
+    miss_at_least: bool = Field(False, description="the miss is a lower bound: no onset was observed up to the "
+                                                   "grid's end, which lies past the window")
 
 
 class SweepReport(BaseModel):

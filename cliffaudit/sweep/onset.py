@@ -2,8 +2,14 @@
 
 Onset rule: walk lambda upwards; the onset is the first lambda whose strict parse
 rate falls more than ``tolerance`` (absolute) below the best rate seen at the
-smaller lambdas. The observed onset interval is (previous lambda, that lambda].
-No fall on the grid: no onset observed.
+smaller lambdas *and stays there*: every larger lambda on the grid is also more
+than ``tolerance`` below that best rate. The observed onset interval is
+(previous lambda, that lambda]. No such fall on the grid: no onset observed.
+
+Why "stays there": a cliff is a collapse that more extrapolation does not undo.
+A short run evaluated on ~100 samples has a binomial standard error near 0.05,
+so a single dip of 0.10 between neighbouring lambdas happens by chance; a dip
+that later lambdas recover from is noise, not a cliff.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ def observed_onset(lambdas: list[float], parse_rates: list[float], tolerance: fl
     pairs = sorted(zip(lambdas, parse_rates))
     best = -math.inf
     for j, (lam, rate) in enumerate(pairs):
-        if j > 0 and rate < best - tolerance:
+        if j > 0 and all(later < best - tolerance for _, later in pairs[j:]):
             return Onset(pairs[j - 1][0], lam)
         best = max(best, rate)
     return None
@@ -35,15 +41,26 @@ class WindowCheck:
     inside: bool  # the onset interval meets the predicted window
     miss: float  # 0 when inside; else the gap between the two intervals (in lambda)
     direction: str  # "inside", "earlier" (the cliff came before the window) or "later"
+    miss_at_least: bool = False  # the miss is a lower bound: no onset up to the grid's end
 
 
-def check_window(onset: Onset | None, window: tuple[float | None, float | None]) -> WindowCheck | None:
-    """Does the observed onset interval meet the locked window [lo, hi]? None when
-    either is missing (no onset observed, or an unbounded prediction)."""
+def check_window(onset: Onset | None, window: tuple[float | None, float | None],
+                 grid_end: float | None = None) -> WindowCheck | None:
+    """Does the observed onset interval meet the locked window [lo, hi]?
+
+    No onset observed on a grid that runs past the window is a miss too: the
+    predicted cliff did not come by ``grid_end``, so the onset (if any) lies at
+    least ``grid_end - hi`` later. None when there is nothing to compare: an
+    unbounded prediction, or no onset on a grid that ends inside the window.
+    """
     lo, hi = window
-    if onset is None or lo is None:
+    if lo is None:
         return None
     hi = math.inf if hi is None else hi
+    if onset is None:
+        if grid_end is not None and grid_end > hi:
+            return WindowCheck(False, grid_end - hi, "later", miss_at_least=True)
+        return None
     if onset.upper < lo:
         return WindowCheck(False, lo - onset.upper, "earlier")
     if onset.lower > hi:

@@ -152,9 +152,10 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
     pooled = onsets.observed_onset(settings.lambdas, pooled_rates, settings.onset_tolerance)
     verdicts = []
     for name, window in (("reduced", prediction.reduced_interval), ("exact", prediction.exact_interval)):
-        check = onsets.check_window(pooled, window)
+        check = onsets.check_window(pooled, window, grid_end=max(settings.lambdas))
         verdicts.append(WindowVerdict(threshold=name, window=window, inside=check.inside if check else None,
-                                      miss=check.miss if check else None, direction=check.direction if check else None))
+                                      miss=check.miss if check else None, direction=check.direction if check else None,
+                                      miss_at_least=check.miss_at_least if check else False))
     report = SweepReport(tool_version=__version__, settings=settings, prediction=prediction,
                          prediction_sha256=lock_hash, lock_verified=_sha256(out / "prediction.json") == lock_hash,
                          runs=sorted(runs, key=lambda r: (r.seed, r.lam)), onset_per_seed=per_seed,
@@ -181,7 +182,8 @@ def summary(report: SweepReport) -> str:
                                                  else f"({pooled.lower:g}, {pooled.upper:g}]"))
     for v in report.verdicts:
         window = f"[{v.window[0]}, {v.window[1]}]"
-        status = "no verdict" if v.inside is None else ("INSIDE" if v.inside else f"MISS by {v.miss:.3f} ({v.direction})")
+        status = "no verdict" if v.inside is None else (
+            "INSIDE" if v.inside else f"MISS by {'at least ' if v.miss_at_least else ''}{v.miss:.3f} ({v.direction})")
         lines.append(f"{v.threshold} threshold window {window}: {status}")
     lines.append(f"prediction sha256 {report.prediction_sha256} ({'verified' if report.lock_verified else 'CHANGED'})")
     return "\n".join(lines)

@@ -78,6 +78,21 @@ def test_a_real_audit_report(gate, audit_report, tmp_path):
         assert (f"warning: precondition {precondition.name!r} failed" in out) is (not precondition.passed)
 
 
+def test_the_committed_demo_report_gates_against_the_shipped_checkpoints(gate):
+    """What `make demo` shows: exit 0 below the demo's recommended bound, 1 above it,
+    and the report still describes the checkpoints the package ships."""
+    from pathlib import Path
+
+    from cliffaudit.demo import paths
+    from cliffaudit.report.load import load_report
+
+    path = Path(__file__).resolve().parents[2] / "reports" / "demo" / "report.json"
+    bound = load_report(path).recommended_lambda
+    models = ["--teacher", str(paths.TEACHER_DIR), "--student", str(paths.STUDENT_DIR)]
+    assert gate(path, "--lambda", f"{1 + (bound - 1) / 2:.4f}", *models)[0] == 0
+    assert gate(path, "--lambda", f"{bound + 0.05:.4f}", *models)[0] == 1
+
+
 # ----------------------------------------------------------------------------- unusable input
 
 

@@ -12,6 +12,14 @@ def test_onset_is_the_first_fall_below_the_best_rate():
     assert observed_onset(lambdas[::-1], [0.1, 0.3, 0.65, 0.7, 0.6]) == Onset(1.2, 1.3)  # order does not matter
 
 
+def test_a_dip_that_recovers_is_not_a_cliff():
+    lambdas = [1.0, 1.1, 1.2, 1.3, 1.4]
+    # 1.1 dips 0.16 below the best, but 1.3 and 1.4 come back within tolerance: noise.
+    assert observed_onset(lambdas, [0.67, 0.51, 0.54, 0.63, 0.63]) is None
+    # A collapse that stays down from 1.3 on is the onset, even after an earlier dip.
+    assert observed_onset(lambdas, [0.67, 0.51, 0.64, 0.2, 0.1]) == Onset(1.2, 1.3)
+
+
 def test_window_check():
     onset = Onset(1.2, 1.3)
     assert check_window(onset, (1.25, 1.4)).inside
@@ -19,3 +27,14 @@ def test_window_check():
     assert abs(check_window(onset, (1.4, 1.6)).miss - 0.1) < 1e-12
     assert check_window(onset, (1.0, 1.1)).direction == "later"
     assert check_window(None, (1.0, 1.1)) is None and check_window(onset, (None, None)) is None
+
+
+def test_no_onset_on_a_grid_past_the_window_is_a_miss():
+    # A cliff predicted at [1.08, 1.12] that has not come by lambda 1.6 missed by at least 0.48.
+    check = check_window(None, (1.08, 1.12), grid_end=1.6)
+    assert not check.inside and check.direction == "later" and check.miss_at_least
+    assert abs(check.miss - 0.48) < 1e-12
+    # A grid that ends inside the window cannot tell.
+    assert check_window(None, (1.08, 1.12), grid_end=1.1) is None
+    # An unbounded prediction and no onset: nothing to compare.
+    assert check_window(None, (None, None), grid_end=1.6) is None
