@@ -328,21 +328,19 @@ def _no_positions(n_lambdas: int) -> PositionMasses:
 
 @torch.no_grad()
 def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], contract: ContractBatch,
-          lambdas: np.ndarray, chunk_elements: int | None = None) -> PositionMasses:
+          lambdas: np.ndarray, chunk_elements: int = 1 << 24) -> PositionMasses:
     """Per-position masses of both models on each sample's contract positions.
 
     The contract positions of all samples in the batch are processed together in
     chunks: log-softmax, masses and the fixed-point tail ([positions, lambdas, V]
     log-weights at most) keep at most ``chunk_elements`` floats alive per tensor.
-    The default is cache-sized on a CPU (measured fastest on the demo; larger chunks
-    spill out of cache) and large on an accelerator, where launches dominate.
+    The fixed-point tail never holds [positions, lambdas, V] at once on a uniform grid
+    (``_blocked_log_sum``), so the default mainly bounds the log-softmax buffers.
     """
     lengths = [len(seq.mask_index) for seq in contract.sequences]
     if sum(lengths) == 0:
         return _no_positions(len(lambdas))
     device = pair.device
-    if chunk_elements is None:
-        chunk_elements = 1 << 20 if device.type == "cpu" else 1 << 26
     pad_id = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else contract.vocab_size - 1
     teacher_logits, width = _output_logits(pair.teacher, prompts, outputs, pad_id, input_device(pair.teacher))
     # The two models may sit on different devices; the masses are computed on the teacher's.

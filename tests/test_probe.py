@@ -130,3 +130,18 @@ def test_dtype_and_device_resolution():
     with pytest.raises(probe.ProbeError, match="--dtype"):
         probe.resolve_dtype("int8", torch.device("cpu"))
 
+
+
+def test_blocked_fixed_point_sum_equals_a_plain_logsumexp():
+    """The exp-factorised blocked sum used on uniform grids is the same number as a
+    float64 logsumexp over [positions, lambdas, tokens], padding and a ragged last block included."""
+    torch.manual_seed(0)
+    lt = torch.log_softmax(torch.randn(6, 300, dtype=torch.float64) * 8, -1)
+    ls = torch.log_softmax(torch.randn(6, 300, dtype=torch.float64) * 8, -1)
+    lt[0, 100:] = probe._LOG_ZERO  # a padded row: only its first 100 tokens count
+    ls[0, 100:] = probe._LOG_ZERO
+    lam = torch.tensor(np.round(1.0 + 0.01 * np.arange(201), 10), dtype=torch.float32)  # 201 = 12 blocks + 9
+    assert probe._is_uniform(lam) and not probe._is_uniform(lam[[0, 1, 3]])
+    blocked = probe._blocked_log_sum(lt.float(), ls.float(), lam).double()
+    log_w = lam.double()[None, :, None] * lt[:, None, :] + (1 - lam.double())[None, :, None] * ls[:, None, :]
+    assert torch.allclose(blocked, torch.logsumexp(log_w, -1), rtol=0, atol=2e-4)
