@@ -278,8 +278,9 @@ def _is_uniform(lam: torch.Tensor) -> bool:
     if len(lam) < 2:
         return False
     step = _grid_step(lam)
-    expected = lam[0].double() + step * torch.arange(len(lam), dtype=torch.float64, device=lam.device)
-    return step > 0 and bool((lam.double() - expected).abs().max() <= 1e-4 * step)
+    grid = lam.detach().cpu().double()  # on the host: mps has no float64
+    expected = grid[0] + step * torch.arange(len(grid), dtype=torch.float64)
+    return step > 0 and bool((grid - expected).abs().max() <= 1e-4 * step)
 
 
 def _blocked_log_sum(g_lt: torch.Tensor, g_ls: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:

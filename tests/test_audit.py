@@ -125,3 +125,15 @@ def test_report_fingerprints_its_inputs(tiny_checkpoints, audit_report):
     assert audit_report.fingerprints.teacher["model.safetensors"] == sha256_file(tiny_checkpoints / "teacher" / "model.safetensors")
     assert {"config.json", "tokenizer.json"} <= set(audit_report.fingerprints.student)
     assert audit_report.fingerprints.schema_file is None
+
+
+def test_masses_near_one_keep_the_digits_of_their_complement():
+    """float32 logs of p = 1 - 1e-9 and of its tail: p comes back as the complement of
+    the tail (not exp of a log that rounds to 0), and a small p keeps its own digits."""
+    log_valid = np.array([np.log1p(-1e-9), np.log(1e-9), np.log(0.5)], dtype=np.float32)
+    log_tail = np.array([np.log(1e-9), np.log1p(-1e-9), np.log(0.5)], dtype=np.float32)
+    valid, tail = audit._complementary_masses(log_valid, log_tail)
+    assert valid.dtype == np.float64 and tail.dtype == np.float64
+    assert tail[0] == pytest.approx(1e-9, rel=1e-6) and 1.0 - valid[0] == pytest.approx(1e-9, rel=1e-6)
+    assert valid[1] == pytest.approx(1e-9, rel=1e-6) and 1.0 - tail[1] == pytest.approx(1e-9, rel=1e-6)
+    assert valid[2] + tail[2] == pytest.approx(1.0, abs=1e-7)
