@@ -256,17 +256,30 @@ def _set_log_sum(lt: torch.Tensor, ls: torch.Tensor, members: torch.Tensor, rank
     absent = ~members.gather(1, chosen)
     g_lt = lt.gather(1, chosen).masked_fill(absent, _LOG_ZERO)
     g_ls = ls.gather(1, chosen).masked_fill(absent, _LOG_ZERO)
-    if _is_uniform(lam) and len(lam) >= 2 * _BLOCK:
-        log_sum = _blocked_log_sum(g_lt, g_ls, lam)
+    block = _block_size(g_lt, g_ls, lam)
+    if block:
+        log_sum = _blocked_log_sum(g_lt, g_ls, lam, block)
     else:
         log_w = lam[None, :, None] * g_lt[:, None, :] + (1.0 - lam)[None, :, None] * g_ls[:, None, :]
         log_sum = torch.logsumexp(log_w, dim=-1)
     return log_sum.masked_fill(~members.any(dim=-1, keepdim=True), float("-inf"))
 
 
-# Grid points per block of the blocked sum below: within a block the weights move by
-# at most exp(_BLOCK * step * |log pi_T - log pi_ref|), far inside float32's range.
+# Grid points per block of the blocked sum below, at most. Within a block a weight
+# moves by exp(block * step * |log pi_T - log pi_ref|); the block is shortened so
+# that this stays within exp(+-_BLOCK_LOG_RANGE), far inside float32's range.
 _BLOCK = 16
+_BLOCK_LOG_RANGE = 40.0
+
+
+def _block_size(g_lt: torch.Tensor, g_ls: torch.Tensor, lam: torch.Tensor) -> int:
+    """Block length for ``_blocked_log_sum``; 0 where it does not pay or is not safe."""
+    if len(lam) < 2 * _BLOCK or not _is_uniform(lam):
+        return 0
+    finite = (g_lt > _LOG_ZERO / 2) & (g_ls > _LOG_ZERO / 2)  # log-zero stand-ins weigh 0 either way
+    spread = float((g_lt - g_ls).abs().masked_fill(~finite, 0.0).max()) if finite.any() else 0.0
+    block = _BLOCK if spread == 0.0 else min(_BLOCK, int(_BLOCK_LOG_RANGE / (abs(_grid_step(lam)) * spread)))
+    return block if block >= 4 else 0
 
 
 def _grid_step(lam: torch.Tensor) -> float:
@@ -283,7 +296,7 @@ def _is_uniform(lam: torch.Tensor) -> bool:
     return step > 0 and bool((grid - expected).abs().max() <= 1e-4 * step)
 
 
-def _blocked_log_sum(g_lt: torch.Tensor, g_ls: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+def _blocked_log_sum(g_lt: torch.Tensor, g_ls: torch.Tensor, lam: torch.Tensor, block: int = _BLOCK) -> torch.Tensor:
     """log sum_v exp(lambda*lt_v + (1-lambda)*ls_v) on a uniform grid, [positions, lambdas].
 
     The same sum as a logsumexp over [positions, lambdas, tokens], with ~10x fewer
@@ -293,12 +306,12 @@ def _blocked_log_sum(g_lt: torch.Tensor, g_ls: torch.Tensor, lam: torch.Tensor) 
     block's largest log-weight, and the double sum is one batched matmul.
     """
     step = _grid_step(lam)
-    starts = lam[::_BLOCK]
+    starts = lam[::block]
     base = starts[None, :, None] * g_lt[:, None, :] + (1.0 - starts)[None, :, None] * g_ls[:, None, :]
     shift = base.max(dim=-1, keepdim=True).values  # [positions, blocks, 1]
-    offsets = torch.arange(_BLOCK, dtype=lam.dtype, device=lam.device) * step
-    growth = torch.exp(offsets[None, :, None] * (g_lt - g_ls)[:, None, :])  # [positions, _BLOCK, tokens]
-    sums = torch.bmm(torch.exp(base - shift), growth.transpose(1, 2))  # [positions, blocks, _BLOCK]
+    offsets = torch.arange(block, dtype=lam.dtype, device=lam.device) * step
+    growth = torch.exp(offsets[None, :, None] * (g_lt - g_ls)[:, None, :])  # [positions, block, tokens]
+    sums = torch.bmm(torch.exp(base - shift), growth.transpose(1, 2))  # [positions, blocks, block]
     log_sums = torch.log(sums) + shift
     return log_sums.reshape(len(g_lt), -1)[:, :len(lam)]
 
