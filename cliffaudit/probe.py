@@ -128,7 +128,8 @@ def _cache_keyword(model) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+def left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask, [rows, longest], each row flush right (decoder-only models continue at the right edge)."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -149,10 +150,11 @@ def sample(model, prompts: list[list[int]], seeds: list[int], max_new_tokens: in
     """
     device = input_device(model)
     generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
-    ids, mask = _left_pad(prompts, pad_id, device)
+    ids, mask = left_pad(prompts, pad_id, device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache_kw = _cache_keyword(model)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    # Only the last prompt column's logits are needed: none for the rest of the prompt.
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
     cache = out[cache_kw] if cache_kw in out else out.get("past_key_values")
     logits = out.logits[:, -1, :]
     outputs: list[list[int]] = [[] for _ in prompts]
@@ -316,9 +318,11 @@ def _blocked_log_sum(g_lt: torch.Tensor, g_ls: torch.Tensor, lam: torch.Tensor, 
     return log_sums.reshape(len(g_lt), -1)[:, :len(lam)]
 
 
-@torch.no_grad()
-def _output_logits(model, prompts, outputs, pad_id, device) -> tuple[torch.Tensor, int]:
+def teacher_forced_logits(model, prompts, outputs, pad_id, device) -> tuple[torch.Tensor, int]:
     """Teacher-forced logits [batch, width, V] covering every output position, one forward per batch.
+
+    Keeps the autograd graph when called with gradients on (the sweep trains
+    through it); the audit calls it under ``no_grad``.
 
     Rows are left-padded, so every output ends at the last column; only the last
     ``width = longest output + 1`` columns are computed (``logits_to_keep``), never
@@ -326,7 +330,7 @@ def _output_logits(model, prompts, outputs, pad_id, device) -> tuple[torch.Tenso
     is predicted by column ``width - 1 - len(output_i) + j``.
     """
     rows = [p + o for p, o in zip(prompts, outputs)]
-    ids, mask = _left_pad(rows, pad_id, device)
+    ids, mask = left_pad(rows, pad_id, device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     width = max(len(o) for o in outputs) + 1
     logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width).logits
@@ -356,9 +360,9 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
         return _no_positions(len(lambdas))
     device = pair.device
     pad_id = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else contract.vocab_size - 1
-    teacher_logits, width = _output_logits(pair.teacher, prompts, outputs, pad_id, input_device(pair.teacher))
+    teacher_logits, width = teacher_forced_logits(pair.teacher, prompts, outputs, pad_id, input_device(pair.teacher))
     # The two models may sit on different devices; the masses are computed on the teacher's.
-    student_logits, _ = _output_logits(pair.student, prompts, outputs, pad_id, input_device(pair.student))
+    student_logits, _ = teacher_forced_logits(pair.student, prompts, outputs, pad_id, input_device(pair.student))
     student_logits = student_logits.to(device)
 
     # One row per contract position of every sample: which sample, which output position, which logits column.

@@ -11,6 +11,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 from cliffaudit.contract import strict_validate
 from cliffaudit.demo.catalogue import exact_match, ndcg_at_1
 from cliffaudit.demo.train import prompt_text, pure_sampling_config
+from cliffaudit.probe import left_pad
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,7 @@ def left_padded(texts: list[str], tokenizer: PreTrainedTokenizerFast) -> dict[st
     tokenizer's backend for good, and a tokenizer saved afterwards would carry it.
     """
     encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    width = max(len(ids) for ids in encoded)
-    input_ids = torch.full((len(texts), width), tokenizer.pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(texts), width), dtype=torch.long)
-    for row, ids in enumerate(encoded):
-        input_ids[row, width - len(ids):] = torch.tensor(ids)
-        attention_mask[row, width - len(ids):] = 1
+    input_ids, attention_mask = left_pad(encoded, tokenizer.pad_token_id, "cpu")
     return {"input_ids": input_ids, "attention_mask": attention_mask}
 
 

@@ -35,25 +35,11 @@ class RunSettings:
 
 def token_logprobs(model, prompts: list[list[int]], outputs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """log pi(y_t) of each output token, [batch, max_len], and its mask; keeps the graph."""
-    device = probe.input_device(model)
-    rows = [p + o for p, o in zip(prompts, outputs)]
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(ids)
-    for i, row in enumerate(rows):  # left padding keeps every output flush right
-        ids[i, width - len(row):] = torch.tensor(row)
-        attention[i, width - len(row):] = 1
-    ids, attention = ids.to(device), attention.to(device)
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=attention, position_ids=positions).logits.float()
-    longest = max(len(o) for o in outputs)
-    logp = torch.log_softmax(logits[:, width - 1 - longest:width - 1], dim=-1)
-    targets = ids[:, width - longest:]
-    token_logp = logp.gather(-1, targets[..., None])[..., 0]
-    mask = torch.zeros_like(token_logp, dtype=torch.bool)
-    for i, output in enumerate(outputs):
-        mask[i, longest - len(output):] = True
-    return token_logp, mask
+    logits, width = probe.teacher_forced_logits(model, prompts, outputs, pad_id, probe.input_device(model))
+    # Outputs padded like the logits: sample i's tokens fill its last len(output_i) columns.
+    targets, mask = probe.left_pad(outputs, pad_id, logits.device)
+    logp = torch.log_softmax(logits[:, :width - 1].float(), dim=-1)
+    return logp.gather(-1, targets[..., None])[..., 0], mask.bool()
 
 
 def _rollout_model(student, dtype: str | None):
