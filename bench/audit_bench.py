@@ -36,16 +36,16 @@ def bare_pass(settings: AuditSettings) -> float:
     tok = pair.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     prompts = [probe.render_prompt(tok, r.prompt, r.messages, settings.use_chat_template) for r, _ in records]
+    batches = audit.record_batches(len(records), settings.samples_per_prompt, settings.batch_size)
     for role, model in (("student", pair.student), ("teacher", pair.teacher)):
-        jobs = [(r, k) for r in range(len(records)) for k in range(settings.samples_per_prompt)]
-        for i in range(0, len(jobs), settings.batch_size):
-            batch = jobs[i:i + settings.batch_size]
+        for batch_records in batches:  # the audit's own batches
+            batch = [(r, k) for r in batch_records for k in range(settings.samples_per_prompt)]
             seeds = [audit.sample_seed(settings.seed, records[r][0].id, k, role) for r, k in batch]
             batch_prompts = [prompts[r] for r, _ in batch]
             outputs = probe.sample(model, batch_prompts, seeds, settings.max_new_tokens, tok.eos_token_id, pad)
             with torch.no_grad():
                 for scorer in (pair.teacher, pair.student):
-                    probe._output_logits(scorer, batch_prompts, outputs, pad, pair.device)
+                    probe.teacher_forced_logits(scorer, batch_prompts, outputs, pad, pair.device)
     return time.perf_counter() - start
 
 
