@@ -7,11 +7,14 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from cliffaudit import theory
+from cliffaudit.demo import paths
 from cliffaudit.report import Precondition
+from cliffaudit.report.load import load_report
 
 from .reports import CONFIGS, RECOMMENDED, known_report, no_cliff_report, write_report
 
@@ -81,11 +84,6 @@ def test_a_real_audit_report(gate, audit_report, tmp_path):
 def test_the_committed_demo_report_gates_against_the_shipped_checkpoints(gate):
     """What `make demo` shows: exit 0 below the demo's recommended bound, 1 above it,
     and the report still describes the checkpoints the package ships."""
-    from pathlib import Path
-
-    from cliffaudit.demo import paths
-    from cliffaudit.report.load import load_report
-
     path = Path(__file__).resolve().parents[2] / "reports" / "demo" / "report.json"
     bound = load_report(path).recommended_lambda
     models = ["--teacher", str(paths.TEACHER_DIR), "--student", str(paths.STUDENT_DIR)]
