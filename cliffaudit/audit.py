@@ -312,6 +312,7 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
 
     student = _probe_role(pair, contract, records, prompts, settings, "student", lambdas, layout)
     teacher = _probe_role(pair, contract, records, prompts, settings, "teacher", lambdas, layout)
+    layout.leave()  # the last collective is behind us; the main process estimates alone
     if not layout.is_main:
         return None
     student_masses, teacher_masses = _concat(student.masses), _concat(teacher.masses)

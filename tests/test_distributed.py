@@ -10,7 +10,9 @@ import textwrap
 
 import pytest
 
+from cliffaudit import audit, distributed
 from cliffaudit.audit import record_batches, shard
+from cliffaudit.distributed import ProcessLayout
 
 
 @pytest.mark.parametrize("world", [1, 2, 3, 5, 8])
@@ -69,3 +71,23 @@ def test_a_dying_process_fails_the_run_and_writes_nothing(tiny_checkpoints, tmp_
     assert "simulated failure in rank 1" in done.stderr
     assert "a probing process failed" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_every_process_leaves_the_group_after_the_last_gather(tiny_checkpoints, monkeypatch):
+    """Processes exiting one by one while gloo still talks aborted about 1 run in 12;
+    the audit leaves the process group once, after its last collective, on every rank."""
+    from .conftest import tiny_settings
+
+    calls: list[str] = []
+
+    def gather(items):
+        calls.append("gather")
+        return list(items)
+
+    def layout(device="auto"):
+        return ProcessLayout(gather=gather, leave=lambda: calls.append("leave"))
+
+    monkeypatch.setattr(distributed, "current_layout", layout)
+    assert audit.run_audit(tiny_settings(tiny_checkpoints)) is not None
+    assert calls == ["gather", "gather", "leave"]
+
