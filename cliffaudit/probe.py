@@ -228,7 +228,7 @@ _LOG_ZERO = -1e30
 def _fixed_point_log_tail(lt: torch.Tensor, ls: torch.Tensor, valid: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     """log t_lambda of pi_T^lambda pi_ref^(1-lambda) over invalid tokens: [positions, lambdas].
 
-    The log-weight lambda*lt + (1-lambda)*ls is linear in lambda, so over the grid
+    The log-weight ls + lambda*(lt - ls) is linear in lambda, so over the grid
     it lies between its values at the two ends. Tokens that stay negligible within
     their own set (valid or invalid) at both ends are dropped before the
     [positions, lambdas, tokens] evaluation; per set the error is below V * e^-30,
@@ -236,34 +236,39 @@ def _fixed_point_log_tail(lt: torch.Tensor, ls: torch.Tensor, valid: torch.Tenso
     logsumexp over its own tokens only, and t = S_invalid / (S_invalid + S_valid).
     """
     lt, ls = lt.clamp(min=_LOG_ZERO), ls.clamp(min=_LOG_ZERO)
-    ends = torch.stack([lam.min() * lt + (1 - lam.min()) * ls, lam.max() * lt + (1 - lam.max()) * ls])
-    highest, lowest = ends.max(dim=0).values, ends.min(dim=0).values
+    log_ratio = lt - ls
+    first, last = ls + lam.min() * log_ratio, ls + lam.max() * log_ratio
+    highest, lowest = torch.maximum(first, last), torch.minimum(first, last)
     log_sums = []
     for members in (~valid, valid):
         # Some member reaches at least `floor` at every lambda: its own lowest end.
         floor = lowest.masked_fill(~members, float("-inf")).max(dim=-1, keepdim=True).values
-        log_sums.append(_set_log_sum(lt, ls, members & (highest >= floor - _NEGLIGIBLE_LOG_WEIGHT), highest, lam))
+        log_sums.append(_set_log_sum(ls, log_ratio, members & (highest >= floor - _NEGLIGIBLE_LOG_WEIGHT),
+                                     highest, lam))
     log_tail, log_valid = log_sums
     return log_tail - torch.logaddexp(log_tail, log_valid)
 
 
-def _set_log_sum(lt: torch.Tensor, ls: torch.Tensor, members: torch.Tensor, rank: torch.Tensor,
+def _set_log_sum(ls: torch.Tensor, log_ratio: torch.Tensor, members: torch.Tensor, rank: torch.Tensor,
                  lam: torch.Tensor) -> torch.Tensor:
-    """log sum over ``members`` of pi_T^lambda pi_ref^(1-lambda), [positions, lambdas].
+    """log sum over ``members`` of pi_ref * (pi_T/pi_ref)^lambda, [positions, lambdas].
 
-    Members are gathered to the front (by ``rank``); positions with fewer members
-    than the widest are padded with log 0; a position with none gets -inf."""
+    A narrow set is gathered to the front (by ``rank``), positions with fewer
+    members than the widest padded with log 0; a wide set is masked in place,
+    where a gather would cost more than it saves. A position with no member gets -inf."""
     width = max(1, int(members.sum(dim=-1).max()))
-    chosen = torch.topk(rank.masked_fill(~members, float("-inf")), k=width, dim=-1).indices
-    absent = ~members.gather(1, chosen)
-    g_lt = lt.gather(1, chosen).masked_fill(absent, _LOG_ZERO)
-    g_ls = ls.gather(1, chosen).masked_fill(absent, _LOG_ZERO)
-    block = _block_size(g_lt, g_ls, lam)
-    if block:
-        log_sum = _blocked_log_sum(g_lt, g_ls, lam, block)
+    if 2 * width > members.shape[-1]:
+        g_ls, g_ratio = ls.masked_fill(~members, _LOG_ZERO), log_ratio.masked_fill(~members, 0.0)
     else:
-        log_w = lam[None, :, None] * g_lt[:, None, :] + (1.0 - lam)[None, :, None] * g_ls[:, None, :]
-        log_sum = torch.logsumexp(log_w, dim=-1)
+        chosen = torch.topk(rank.masked_fill(~members, float("-inf")), k=width, dim=-1).indices
+        absent = ~members.gather(1, chosen)
+        g_ls = ls.gather(1, chosen).masked_fill(absent, _LOG_ZERO)
+        g_ratio = log_ratio.gather(1, chosen).masked_fill(absent, 0.0)
+    block = _block_size(g_ls, g_ratio, lam)
+    if block:
+        log_sum = _blocked_log_sum(g_ls, g_ratio, lam, block)
+    else:
+        log_sum = torch.logsumexp(g_ls[:, None, :] + lam[None, :, None] * g_ratio[:, None, :], dim=-1)
     return log_sum.masked_fill(~members.any(dim=-1, keepdim=True), float("-inf"))
 
 
@@ -272,14 +277,18 @@ def _set_log_sum(lt: torch.Tensor, ls: torch.Tensor, members: torch.Tensor, rank
 # that this stays within exp(+-_BLOCK_LOG_RANGE), far inside float32's range.
 _BLOCK = 16
 _BLOCK_LOG_RANGE = 40.0
+# Block-start weights are floored at e^-80 of their block's largest: the floor adds
+# under V * e^-40 relative after any growth within a block, and it keeps float32 away
+# from subnormal numbers, which run exp and its neighbours several times slower on CPUs.
+_BLOCK_FLOOR = -80.0
 
 
-def _block_size(g_lt: torch.Tensor, g_ls: torch.Tensor, lam: torch.Tensor) -> int:
+def _block_size(g_ls: torch.Tensor, g_ratio: torch.Tensor, lam: torch.Tensor) -> int:
     """Block length for ``_blocked_log_sum``; 0 where it does not pay or is not safe."""
     if len(lam) < 2 * _BLOCK or not _is_uniform(lam):
         return 0
-    finite = (g_lt > _LOG_ZERO / 2) & (g_ls > _LOG_ZERO / 2)  # log-zero stand-ins weigh 0 either way
-    spread = float((g_lt - g_ls).abs().masked_fill(~finite, 0.0).max()) if finite.any() else 0.0
+    finite = (g_ls > _LOG_ZERO / 2) & (g_ratio.abs() < -_LOG_ZERO / 2)  # log-zero stand-ins weigh 0 either way
+    spread = float(g_ratio.abs().masked_fill(~finite, 0.0).max()) if finite.any() else 0.0
     block = _BLOCK if spread == 0.0 else min(_BLOCK, int(_BLOCK_LOG_RANGE / (abs(_grid_step(lam)) * spread)))
     return block if block >= 4 else 0
 
@@ -298,24 +307,25 @@ def _is_uniform(lam: torch.Tensor) -> bool:
     return step > 0 and bool((grid - expected).abs().max() <= 1e-4 * step)
 
 
-def _blocked_log_sum(g_lt: torch.Tensor, g_ls: torch.Tensor, lam: torch.Tensor, block: int = _BLOCK) -> torch.Tensor:
-    """log sum_v exp(lambda*lt_v + (1-lambda)*ls_v) on a uniform grid, [positions, lambdas].
+def _blocked_log_sum(g_ls: torch.Tensor, g_ratio: torch.Tensor, lam: torch.Tensor, block: int = _BLOCK) -> torch.Tensor:
+    """log sum_v exp(ls_v + lambda*r_v) on a uniform grid, [positions, lambdas], r = lt - ls.
 
     The same sum as a logsumexp over [positions, lambdas, tokens], with ~10x fewer
     exponentials: with lambda = start_j + k*step, the weight factors as
-    exp(start_j*lt + (1-start_j)*ls) * exp(k*step*(lt - ls)). Both factors are
-    exponentiated once per block start and once per offset k, shifted by the
-    block's largest log-weight, and the double sum is one batched matmul.
+    exp(ls + start_j*r) * exp(k*step*r). Both factors are exponentiated once per
+    block start and once per offset k, the first shifted by the block's largest
+    log-weight, and the double sum is one batched matmul.
     """
     step = _grid_step(lam)
     starts = lam[::block]
-    base = starts[None, :, None] * g_lt[:, None, :] + (1.0 - starts)[None, :, None] * g_ls[:, None, :]
-    shift = base.max(dim=-1, keepdim=True).values  # [positions, blocks, 1]
+    base = torch.addcmul(g_ls[:, None, :], starts[None, :, None], g_ratio[:, None, :])  # [positions, blocks, tokens]
+    shift = base.max(dim=-1, keepdim=True).values
+    weights = base.sub_(shift).clamp_(min=_BLOCK_FLOOR).exp_()
     offsets = torch.arange(block, dtype=lam.dtype, device=lam.device) * step
-    growth = torch.exp(offsets[None, :, None] * (g_lt - g_ls)[:, None, :])  # [positions, block, tokens]
-    sums = torch.bmm(torch.exp(base - shift), growth.transpose(1, 2))  # [positions, blocks, block]
+    growth = (offsets[None, :, None] * g_ratio[:, None, :]).exp_()  # [positions, block, tokens]
+    sums = torch.bmm(weights, growth.transpose(1, 2))  # [positions, blocks, block]
     log_sums = torch.log(sums) + shift
-    return log_sums.reshape(len(g_lt), -1)[:, :len(lam)]
+    return log_sums.reshape(len(g_ls), -1)[:, :len(lam)]
 
 
 def teacher_forced_logits(model, prompts, outputs, pad_id, device) -> tuple[torch.Tensor, int]:

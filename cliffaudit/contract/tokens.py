@@ -62,6 +62,16 @@ def unpack_mask(packed: np.ndarray, vocab_size: int) -> np.ndarray:
     return np.unpackbits(packed, bitorder="little")[:vocab_size].astype(bool)
 
 
+@dataclass(frozen=True)
+class _AllowedTokens:
+    """What the regex allows from one index state, in the forms the valid sets need."""
+
+    ids: np.ndarray  # sorted
+    id_set: frozenset[int]
+    checked: list[int]  # allowed tokens a walker check can trip outside a constrained string
+    backslash: list[int]  # allowed tokens that hold an escape
+
+
 _VOCABULARY_CACHE: dict[str, Vocabulary] = {}
 
 
@@ -103,7 +113,9 @@ class TokenContract:
         self.vocab = vocab
         self._checked = vocab.ids_containing(self._CHECKED_BYTES)
         self._has_backslash = vocab.ids_containing(b"\\")
-        self._allowed_cache: dict[tuple[int, int], np.ndarray] = {}
+        # Inside a string, a token without a quote or a backslash only appends bytes.
+        self._quote_or_backslash = vocab.ids_containing(b'"\\')
+        self._allowed_cache: dict[tuple[int, int], _AllowedTokens] = {}
         self._mask_cache: dict[tuple, int] = {}
         self._mask_rows: dict[bytes, int] = {}
         self._masks: list[np.ndarray] = []
@@ -114,11 +126,18 @@ class TokenContract:
 
     # ----------------------------------------------------------------- valid sets
 
-    def _allowed(self, index: Index, state: int) -> np.ndarray:
+    def _allowed(self, index: Index, state: int) -> _AllowedTokens:
         key = (id(index), state)
-        if key not in self._allowed_cache:
-            self._allowed_cache[key] = np.fromiter(index.get_allowed_tokens(state), dtype=np.int64)
-        return self._allowed_cache[key]
+        found = self._allowed_cache.get(key)
+        if found is None:
+            ids = np.fromiter(index.get_allowed_tokens(state), dtype=np.int64)
+            eos = self.vocab.eos_token_id
+            found = _AllowedTokens(
+                ids=ids, id_set=frozenset(ids.tolist()),
+                checked=ids[self._checked[ids] & (ids != eos)].tolist(),
+                backslash=ids[self._has_backslash[ids] & (ids != eos)].tolist())
+            self._allowed_cache[key] = found
+        return found
 
     def _walker_accepts(self, state: walk.WalkerState, token_id: int) -> bool:
         data = self.vocab.token_bytes[token_id]
@@ -130,34 +149,44 @@ class TokenContract:
             return False
         return True
 
+    def valid_mask(self, index: Index, regex_state: int, walker_state: walk.WalkerState) -> np.ndarray:
+        """Bool [vocab]: the tokens that keep the output inside the contract."""
+        allowed = self._allowed(index, regex_state)
+        valid = np.zeros(self.vocab.size, dtype=bool)
+        if not walker_state.in_constrained_string:
+            # The regex decides every token but those a walker check can trip.
+            valid[allowed.ids] = True
+            rejected = [t for t in allowed.checked if not self._walker_accepts(walker_state, t)]
+            valid[rejected] = False
+            return valid
+        continuations = walker_state.string_continuations()
+        eos = self.vocab.eos_token_id
+        if continuations is None:  # a pending escape: try every token the regex allows
+            sure, trial = set(), allowed.ids.tolist()
+        else:
+            # A token that spells a prefix of some value's remaining bytes, with no quote
+            # or backslash, only appends bytes and keeps that value possible: valid
+            # without a walk. Closing tokens and escapes are walked.
+            sure, trial = set(), set(allowed.backslash)
+            for rest in continuations:
+                for t in self.vocab.ids_of_prefixes(rest):
+                    (trial if self._quote_or_backslash[t] else sure).add(t)
+                trial.update(self.vocab.ids_starting_with(rest))
+            sure = (sure & allowed.id_set) - {eos}
+            trial = trial & allowed.id_set
+        keep = list(sure) + [t for t in trial if t != eos and t not in sure and self._walker_accepts(walker_state, t)]
+        valid[keep] = True
+        return valid
+
     def valid_token_ids(self, index: Index, regex_state: int, walker_state: walk.WalkerState) -> np.ndarray:
         """Sorted ids of every token that keeps the output inside the contract."""
-        allowed = self._allowed(index, regex_state)
-        eos = self.vocab.eos_token_id
-        if walker_state.in_constrained_string:
-            continuations = walker_state.string_continuations()
-            if continuations is None:  # a pending escape: try every token the regex allows
-                trial = allowed
-            else:
-                found: set[int] = set()
-                for rest in continuations:
-                    found.update(self.vocab.ids_of_prefixes(rest))
-                    found.update(self.vocab.ids_starting_with(rest))
-                found.update(allowed[self._has_backslash[allowed]].tolist())
-                trial = np.intersect1d(np.fromiter(found, dtype=np.int64, count=len(found)), allowed)
-            keep = [t for t in trial.tolist() if t != eos and self._walker_accepts(walker_state, t)]
-            return np.array(sorted(keep), dtype=np.int64)
-        checked = self._checked[allowed] & (allowed != eos)
-        rejected = [t for t in allowed[checked].tolist() if not self._walker_accepts(walker_state, t)]
-        return np.setdiff1d(allowed, np.array(rejected, dtype=np.int64)) if rejected else allowed
+        return np.flatnonzero(self.valid_mask(index, regex_state, walker_state))
 
     def _mask_row(self, index: Index, regex_state: int, walker_state: walk.WalkerState) -> int:
         key = (id(index), regex_state, walker_state)
         row = self._mask_cache.get(key)
         if row is None:
-            valid = np.zeros(self.vocab.size, dtype=bool)
-            valid[self.valid_token_ids(index, regex_state, walker_state)] = True
-            packed = np.packbits(valid, bitorder="little")
+            packed = np.packbits(self.valid_mask(index, regex_state, walker_state), bitorder="little")
             row = self._mask_rows.setdefault(packed.tobytes(), len(self._masks))
             if row == len(self._masks):
                 self._masks.append(packed)
@@ -181,16 +210,20 @@ class TokenContract:
                 reason = f"end of sequence before the output is complete (expected {walk.expected_label(state)})"
                 return labels, rows, self._violation(position, token_id, reason), False
             data = self.vocab.token_bytes[token_id] if 0 <= token_id < self.vocab.size else None
-            labels.append(self._token_label(state, data))
             next_state = None if data is None else index.get_next_state(regex_state, token_id)
             if next_state is None:
+                labels.append(self._token_label(state, data))
                 reason = (f"not allowed here (expected {walk.expected_label(state)})"
                           if data is not None else "a special token inside the output")
                 return labels, rows, self._violation(position, token_id, reason), False
             try:
-                state, _ = walk.step_bytes(state, data)
+                next_walker, first = walk.step_bytes(state, data)
             except walk.ContractViolation as exc:
+                labels.append(self._token_label(state, data))
                 return labels, rows, self._violation(position, token_id, str(exc)), False
+            # The token's label is its first decision; an all-whitespace token makes none.
+            labels.append(first if first is not None else walk.whitespace_label(state))
+            state = next_walker
             regex_state = next_state
         return labels, rows, None, False
 

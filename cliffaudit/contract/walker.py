@@ -19,7 +19,8 @@ checks itself, or for bytes it cannot place at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import lru_cache
 
 from cliffaudit.contract.schema import ArrayNode, Node, ObjectNode, ScalarNode, StringNode, child_pointer
 
@@ -32,7 +33,20 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
 class ContractViolation(ValueError):
-    """The output left the contract; the message says why."""
+    """The output left the contract; the message says why.
+
+    The valid-set search raises and discards thousands of these per batch, so a
+    costly message may be passed as a function and its arguments, built on demand."""
+
+    def __init__(self, message, *args, **kwargs):
+        super().__init__(message)
+        self._format = (message, args, kwargs) if callable(message) else None
+
+    def __str__(self) -> str:
+        if self._format is None:
+            return super().__str__()
+        function, args, kwargs = self._format
+        return function(*args, **kwargs)
 
 
 def label(pointer: str, role: str) -> str:
@@ -40,7 +54,7 @@ def label(pointer: str, role: str) -> str:
 
 
 # Frames are immutable so a walker state can be shared, hashed and branched for free.
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Object:
     node: ObjectNode
     phase: str  # first | key | colon | value | after
@@ -48,7 +62,7 @@ class _Object:
     key: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Array:
     node: ArrayNode
     phase: str  # first | value | after
@@ -56,7 +70,7 @@ class _Array:
     used: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _String:
     label: str
     allowed: frozenset[bytes] | None  # None: any string
@@ -65,12 +79,12 @@ class _String:
     escape: str = ""  # a pending escape: "", "\\", "\\u", "\\u0", ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Scalar:
     pointer: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WalkerState:
     """Where the output is: a stack of open frames below the root value."""
 
@@ -106,6 +120,11 @@ def initial_state(root: Node) -> WalkerState:
     return WalkerState(root)
 
 
+def _with_stack(state: WalkerState, stack: tuple) -> WalkerState:
+    # Direct construction: dataclasses.replace was the walker's largest cost.
+    return WalkerState(state.root, stack, state.started, state.done)
+
+
 # --------------------------------------------------------------------------- stepping
 
 
@@ -119,7 +138,7 @@ def step(state: WalkerState, byte: int) -> tuple[WalkerState, str | None]:
         if byte in WHITESPACE_BYTES:
             return state, None
         new_stack, lbl = _start_value(state.root, (), byte, parent_used=None)
-        return replace(state, stack=new_stack, started=True), lbl
+        return WalkerState(state.root, new_stack, True, state.done), lbl
 
     top = state.stack[-1]
     below = state.stack[:-1]
@@ -129,7 +148,7 @@ def step(state: WalkerState, byte: int) -> tuple[WalkerState, str | None]:
         if byte in _SCALAR_BYTES:
             return state, label(top.pointer, "value")
         # The scalar ended; the byte belongs to the container around it.
-        return step(_complete_value(replace(state, stack=below), None), byte)
+        return step(_complete_value(_with_stack(state, below), None), byte)
     if isinstance(top, _Object):
         return _step_object(state, top, below, byte)
     return _step_array(state, top, below, byte)
@@ -143,7 +162,7 @@ def _start_value(node: Node, below: tuple, byte: int, parent_used: frozenset[str
     if byte == ord('"') and isinstance(node, StringNode):
         allowed = None
         if node.enum is not None:
-            allowed = frozenset(v.encode() for v in node.enum - (parent_used or frozenset()))
+            allowed = _unused_values(node.enum, parent_used or frozenset())
             if not allowed:
                 raise ContractViolation(f"no value left for {node.pointer}: every allowed value is already used")
         lbl = label(node.pointer, "value")
@@ -156,12 +175,12 @@ def _start_value(node: Node, below: tuple, byte: int, parent_used: frozenset[str
 def _complete_value(state: WalkerState, string_value: str | None) -> WalkerState:
     """The innermost open value just ended; advance its container."""
     if not state.stack:
-        return replace(state, done=True)
+        return WalkerState(state.root, state.stack, state.started, True)
     parent, below = state.stack[-1], state.stack[:-1]
     if isinstance(parent, _Object):
-        return replace(state, stack=below + (replace(parent, phase="after", key=None),))
+        return _with_stack(state, below + (_Object(parent.node, "after", parent.seen, None),))
     used = parent.used | {string_value} if parent.node.unique_items and string_value is not None else parent.used
-    return replace(state, stack=below + (replace(parent, phase="after", count=parent.count + 1, used=used),))
+    return _with_stack(state, below + (_Array(parent.node, "after", parent.count + 1, used),))
 
 
 def _step_object(state: WalkerState, top: _Object, below: tuple, byte: int) -> tuple[WalkerState, str | None]:
@@ -170,24 +189,24 @@ def _step_object(state: WalkerState, top: _Object, below: tuple, byte: int) -> t
         if byte in WHITESPACE_BYTES:
             return state, None
         stack, lbl = _start_value(node.properties[top.key], state.stack, byte, None)
-        return replace(state, stack=stack), lbl
+        return _with_stack(state, stack), lbl
     if byte in WHITESPACE_BYTES:
         return state, None
     if top.phase in ("first", "key") and byte == ord('"'):
         allowed = frozenset(k.encode() for k in node.properties if k not in top.seen)
         lbl = label(node.pointer, "key")
-        return replace(state, stack=state.stack + (_String(lbl, allowed, is_key=True),)), lbl
+        return _with_stack(state, state.stack + (_String(lbl, allowed, True),)), lbl
     if top.phase == "colon" and byte == ord(":"):
-        return replace(state, stack=below + (replace(top, phase="value"),)), label(child_pointer(node.pointer, top.key), "colon")
+        return _with_stack(state, below + (_Object(node, "value", top.seen, top.key),)), label(child_pointer(node.pointer, top.key), "colon")
     if top.phase == "after" and byte == ord(","):
         if len(top.seen) == len(node.properties):
             raise ContractViolation(f"',' at {node.pointer or 'root'}: every key is already present")
-        return replace(state, stack=below + (replace(top, phase="key"),)), label(node.pointer, "separator")
+        return _with_stack(state, below + (_Object(node, "key", top.seen, top.key),)), label(node.pointer, "separator")
     if top.phase in ("first", "after") and byte == ord("}"):
         missing = node.required - top.seen
         if missing:
             raise ContractViolation(f"'}}' at {node.pointer or 'root'} before required key {sorted(missing)[0]!r}")
-        return _complete_value(replace(state, stack=below), None), label(node.pointer, "close")
+        return _complete_value(_with_stack(state, below), None), label(node.pointer, "close")
     raise ContractViolation(f"{chr(byte)!r} is out of place in the object at {node.pointer or 'root'}")
 
 
@@ -198,27 +217,27 @@ def _step_array(state: WalkerState, top: _Array, below: tuple, byte: int) -> tup
     if top.phase == "after" and byte == ord(","):
         if node.unique_items and top.count >= len(node.items.enum):
             raise ContractViolation(f"',' at {node.pointer}: every allowed value is already used")
-        return replace(state, stack=below + (replace(top, phase="value"),)), label(node.pointer, "separator")
+        return _with_stack(state, below + (_Array(node, "value", top.count, top.used),)), label(node.pointer, "separator")
     if top.phase in ("first", "after") and byte == ord("]"):
         if top.count < node.min_items:
             raise ContractViolation(f"']' at {node.pointer} after {top.count} of at least {node.min_items} items")
-        return _complete_value(replace(state, stack=below), None), label(node.pointer, "close")
+        return _complete_value(_with_stack(state, below), None), label(node.pointer, "close")
     if top.phase in ("first", "value"):
-        moved = replace(top, phase="value")
+        moved = _Array(node, "value", top.count, top.used)
         stack, lbl = _start_value(node.items, below + (moved,), byte, top.used if node.unique_items else None)
-        return replace(state, stack=stack), lbl
+        return _with_stack(state, stack), lbl
     raise ContractViolation(f"{chr(byte)!r} is out of place in the array at {node.pointer}")
 
 
 def _step_string(state: WalkerState, top: _String, below: tuple, byte: int) -> tuple[WalkerState, str | None]:
     if not top.escape and byte == ord('"'):
         if top.allowed is not None and top.decoded not in top.allowed:
-            raise ContractViolation(_not_allowed_message(top))
+            raise ContractViolation(_not_allowed_message, top)
         value = top.decoded.decode("utf-8", "replace")
-        popped = replace(state, stack=below)
+        popped = _with_stack(state, below)
         if top.is_key:
             parent = below[-1]
-            popped = replace(state, stack=below[:-1] + (replace(parent, phase="colon", key=value, seen=parent.seen | {value}),))
+            popped = _with_stack(state, below[:-1] + (_Object(parent.node, "colon", parent.seen | {value}, value),))
             return popped, top.label
         return _complete_value(popped, value), top.label
 
@@ -244,16 +263,27 @@ def _step_string(state: WalkerState, top: _String, below: tuple, byte: int) -> t
             escape = ""
             # A lone surrogate half cannot spell any value the contract allows.
             decoded += chr(code).encode("utf-8", "surrogatepass")
-    moved = replace(top, escape=escape, decoded=decoded)
+    moved = _String(top.label, top.allowed, top.is_key, decoded, escape)
     if top.allowed is not None and not _still_possible(moved):
-        raise ContractViolation(_not_allowed_message(moved, partial=True))
-    return replace(state, stack=below + (moved,)), top.label
+        raise ContractViolation(_not_allowed_message, moved, partial=True)
+    return _with_stack(state, below + (moved,)), top.label
+
+
+@lru_cache(maxsize=1 << 16)
+def _unused_values(enum: frozenset[str], used: frozenset[str]) -> frozenset[bytes]:
+    return frozenset(v.encode() for v in enum - used)
+
+
+@lru_cache(maxsize=1 << 16)
+def _prefixes(values: frozenset[bytes]) -> frozenset[bytes]:
+    """Every prefix of every value, the empty one and the values themselves included."""
+    return frozenset(v[:end] for v in values for end in range(len(v) + 1))
 
 
 def _still_possible(frame: _String) -> bool:
-    candidates = [v for v in frame.allowed if v.startswith(frame.decoded)]
     if not frame.escape:
-        return bool(candidates)
+        return frame.decoded in _prefixes(frame.allowed)
+    candidates = [v for v in frame.allowed if v.startswith(frame.decoded)]
     # A pending escape must still be able to spell the next character of some value.
     next_chars = {v[len(frame.decoded):].decode("utf-8", "ignore")[:1] for v in candidates}
     next_chars.discard("")
