@@ -68,19 +68,31 @@ def exact_threshold_from_curve(teacher_tail: float, tail_curve: np.ndarray, lamb
                                clip: float) -> tuple[float, str | None]:
     """First lambda > 1 on the grid where (1-p)/t_lambda leaves [1/c, c], interpolated
     linearly in log-ratio between grid points; (inf, None) if it never leaves."""
-    with np.errstate(divide="ignore"):
-        log_ratio = math.log(teacher_tail) - np.log(tail_curve) if teacher_tail > 0 else np.full_like(tail_curve, np.inf)
-    excess = np.abs(log_ratio) - math.log(clip)
-    outside = np.flatnonzero((excess > 0) & (lambdas > 1.0))
-    if outside.size == 0:
-        return math.inf, None
-    j = int(outside[0])
-    edge = "upper" if log_ratio[j] > 0 else "lower"
-    if j == 0 or not np.isfinite(excess[j]) or lambdas[j - 1] < 1.0:
-        return float(lambdas[j]), edge
-    lo, hi = excess[j - 1], excess[j]
-    fraction = -lo / (hi - lo) if hi != lo else 1.0
-    return float(lambdas[j - 1] + fraction * (lambdas[j] - lambdas[j - 1])), edge
+    found, edges = exact_thresholds_from_curves(np.array([teacher_tail], dtype=float),
+                                                np.asarray(tail_curve, dtype=float)[None, :], lambdas, clip)
+    return float(found[0]), edges[0]
+
+
+def exact_thresholds_from_curves(teacher_tails: np.ndarray, tail_curves: np.ndarray, lambdas: np.ndarray,
+                                 clip: float) -> tuple[np.ndarray, list[str | None]]:
+    """``exact_threshold_from_curve`` for many rows at once: [n] tails, [n, lambdas] curves."""
+    rows = np.arange(len(teacher_tails))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.where(teacher_tails[:, None] > 0,
+                             np.log(np.where(teacher_tails > 0, teacher_tails, 1.0))[:, None] - np.log(tail_curves),
+                             np.inf)
+        excess = np.abs(log_ratio) - math.log(clip)
+        outside = (excess > 0) & (lambdas > 1.0)[None, :]
+        leaves = outside.any(axis=1)
+        j = outside.argmax(axis=1)  # the first grid point outside, where there is one
+        before = np.maximum(j - 1, 0)
+        lo, hi = excess[rows, before], excess[rows, j]
+        fraction = np.where(hi != lo, -lo / (hi - lo), 1.0)
+        between = lambdas[before] + fraction * (lambdas[j] - lambdas[before])
+    interpolated = (j > 0) & np.isfinite(hi) & (lambdas[before] >= 1.0)
+    found = np.where(leaves, np.where(interpolated, between, lambdas[j]), math.inf)
+    edges = [("upper" if log_ratio[i, j[i]] > 0 else "lower") if leaves[i] else None for i in rows]
+    return found, edges
 
 
 def _reduced(p: float, b: float, clip: float) -> theory.Threshold:
@@ -94,8 +106,7 @@ def _per_position_reduced(cls: ClassPositions, clip: float) -> np.ndarray:
 
 
 def _per_position_exact(cls: ClassPositions, lambdas: np.ndarray, clip: float) -> np.ndarray:
-    return np.array([exact_threshold_from_curve(t, curve, lambdas, clip)[0]
-                     for t, curve in zip(cls.teacher_tail, cls.tail_curve)])
+    return exact_thresholds_from_curves(cls.teacher_tail, cls.tail_curve, lambdas, clip)[0]
 
 
 def _percentiles(values: np.ndarray) -> dict[int, float]:
@@ -120,7 +131,7 @@ def _bootstrap(cls: ClassPositions, lambdas: np.ndarray, clip: float, rng: np.ra
     b = (weights @ valid_s) / n
     mean_curves = (weights @ curves) / n[:, None]
     reduced = np.array([_reduced(1.0 - t, bb, clip).lambda_star for t, bb in zip(p_tail, b)])
-    exact = np.array([exact_threshold_from_curve(t, c, lambdas, clip)[0] for t, c in zip(p_tail, mean_curves)])
+    exact = exact_thresholds_from_curves(p_tail, mean_curves, lambdas, clip)[0]
     lo_q, hi_q = 50 * (1 - INTERVAL), 50 * (1 + INTERVAL)
 
     def interval(values):

@@ -364,6 +364,7 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
     log-weights at most) keep at most ``chunk_elements`` floats alive per tensor.
     The fixed-point tail never holds [positions, lambdas, V] at once on a uniform grid
     (``_blocked_log_sum``), so the default mainly bounds the log-softmax buffers.
+    An empty ``lambdas`` skips the fixed-point tail (``log_tail_curve`` is [n, 0]).
     """
     lengths = [len(seq.mask_index) for seq in contract.sequences]
     if sum(lengths) == 0:
@@ -384,7 +385,7 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
     lam = torch.tensor(lambdas, dtype=torch.float32, device=device)
 
     n, vocab_width = len(sample_of), teacher_logits.shape[-1]
-    chunk_positions = max(1, chunk_elements // (len(lambdas) * vocab_width))
+    chunk_positions = max(1, chunk_elements // (max(1, len(lambdas)) * vocab_width))
     chunk_lambdas = max(1, min(len(lambdas), chunk_elements // (chunk_positions * vocab_width)))
     columns: dict[str, list] = {k: [] for k in PositionMasses.__dataclass_fields__}
     for start in range(0, n, chunk_positions):
@@ -399,8 +400,8 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
         mask_idx = torch.from_numpy(mask_rows[start:stop]).to(device)
         valid[:, :vocab] = _unpack_rows(packed[mask_idx], contract.vocab_size)[:, :vocab]
         modal = lt.argmax(dim=-1)
-        log_tail = torch.cat([_fixed_point_log_tail(lt, ls, valid, lam[j:j + chunk_lambdas])
-                              for j in range(0, len(lam), chunk_lambdas)], dim=1)
+        log_tail = torch.cat([lt.new_zeros((len(lt), 0))] + [
+            _fixed_point_log_tail(lt, ls, valid, lam[j:j + chunk_lambdas]) for j in range(0, len(lam), chunk_lambdas)], dim=1)
         columns["sample"].append(sample_of[start:stop])
         columns["position"].append(position_of[start:stop])
         columns["teacher_log_valid"].append(_masked_lse(lt, valid).cpu().numpy())

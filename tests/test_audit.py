@@ -13,6 +13,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from cliffaudit import audit, probe, theory
 from cliffaudit.cli import main
 from cliffaudit.contract import TokenContract
+from cliffaudit.contract.background import BackgroundContract
 
 from .conftest import SCALE, tiny_settings
 from .contract.conftest import train_byte_level
@@ -137,3 +138,18 @@ def test_masses_near_one_keep_the_digits_of_their_complement():
     assert tail[0] == pytest.approx(1e-9, rel=1e-6) and 1.0 - valid[0] == pytest.approx(1e-9, rel=1e-6)
     assert valid[1] == pytest.approx(1e-9, rel=1e-6) and 1.0 - tail[1] == pytest.approx(1e-9, rel=1e-6)
     assert valid[2] + tail[2] == pytest.approx(1.0, abs=1e-7)
+
+
+def test_contract_in_a_worker_process_gives_the_same_report(tiny_checkpoints, audit_report, monkeypatch):
+    """The pipeline's background worker (used on accelerators) changes nothing in the report."""
+    started = []
+
+    def with_worker(vocab, start_worker):
+        background = BackgroundContract(vocab, start_worker=True)
+        started.append(background.in_background)
+        return background
+
+    monkeypatch.setattr(audit, "BackgroundContract", with_worker)
+    again = audit.run_audit(tiny_settings(tiny_checkpoints))
+    assert started == [True]
+    assert again.model_dump(exclude={"run"}) == audit_report.model_dump(exclude={"run"})

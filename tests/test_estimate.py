@@ -30,6 +30,37 @@ def test_curve_that_never_leaves_is_unbounded():
     assert math.isinf(found) and edge is None
 
 
+def _first_exit_by_loop(teacher_tail, curve, lambdas, clip):
+    """The threshold rule written as a plain loop over the grid."""
+    previous = None
+    for j, lam in enumerate(lambdas):
+        ratio = teacher_tail / curve[j] if curve[j] > 0 else math.inf
+        if teacher_tail == 0:
+            ratio = math.inf
+        excess = abs(math.log(ratio)) - math.log(clip) if ratio > 0 else math.inf
+        if lam > 1.0 and excess > 0:
+            edge = "upper" if ratio > 1 else "lower"
+            if previous is None or not math.isfinite(excess) or lambdas[j - 1] < 1.0:
+                return float(lam), edge
+            fraction = -previous / (excess - previous) if excess != previous else 1.0
+            return float(lambdas[j - 1] + fraction * (lam - lambdas[j - 1])), edge
+        previous = excess
+    return math.inf, None
+
+
+def test_many_curves_at_once_equal_the_rule_curve_by_curve():
+    rng = np.random.default_rng(0)
+    tails = rng.choice([0.0, 1e-9, 0.01, 0.3], size=200)
+    drift = 0.02 * np.arange(len(LAMBDAS)) * rng.random((200, 1))
+    curves = np.exp(np.log(np.maximum(tails, 1e-12))[:, None] + drift * rng.standard_normal((200, len(LAMBDAS))))
+    curves[::7, 50] = 0.0  # a tail that vanishes at one grid point
+    found, edges = estimate.exact_thresholds_from_curves(tails, curves, LAMBDAS, 2.0)
+    expected = [_first_exit_by_loop(t, c, LAMBDAS, 2.0) for t, c in zip(tails, curves)]
+    assert edges == [e for _, e in expected]
+    np.testing.assert_allclose(found, [f for f, _ in expected], rtol=1e-12)
+    assert np.isinf(found).any() and np.isfinite(found).any()
+
+
 def _positions(label, p, b, prompts=20, per_prompt=5, noise=0.0, seed=0):
     rng = np.random.default_rng(seed)
     n = prompts * per_prompt

@@ -1,0 +1,168 @@
+"""The token-level contract in a background process, so that it runs while the models work.
+
+The contract walk is Python on the CPU, and nothing in it waits for a model. The
+audit hands each batch's outputs over as soon as they are sampled and collects
+the result when it scores that batch, after sampling the next one: on a GPU the
+walk hides behind the model's work, on a CPU it takes a core the sampling loop
+leaves idle. One worker per audit process keeps the contract's caches (index
+states, valid-set masks) across batches and roles, as a :class:`TokenContract`
+in the same process would.
+
+The worker is ``python -m cliffaudit.contract.background``, talking pickles over
+its stdin and stdout; it never imports torch, and unlike a multiprocessing
+"spawn" child it never re-runs the caller's main script. Without a worker
+(``start_worker=False``, or where it cannot start) batches are analysed in this
+process as they are submitted, with the same results.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+import traceback
+from collections import deque
+from concurrent.futures import Future
+from pathlib import Path
+from typing import BinaryIO
+
+from cliffaudit.contract.tokens import ContractBatch, TokenContract
+from cliffaudit.contract.vocabulary import TokenVocabulary
+
+_HEADER = struct.Struct("<Q")
+
+
+class ContractWorkerError(RuntimeError):
+    """The background contract failed; the message carries the worker's traceback."""
+
+
+def _send(stream: BinaryIO, message) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: BinaryIO):
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError
+    (length,) = _HEADER.unpack(header)
+    data = stream.read(length)
+    if len(data) < length:
+        raise EOFError
+    return pickle.loads(data)
+
+
+class BackgroundContract:
+    """``submit(sequences, schemas)`` returns a future of ``TokenContract.analyze_batch``.
+
+    Batches are analysed one at a time, in submission order. Use as a context
+    manager so the worker stops with the audit, on errors too.
+    """
+
+    def __init__(self, vocab: TokenVocabulary, start_worker: bool = True):
+        self._inline: TokenContract | None = None
+        self._process: subprocess.Popen | None = None
+        self._pending: deque[Future] = deque()
+        self._lock = threading.Lock()
+        if not start_worker:
+            self._inline = TokenContract(vocab)
+            return
+        env = dict(os.environ)
+        # The worker imports this very package, wherever it was imported from here.
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "cliffaudit.contract.background"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+            _send(self._process.stdin, vocab)
+        except OSError:
+            self._process, self._inline = None, TokenContract(vocab)
+            return
+        self._reader = threading.Thread(target=self._read_results, name="contract-results", daemon=True)
+        self._reader.start()
+
+    @property
+    def in_background(self) -> bool:
+        return self._process is not None
+
+    def submit(self, sequences: list[list[int]], schemas: list[dict]) -> Future:
+        future: Future = Future()
+        if self._process is None:
+            try:
+                future.set_result(self._inline.analyze_batch(sequences, schemas))
+            except Exception as exc:  # the caller sees it at .result(), as from the worker
+                future.set_exception(exc)
+            return future
+        with self._lock:
+            if self._process.poll() is not None:
+                raise ContractWorkerError(f"the contract worker stopped (exit code {self._process.returncode})")
+            self._pending.append(future)
+        _send(self._process.stdin, (sequences, schemas))
+        return future
+
+    def _read_results(self) -> None:
+        # A thread drains the worker's output as it comes, so neither side ever
+        # blocks on a full pipe while the other waits for it.
+        while True:
+            try:
+                ok, payload = _receive(self._process.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                break
+            with self._lock:
+                future = self._pending.popleft()
+            if ok:
+                future.set_result(payload)
+            else:
+                future.set_exception(ContractWorkerError(payload))
+        self._process.wait()
+        with self._lock:
+            while self._pending:
+                self._pending.popleft().set_exception(
+                    ContractWorkerError(f"the contract worker stopped (exit code {self._process.returncode})"))
+
+    def close(self) -> None:
+        if self._process is None:
+            return
+        try:
+            self._process.stdin.close()  # end of input: the worker exits
+        except OSError:
+            pass
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+        self._reader.join()
+        self._process = None
+
+    def __enter__(self) -> BackgroundContract:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def serve(requests: BinaryIO, results: BinaryIO) -> None:
+    """The worker loop: a vocabulary, then (sequences, schemas) requests until end of input."""
+    try:
+        contract = TokenContract(_receive(requests))
+    except EOFError:
+        return
+    while True:
+        try:
+            sequences, schemas = _receive(requests)
+        except EOFError:
+            return
+        try:
+            reply = (True, contract.analyze_batch(sequences, schemas))
+        except Exception:
+            reply = (False, traceback.format_exc())
+        _send(results, reply)
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)

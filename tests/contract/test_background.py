@@ -1,0 +1,53 @@
+"""The contract in a background worker process: the same batches as in this process."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cliffaudit.contract.background import BackgroundContract, ContractWorkerError
+
+from .conftest import RANKING_CANDIDATES, ranking_schema
+from .helpers import encode
+
+RANKING = ranking_schema()
+
+
+def _texts() -> list[str]:
+    order = RANKING_CANDIDATES[::-1]
+    return [json.dumps({"ranking": RANKING_CANDIDATES}), json.dumps({"ranking": order}, indent=2),
+            json.dumps({"ranking": [RANKING_CANDIDATES[0]] * 5}),  # a duplicate: a violation
+            '{"ranking": ["AB']  # truncated
+
+
+def _same(a, b) -> None:
+    assert a.vocab_size == b.vocab_size
+    assert len(a.sequences) == len(b.sequences)
+    for x, y in zip(a.sequences, b.sequences):
+        assert x.labels == y.labels and x.violation == y.violation and x.complete == y.complete
+        for i, j in zip(x.mask_index, y.mask_index):
+            assert np.array_equal(a.packed_masks[i], b.packed_masks[j])
+
+
+def test_worker_batches_equal_in_process_batches(contract, tokenizer):
+    batches = [[encode(tokenizer, t) for t in _texts()], [encode(tokenizer, t) for t in _texts()[1:]]]
+    with BackgroundContract(contract.vocab) as worker, BackgroundContract(contract.vocab, start_worker=False) as inline:
+        assert worker.in_background and not inline.in_background
+        futures = [(worker.submit(b, [RANKING] * len(b)), inline.submit(b, [RANKING] * len(b))) for b in batches]
+        for batch, (in_worker, in_process) in zip(batches, futures):
+            _same(in_worker.result(timeout=60), in_process.result())
+            _same(in_process.result(), contract.analyze_batch(batch, [RANKING] * len(batch)))
+
+
+def test_a_failure_in_the_worker_reaches_the_caller_and_the_worker_goes_on(contract, tokenizer):
+    ids = [encode(tokenizer, _texts()[0])]
+    with BackgroundContract(contract.vocab) as worker:
+        process = worker._process
+        failed = worker.submit(ids, [RANKING, RANKING])  # two schemas for one sequence
+        fine = worker.submit(ids, [RANKING])
+        with pytest.raises(ContractWorkerError, match="1 sequences but 2 schemas"):
+            failed.result(timeout=60)
+        assert fine.result(timeout=60).sequences[0].complete
+    assert process.returncode == 0  # closed: the worker process has exited
