@@ -11,8 +11,8 @@ in the same process would.
 The worker is ``python -m cliffaudit.contract.background``, talking pickles over
 its stdin and stdout; it never imports torch, and unlike a multiprocessing
 "spawn" child it never re-runs the caller's main script. Without a worker
-(``start_worker=False``, or where it cannot start) batches are analysed in this
-process as they are submitted, with the same results.
+(``start_worker=False``, where it cannot start, or after it stops) batches are
+analysed in this process, with the same results.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import traceback
+import warnings
 from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
@@ -59,51 +60,69 @@ def _receive(stream: BinaryIO):
 class BackgroundContract:
     """``submit(sequences, schemas)`` returns a future of ``TokenContract.analyze_batch``.
 
-    Batches are analysed one at a time, in submission order. Use as a context
-    manager so the worker stops with the audit, on errors too.
+    The worker analyses batches one at a time, in submission order. Use as a
+    context manager so the worker stops with the audit, on errors too. A worker
+    that stops unexpectedly is replaced by analysis in this process, with a
+    warning: what it left unfinished is analysed here, and so is what follows.
     """
 
     def __init__(self, vocab: TokenVocabulary, start_worker: bool = True):
+        self._vocab = vocab
         self._inline: TokenContract | None = None
+        self._inline_lock = threading.Lock()  # the reader thread may analyse here too
         self._process: subprocess.Popen | None = None
-        self._pending: deque[Future] = deque()
+        self._alive = False
+        self._closing = False
+        self._pending: deque[tuple[Future, tuple]] = deque()
         self._lock = threading.Lock()
-        if not start_worker:
-            self._inline = TokenContract(vocab)
-            return
-        env = dict(os.environ)
-        # The worker imports this very package, wherever it was imported from here.
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "cliffaudit.contract.background"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-            _send(self._process.stdin, vocab)
-        except OSError:
-            self._process, self._inline = None, TokenContract(vocab)
-            return
-        self._reader = threading.Thread(target=self._read_results, name="contract-results", daemon=True)
-        self._reader.start()
+        if start_worker:
+            env = dict(os.environ)
+            # The worker imports this very package, wherever it was imported from here.
+            root = str(Path(__file__).resolve().parents[2])
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+            try:
+                self._process = subprocess.Popen([sys.executable, "-m", "cliffaudit.contract.background"],
+                                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                _send(self._process.stdin, vocab)
+                self._alive = True
+            except OSError:
+                self._alive = False
+        if self._alive:
+            self._reader = threading.Thread(target=self._read_results, name="contract-results", daemon=True)
+            self._reader.start()
 
     @property
     def in_background(self) -> bool:
-        return self._process is not None
+        return self._alive
 
     def submit(self, sequences: list[list[int]], schemas: list[dict]) -> Future:
         future: Future = Future()
-        if self._process is None:
-            try:
-                future.set_result(self._inline.analyze_batch(sequences, schemas))
-            except Exception as exc:  # the caller sees it at .result(), as from the worker
-                future.set_exception(exc)
-            return future
+        request = (sequences, schemas)
         with self._lock:
-            if self._process.poll() is not None:
-                raise ContractWorkerError(f"the contract worker stopped (exit code {self._process.returncode})")
-            self._pending.append(future)
-        _send(self._process.stdin, (sequences, schemas))
+            to_worker = self._alive
+            if to_worker:
+                self._pending.append((future, request))
+        if not to_worker:
+            self._analyze_here(future, request)
+            return future
+        try:
+            # Never under the lock: the reader takes it to hand results out, and a full
+            # pipe only drains while the reader runs.
+            _send(self._process.stdin, request)
+        except OSError:
+            pass  # the worker is gone; the reader analyses what it left pending here
         return future
+
+    def _analyze_here(self, future: Future, request: tuple) -> None:
+        try:
+            with self._inline_lock:
+                if self._inline is None:
+                    self._inline = TokenContract(self._vocab)
+                result = self._inline.analyze_batch(*request)
+        except Exception as exc:  # the caller sees it at .result(), as from the worker
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
 
     def _read_results(self) -> None:
         # A thread drains the worker's output as it comes, so neither side ever
@@ -114,20 +133,26 @@ class BackgroundContract:
             except (EOFError, OSError, pickle.UnpicklingError):
                 break
             with self._lock:
-                future = self._pending.popleft()
+                future, _ = self._pending.popleft()
             if ok:
                 future.set_result(payload)
             else:
                 future.set_exception(ContractWorkerError(payload))
-        self._process.wait()
+        code = self._process.wait()
         with self._lock:
-            while self._pending:
-                self._pending.popleft().set_exception(
-                    ContractWorkerError(f"the contract worker stopped (exit code {self._process.returncode})"))
+            self._alive = False
+            orphans = list(self._pending)
+            self._pending.clear()
+        if not self._closing:
+            warnings.warn(f"the contract worker stopped (exit code {code}); the audit goes on analysing "
+                          "contracts in its own process", RuntimeWarning, stacklevel=1)
+        for future, request in orphans:
+            self._analyze_here(future, request)
 
     def close(self) -> None:
         if self._process is None:
             return
+        self._closing = True
         try:
             self._process.stdin.close()  # end of input: the worker exits
         except OSError:

@@ -51,3 +51,31 @@ def test_a_failure_in_the_worker_reaches_the_caller_and_the_worker_goes_on(contr
             failed.result(timeout=60)
         assert fine.result(timeout=60).sequences[0].complete
     assert process.returncode == 0  # closed: the worker process has exited
+
+
+def test_a_worker_that_dies_is_replaced_by_analysis_in_this_process(contract, tokenizer):
+    ids = [encode(tokenizer, t) for t in _texts()]
+    expected = contract.analyze_batch(ids, [RANKING] * len(ids))
+    with BackgroundContract(contract.vocab) as worker:
+        assert worker.submit(ids, [RANKING] * len(ids)).result(timeout=60).sequences[0].complete
+        with pytest.warns(RuntimeWarning, match="contract worker stopped"):
+            # Killed with batches in flight: those it leaves unfinished are analysed here.
+            in_flight = [worker.submit(ids, [RANKING] * len(ids)) for _ in range(3)]
+            worker._process.kill()
+            worker._reader.join(timeout=60)
+            after = [worker.submit(ids, [RANKING] * len(ids)) for _ in range(2)]
+            results = [f.result(timeout=60) for f in in_flight + after]
+        assert not worker.in_background
+    for result in results:
+        _same(result, expected)
+
+
+def test_batches_larger_than_a_pipe_buffer_pass_both_ways(contract, tokenizer):
+    ids = [encode(tokenizer, t) for t in _texts() * 150]  # distinct lists: pickle cannot share them
+    schemas = [ranking_schema() for _ in ids]
+    with BackgroundContract(contract.vocab) as worker:
+        futures = [worker.submit(ids, schemas) for _ in range(3)]  # well over 64 KiB each way
+        results = [f.result(timeout=120) for f in futures]
+    expected = contract.analyze_batch(ids, schemas)
+    for result in results:
+        _same(result, expected)
