@@ -69,6 +69,7 @@ class _AllowedTokens:
     ids: np.ndarray  # sorted
     id_set: frozenset[int]
     checked: list[int]  # allowed tokens a walker check can trip outside a constrained string
+    quoted: list[int]  # allowed tokens holding a quote or a backslash
     backslash: list[int]  # allowed tokens that hold an escape
 
 
@@ -135,6 +136,7 @@ class TokenContract:
             found = _AllowedTokens(
                 ids=ids, id_set=frozenset(ids.tolist()),
                 checked=ids[self._checked[ids] & (ids != eos)].tolist(),
+                quoted=ids[self._quote_or_backslash[ids] & (ids != eos)].tolist(),
                 backslash=ids[self._has_backslash[ids] & (ids != eos)].tolist())
             self._allowed_cache[key] = found
         return found
@@ -154,10 +156,12 @@ class TokenContract:
         allowed = self._allowed(index, regex_state)
         valid = np.zeros(self.vocab.size, dtype=bool)
         if not walker_state.in_constrained_string:
-            # The regex decides every token but those a walker check can trip.
+            # The regex decides every token but those a walker check can trip. Inside a
+            # free string (no escape pending) bytes only append, until a quote closes it.
             valid[allowed.ids] = True
-            rejected = [t for t in allowed.checked if not self._walker_accepts(walker_state, t)]
-            valid[rejected] = False
+            free = walker_state.in_free_string and not walker_state.stack[-1].escape
+            suspects = allowed.quoted if free else allowed.checked
+            valid[[t for t in suspects if not self._walker_accepts(walker_state, t)]] = False
             return valid
         continuations = walker_state.string_continuations()
         eos = self.vocab.eos_token_id

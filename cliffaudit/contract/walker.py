@@ -75,7 +75,7 @@ class _String:
     label: str
     allowed: frozenset[bytes] | None  # None: any string
     is_key: bool
-    decoded: bytes = b""  # UTF-8 of the value so far, escapes decoded
+    decoded: bytes = b""  # UTF-8 of the value so far, escapes decoded (constrained strings only)
     escape: str = ""  # a pending escape: "", "\\", "\\u", "\\u0", ...
 
 
@@ -263,6 +263,10 @@ def _step_string(state: WalkerState, top: _String, below: tuple, byte: int) -> t
             escape = ""
             # A lone surrogate half cannot spell any value the contract allows.
             decoded += chr(code).encode("utf-8", "surrogatepass")
+    if top.allowed is None:
+        # Nothing checks a free string's text; kept, it would make every position
+        # inside one a state of its own, and a valid set to compute afresh.
+        decoded = b""
     moved = _String(top.label, top.allowed, top.is_key, decoded, escape)
     if top.allowed is not None and not _still_possible(moved):
         raise ContractViolation(_not_allowed_message, moved, partial=True)

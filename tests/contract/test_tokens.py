@@ -216,3 +216,16 @@ def test_tokenizer_without_eos_is_refused(tokenizer):
     broken.eos_token = None
     with pytest.raises(ValueError, match="eos"):
         TokenContract.from_tokenizer(broken)
+
+
+def test_a_free_string_is_one_state_however_long(contract, tokenizer):
+    """Inside a free string nothing is checked but the closing quote, so every position
+    in it shares one valid set: a long sampled note costs no valid-set computation per token."""
+    def note(words):
+        return json.dumps({"colour": "red", "size": 7, "note": " ".join(words * 12)})
+
+    contract.analyze_batch([encode(tokenizer, note(["alpha", "beta,", "{gamma}"]))], [ITEM_SCHEMA])
+    before = len(contract._mask_cache)
+    seq = analyze(contract, tokenizer, note(["delta", "epsilon:", "[zeta]", "eta"]), ITEM_SCHEMA)
+    assert seq.complete and len(seq.labels) > 60
+    assert len(contract._mask_cache) - before <= 2
