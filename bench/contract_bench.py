@@ -1,4 +1,5 @@
-"""Contract throughput: build the token-level contract and label 1,000 outputs.
+"""Contract throughput: build the token-level contract and label 1,000 outputs;
+then the same on a 32,000-token vocabulary, to show how the valid sets scale.
 
 Prints measured figures; not a test (shared machines are noisy). Uses the demo
 tokenizer and the demo probe records (their per-record ranking schemas), with
@@ -103,5 +104,57 @@ def main() -> None:
           f"({batch.packed_masks.nbytes / 1024:.0f} KiB packed)")
 
 
+def _large_vocabulary(rng: random.Random):
+    """A 32,000-token byte-level BPE trained here on JSON and quoted text, with no
+    pre-tokenizer: many tokens cross into and out of strings (``2",\n    "B`), the
+    ones a valid-set computation has to judge."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(3000)]
+    corpus = []
+    for _ in range(20000):
+        roll = rng.random()
+        if roll < 0.4:
+            codes = [f"{'ABCDEFGH'[i]}{i + 1}{rng.randint(0, 9)}" for i in range(8)]
+            rng.shuffle(codes)
+            corpus.append(json.dumps({"ranking": codes}, indent=rng.choice([None, 2])))
+        elif roll < 0.7:
+            corpus.append(json.dumps({rng.choice(words): " ".join(rng.choices(words, k=6)) for _ in range(4)}))
+        else:
+            corpus.append(" ".join(f'"{rng.choice(words)}"{rng.choice([",", ".", ":", "", "}", "]"])}' for _ in range(12)))
+    model = Tokenizer(models.BPE())
+    model.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    model.decoder = decoders.ByteLevel()
+    model.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=32000, special_tokens=["<|eos|>"], show_progress=False,
+                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=model, eos_token="<|eos|>")
+
+
+def scaling() -> None:
+    rng = random.Random(2)
+    tokenizer = _large_vocabulary(rng)
+    sequences, schemas = [], []
+    for _ in range(100):
+        codes = [f"{'ABCDEFGH'[i]}{i + 1}{rng.randint(0, 9)}" for i in range(8)]
+        schema = {"type": "object", "required": ["ranking"], "additionalProperties": False,
+                  "properties": {"ranking": {"type": "array", "items": {"type": "string", "enum": codes},
+                                             "minItems": 8, "maxItems": 8, "uniqueItems": True}}}
+        for _ in range(4):
+            rng.shuffle(codes)
+            text = json.dumps({"ranking": codes}, indent=rng.choice([None, 2]))
+            sequences.append(tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id])
+            schemas.append(schema)
+    TokenContract.from_tokenizer(tokenizer).analyze_batch(sequences[:1], schemas[:1])  # the index
+    contract = TokenContract.from_tokenizer(tokenizer)
+    start = time.perf_counter()
+    batch = contract.analyze_batch(sequences, schemas)
+    took = time.perf_counter() - start
+    positions = sum(len(s.labels) for s in batch.sequences)
+    print(f"32,000-token vocabulary: label {len(sequences)} outputs ({positions} positions): {took:.2f} s cold "
+          f"({1e3 * took / len(sequences):.2f} ms per output)")
+
+
 if __name__ == "__main__":
     main()
+    scaling()

@@ -30,7 +30,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import BinaryIO
 
-from cliffaudit.contract.tokens import ContractBatch, TokenContract
+from cliffaudit.contract.tokens import TokenContract
 from cliffaudit.contract.vocabulary import TokenVocabulary
 
 _HEADER = struct.Struct("<Q")

@@ -11,6 +11,7 @@ exact, so the intersection is exact (docs/contract.md).
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,13 +65,66 @@ def unpack_mask(packed: np.ndarray, vocab_size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _AllowedTokens:
-    """What the regex allows from one index state, in the forms the valid sets need."""
+    """What the regex allows from one index state."""
 
     ids: np.ndarray  # sorted
-    id_set: frozenset[int]
-    checked: list[int]  # allowed tokens a walker check can trip outside a constrained string
-    quoted: list[int]  # allowed tokens holding a quote or a backslash
-    backslash: list[int]  # allowed tokens that hold an escape
+    mask: np.ndarray  # bool [vocab]
+
+
+@dataclass(frozen=True)
+class _SortedTokens:
+    """Token ids sorted by their bytes: tokens that share a prefix are neighbours."""
+
+    keys: list[bytes]
+    ids: list[int]
+
+
+def _sorted_tokens(vocab: TokenVocabulary, ids) -> _SortedTokens:
+    pairs = sorted((vocab.token_bytes[t], t) for t in ids)
+    return _SortedTokens([p[0] for p in pairs], [p[1] for p in pairs])
+
+
+def _accepted(state: walk.WalkerState, tokens: _SortedTokens, first_bytes: bytes | None = None) -> list[int]:
+    """The ids among ``tokens`` whose every byte the walker accepts from ``state``.
+
+    One walk through the byte trie the sorted tokens form: a prefix shared by many
+    tokens is walked once, and a refused byte refuses its whole subtree unwalked.
+    The same verdicts as walking each token alone (the walker is pure), at a cost
+    set by the prefixes the walker accepts rather than by the vocabulary's size.
+    ``first_bytes``, when given, are the only first bytes worth trying, in increasing
+    order (the others are known to be refused).
+    """
+    keys, ids = tokens.keys, tokens.ids
+    accepted: list[int] = []
+    # Ranges of keys that share their first `depth` bytes, with the state after them.
+    pending = [(0, len(keys), 0, state)]
+    while pending:
+        lo, hi, depth, current = pending.pop()
+        while lo < hi and len(keys[lo]) == depth:  # sorted first: tokens that end here
+            accepted.append(ids[lo])
+            lo += 1
+        if depth == 0 and first_bytes is not None:
+            groups = [(b, bisect.bisect_left(keys, bytes((b,)), lo, hi)) for b in first_bytes]
+        else:
+            groups = None
+        while lo < hi:
+            if groups is not None:
+                if not groups:
+                    break
+                byte, lo = groups.pop(0)
+                if lo >= hi or keys[lo][0] != byte:
+                    continue
+            else:
+                byte = keys[lo][depth]
+            end = hi if byte == 255 else bisect.bisect_left(keys, keys[lo][:depth] + bytes((byte + 1,)), lo, hi)
+            try:
+                after, _ = walk.step(current, byte)
+            except walk.ContractViolation:
+                pass
+            else:
+                pending.append((lo, end, depth + 1, after))
+            lo = end
+    return accepted
 
 
 _VOCABULARY_CACHE: dict[str, Vocabulary] = {}
@@ -105,18 +159,21 @@ def index_builds() -> int:
 class TokenContract:
     """Token-level contract for one tokenizer, reused across schemas and batches."""
 
-    # Outside a constrained string, only a token holding one of these bytes can
-    # trip a walker check: a quote (opens or closes a checked string), a comma
-    # (needs an unused key or value left), a closing brace (needs required keys).
+    # Outside a string, only a token holding one of these bytes can trip a walker
+    # check: a quote (opens or closes a checked string), a comma (needs an unused
+    # key or value left), a closing brace (needs required keys). Inside a free string
+    # bytes only append, until a quote closes it or a backslash starts an escape.
     _CHECKED_BYTES = b'",}'
+    _FREE_STRING_BYTES = b'"\\'
 
     def __init__(self, vocab: TokenVocabulary):
         self.vocab = vocab
         self._checked = vocab.ids_containing(self._CHECKED_BYTES)
-        self._has_backslash = vocab.ids_containing(b"\\")
-        # Inside a string, a token without a quote or a backslash only appends bytes.
-        self._quote_or_backslash = vocab.ids_containing(b'"\\')
+        self._free_string_checked = vocab.ids_containing(self._FREE_STRING_BYTES)
+        self._every_token = _sorted_tokens(vocab, [t for t, data in enumerate(vocab.token_bytes)
+                                                   if data and t != vocab.eos_token_id])
         self._allowed_cache: dict[tuple[int, int], _AllowedTokens] = {}
+        self._suspects_cache: dict[tuple[int, int, str], tuple[_SortedTokens, np.ndarray]] = {}
         self._mask_cache: dict[tuple, int] = {}
         self._mask_rows: dict[bytes, int] = {}
         self._masks: list[np.ndarray] = []
@@ -132,54 +189,39 @@ class TokenContract:
         found = self._allowed_cache.get(key)
         if found is None:
             ids = np.fromiter(index.get_allowed_tokens(state), dtype=np.int64)
-            eos = self.vocab.eos_token_id
-            found = _AllowedTokens(
-                ids=ids, id_set=frozenset(ids.tolist()),
-                checked=ids[self._checked[ids] & (ids != eos)].tolist(),
-                quoted=ids[self._quote_or_backslash[ids] & (ids != eos)].tolist(),
-                backslash=ids[self._has_backslash[ids] & (ids != eos)].tolist())
-            self._allowed_cache[key] = found
+            mask = np.zeros(self.vocab.size, dtype=bool)
+            mask[ids] = True
+            found = self._allowed_cache[key] = _AllowedTokens(ids, mask)
         return found
 
-    def _walker_accepts(self, state: walk.WalkerState, token_id: int) -> bool:
-        data = self.vocab.token_bytes[token_id]
-        if data is None:
-            return False
-        try:
-            walk.step_bytes(state, data)
-        except walk.ContractViolation:
-            return False
-        return True
+    def _suspects(self, index: Index, regex_state: int, kind: str) -> tuple[_SortedTokens, np.ndarray]:
+        """The allowed tokens a walker check can trip from this kind of state: sorted, and
+        the allowed tokens it cannot trip, as a mask."""
+        key = (id(index), regex_state, kind)
+        found = self._suspects_cache.get(key)
+        if found is None:
+            allowed = self._allowed(index, regex_state)
+            trippable = self._checked if kind == "structure" else self._free_string_checked
+            suspect = allowed.mask & trippable
+            suspect[self.vocab.eos_token_id] = False
+            found = (_sorted_tokens(self.vocab, np.flatnonzero(suspect).tolist()), allowed.mask & ~suspect)
+            self._suspects_cache[key] = found
+        return found
 
     def valid_mask(self, index: Index, regex_state: int, walker_state: walk.WalkerState) -> np.ndarray:
         """Bool [vocab]: the tokens that keep the output inside the contract."""
         allowed = self._allowed(index, regex_state)
-        valid = np.zeros(self.vocab.size, dtype=bool)
-        if not walker_state.in_constrained_string:
-            # The regex decides every token but those a walker check can trip. Inside a
-            # free string (no escape pending) bytes only append, until a quote closes it.
-            valid[allowed.ids] = True
-            free = walker_state.in_free_string and not walker_state.stack[-1].escape
-            suspects = allowed.quoted if free else allowed.checked
-            valid[[t for t in suspects if not self._walker_accepts(walker_state, t)]] = False
-            return valid
-        continuations = walker_state.string_continuations()
-        eos = self.vocab.eos_token_id
-        if continuations is None:  # a pending escape: try every token the regex allows
-            sure, trial = set(), allowed.ids.tolist()
-        else:
-            # A token that spells a prefix of some value's remaining bytes, with no quote
-            # or backslash, only appends bytes and keeps that value possible: valid
-            # without a walk. Closing tokens and escapes are walked.
-            sure, trial = set(), set(allowed.backslash)
-            for rest in continuations:
-                for t in self.vocab.ids_of_prefixes(rest):
-                    (trial if self._quote_or_backslash[t] else sure).add(t)
-                trial.update(self.vocab.ids_starting_with(rest))
-            sure = (sure & allowed.id_set) - {eos}
-            trial = trial & allowed.id_set
-        keep = list(sure) + [t for t in trial if t != eos and t not in sure and self._walker_accepts(walker_state, t)]
-        valid[keep] = True
+        if walker_state.in_constrained_string or walker_state.pending_escape:
+            # Few tokens pass the walker here: walk the whole vocabulary's trie, from
+            # the first bytes that can go on (a value's next byte, a quote, an escape).
+            valid = np.zeros(self.vocab.size, dtype=bool)
+            valid[_accepted(walker_state, self._every_token, walker_state.next_bytes())] = True
+            return valid & allowed.mask
+        # Elsewhere most allowed tokens pass: only those a walker check can trip are walked.
+        suspects, unchecked = self._suspects(index, regex_state, "free string" if walker_state.in_free_string
+                                             else "structure")
+        valid = unchecked.copy()
+        valid[_accepted(walker_state, suspects)] = True
         return valid
 
     def valid_token_ids(self, index: Index, regex_state: int, walker_state: walk.WalkerState) -> np.ndarray:

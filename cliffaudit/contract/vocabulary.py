@@ -7,7 +7,6 @@ where every token has an exact meaning.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -61,25 +60,9 @@ class TokenVocabulary:
             digest.update(b"\x00" if data is None else b"\x01" + len(data).to_bytes(4, "little") + data)
         return digest.hexdigest()
 
-    @cached_property
-    def _sorted(self) -> tuple[list[bytes], list[int]]:
-        pairs = sorted((data, token_id) for token_id, data in enumerate(self.token_bytes) if data)
-        return [p[0] for p in pairs], [p[1] for p in pairs]
-
     def ids_of_prefixes(self, text: bytes) -> list[int]:
         """Tokens whose bytes are a non-empty prefix of ``text``."""
         return [tid for end in range(1, len(text) + 1) for tid in self._by_bytes.get(text[:end], ())]
-
-    def ids_starting_with(self, prefix: bytes) -> list[int]:
-        """Tokens whose bytes start with ``prefix`` and are longer than it."""
-        keys, ids = self._sorted
-        start = bisect.bisect_right(keys, prefix)
-        out = []
-        for i in range(start, len(keys)):
-            if not keys[i].startswith(prefix):
-                break
-            out.append(ids[i])
-        return out
 
     def ids_containing(self, byte_values: bytes) -> np.ndarray:
         """Boolean mask of tokens holding any of ``byte_values``."""

@@ -101,13 +101,18 @@ class WalkerState:
     def in_free_string(self) -> bool:
         return bool(self.stack) and isinstance(self.stack[-1], _String) and self.stack[-1].allowed is None
 
-    def string_continuations(self) -> list[bytes] | None:
-        """Inside a constrained string with no pending escape: the literal bytes
-        that would finish each still-possible value, closing quote included."""
-        top = self.stack[-1]
-        if top.escape:
+    @property
+    def pending_escape(self) -> bool:
+        return bool(self.stack) and isinstance(self.stack[-1], _String) and bool(self.stack[-1].escape)
+
+    def next_bytes(self) -> bytes | None:
+        """Inside a constrained string with no pending escape: every byte the walker can
+        accept next (a still-possible value's next byte, the closing quote of a complete
+        one, a backslash); None elsewhere."""
+        top = self.stack[-1] if self.stack else None
+        if not isinstance(top, _String) or top.allowed is None or top.escape:
             return None
-        return [value[len(top.decoded):] + b'"' for value in top.allowed if value.startswith(top.decoded)]
+        return _next_bytes(top.allowed, top.decoded)
 
     def container_pointer(self) -> str:
         for frame in reversed(self.stack):
@@ -274,6 +279,12 @@ def _step_string(state: WalkerState, top: _String, below: tuple, byte: int) -> t
 
 
 @lru_cache(maxsize=1 << 16)
+def _next_bytes(values: frozenset[bytes], decoded: bytes) -> bytes:
+    found = {v[len(decoded)] if len(v) > len(decoded) else ord('"') for v in values if v.startswith(decoded)}
+    return bytes(sorted(found | {ord("\\")}))
+
+
+@lru_cache(maxsize=1 << 16)
 def _unused_values(enum: frozenset[str], used: frozenset[str]) -> frozenset[bytes]:
     return frozenset(v.encode() for v in enum - used)
 
@@ -287,14 +298,20 @@ def _prefixes(values: frozenset[bytes]) -> frozenset[bytes]:
 def _still_possible(frame: _String) -> bool:
     if not frame.escape:
         return frame.decoded in _prefixes(frame.allowed)
-    candidates = [v for v in frame.allowed if v.startswith(frame.decoded)]
     # A pending escape must still be able to spell the next character of some value.
-    next_chars = {v[len(frame.decoded):].decode("utf-8", "ignore")[:1] for v in candidates}
-    next_chars.discard("")
     if frame.escape == "\\":
-        return bool(next_chars)
+        return any(len(v) > len(frame.decoded) and v.startswith(frame.decoded) for v in frame.allowed)
+    next_chars = _next_characters(frame.allowed, frame.decoded)
     typed = frame.escape[2:].lower()
     return any(f"{ord(ch):04x}".startswith(typed) for ch in next_chars)
+
+
+@lru_cache(maxsize=1 << 16)
+def _next_characters(values: frozenset[bytes], decoded: bytes) -> frozenset[str]:
+    """The characters that can come next after ``decoded`` in some of ``values``."""
+    found = {v[len(decoded):].decode("utf-8", "ignore")[:1] for v in values if v.startswith(decoded)}
+    found.discard("")
+    return frozenset(found)
 
 
 def _not_allowed_message(frame: _String, partial: bool = False) -> str:
