@@ -62,8 +62,12 @@ class ObjectNode:
     properties: dict[str, Node] = field(hash=False)
     required: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:
+        # Walker states hash their frames' nodes at every position: hash once.
+        object.__setattr__(self, "_hash", hash((self.pointer, tuple(self.properties), self.required)))
+
     def __hash__(self) -> int:
-        return hash((self.pointer, tuple(self.properties), self.required))
+        return self._hash
 
 
 Node = Union[StringNode, ScalarNode, ArrayNode, ObjectNode]

@@ -301,9 +301,12 @@ class TokenContract:
             raise ValueError(f"{len(sequences)} sequences but {len(schemas)} schemas")
         results: list[SequenceContract] = []
         used_rows: dict[int, int] = {}
+        resolved: dict[int, tuple[Node, Index]] = {}  # samples of one record share its schema object
         for token_ids, schema in zip(sequences, schemas):
-            root = load_contract_schema(schema)
-            index = index_for(contract_regex(root), self.vocab)
+            if id(schema) not in resolved:
+                root = load_contract_schema(schema)
+                resolved[id(schema)] = root, index_for(contract_regex(root), self.vocab)
+            root, index = resolved[id(schema)]
             labels, rows, violation, complete = self._analyze(token_ids, root, index)
             local = [used_rows.setdefault(r, len(used_rows)) for r in rows]
             results.append(SequenceContract(labels, np.array(local, dtype=np.int32), violation, complete))
