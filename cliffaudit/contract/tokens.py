@@ -84,15 +84,14 @@ def _sorted_tokens(vocab: TokenVocabulary, ids) -> _SortedTokens:
     return _SortedTokens([p[0] for p in pairs], [p[1] for p in pairs])
 
 
-def _accepted(state: walk.WalkerState, tokens: _SortedTokens, first_bytes: bytes | None = None) -> list[int]:
+def _accepted(state: walk.WalkerState, tokens: _SortedTokens) -> list[int]:
     """The ids among ``tokens`` whose every byte the walker accepts from ``state``.
 
     One walk through the byte trie the sorted tokens form: a prefix shared by many
     tokens is walked once, and a refused byte refuses its whole subtree unwalked.
     The same verdicts as walking each token alone (the walker is pure), at a cost
     set by the prefixes the walker accepts rather than by the vocabulary's size.
-    ``first_bytes``, when given, are the only first bytes worth trying, in increasing
-    order (the others are known to be refused).
+    Inside a constrained string only the bytes that can go on are tried at all.
     """
     keys, ids = tokens.keys, tokens.ids
     accepted: list[int] = []
@@ -103,27 +102,30 @@ def _accepted(state: walk.WalkerState, tokens: _SortedTokens, first_bytes: bytes
         while lo < hi and len(keys[lo]) == depth:  # sorted first: tokens that end here
             accepted.append(ids[lo])
             lo += 1
-        if depth == 0 and first_bytes is not None:
-            groups = [(b, bisect.bisect_left(keys, bytes((b,)), lo, hi)) for b in first_bytes]
-        else:
-            groups = None
-        while lo < hi:
-            if groups is not None:
-                if not groups:
-                    break
-                byte, lo = groups.pop(0)
-                if lo >= hi or keys[lo][0] != byte:
-                    continue
-            else:
+        if lo >= hi:
+            continue
+        prefix = keys[lo][:depth]
+        only = current.next_bytes()
+        if only is None:
+            groups = []
+            while lo < hi:
                 byte = keys[lo][depth]
-            end = hi if byte == 255 else bisect.bisect_left(keys, keys[lo][:depth] + bytes((byte + 1,)), lo, hi)
+                end = hi if byte == 255 else bisect.bisect_left(keys, prefix + bytes((byte + 1,)), lo, hi)
+                groups.append((byte, lo, end))
+                lo = end
+        else:
+            groups = []
+            for byte in only:
+                start = bisect.bisect_left(keys, prefix + bytes((byte,)), lo, hi)
+                if start < hi and keys[start][depth] == byte:
+                    end = hi if byte == 255 else bisect.bisect_left(keys, prefix + bytes((byte + 1,)), start, hi)
+                    groups.append((byte, start, end))
+        for byte, start, end in groups:
             try:
                 after, _ = walk.step(current, byte)
             except walk.ContractViolation:
-                pass
-            else:
-                pending.append((lo, end, depth + 1, after))
-            lo = end
+                continue
+            pending.append((start, end, depth + 1, after))
     return accepted
 
 
@@ -215,7 +217,7 @@ class TokenContract:
             # Few tokens pass the walker here: walk the whole vocabulary's trie, from
             # the first bytes that can go on (a value's next byte, a quote, an escape).
             valid = np.zeros(self.vocab.size, dtype=bool)
-            valid[_accepted(walker_state, self._every_token, walker_state.next_bytes())] = True
+            valid[_accepted(walker_state, self._every_token)] = True
             return valid & allowed.mask
         # Elsewhere most allowed tokens pass: only those a walker check can trip are walked.
         suspects, unchecked = self._suspects(index, regex_state, "free string" if walker_state.in_free_string
