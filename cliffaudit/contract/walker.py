@@ -234,8 +234,21 @@ def _step_array(state: WalkerState, top: _Array, below: tuple, byte: int) -> tup
     raise ContractViolation(f"{chr(byte)!r} is out of place in the array at {node.pointer}")
 
 
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_SINGLE_BYTES = [bytes((b,)) for b in range(256)]
+
+
 def _step_string(state: WalkerState, top: _String, below: tuple, byte: int) -> tuple[WalkerState, str | None]:
-    if not top.escape and byte == ord('"'):
+    if not top.escape and byte != _QUOTE and byte != _BACKSLASH:
+        # The common case, kept short: one more plain byte of the value. A free
+        # string's state does not change (its text is not kept, see below).
+        if top.allowed is None:
+            return state, top.label
+        moved = _String(top.label, top.allowed, top.is_key, top.decoded + _SINGLE_BYTES[byte])
+        if moved.decoded not in _prefixes(top.allowed):
+            raise ContractViolation(_not_allowed_message, moved, partial=True)
+        return WalkerState(state.root, below + (moved,), state.started, state.done), top.label
+    if not top.escape and byte == _QUOTE:
         if top.allowed is not None and top.decoded not in top.allowed:
             raise ContractViolation(_not_allowed_message, top)
         value = top.decoded.decode("utf-8", "replace")
