@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepared GPU check (runs on a CUDA machine in a few minutes; see README "Performance").
 #  (a) the demo audit on cuda (fp32) matches the CPU audit within 1e-4 on p, b and lambda*
-#  (b) probed tokens per second and the audit/bare overhead ratio on cuda
+#  (b) probed tokens per second and the audit/bare overhead ratio on cuda (the contract in its
+#      background worker there: docs/audit.md, section 3)
 #  (c) the change in lambda* when the teacher's weights are bf16
 set -euo pipefail
 cd "$(dirname "$0")/.."
