@@ -222,7 +222,7 @@ def _probe(pair, contract, records, prompts, settings, lambdas, layout) -> dict[
     pending: _SampledBatch | None = None
     # On a CPU the models' threads already use every core: a worker would only contend
     # with them (the demo audit ran 1.35x longer with one), so the contract runs inline.
-    with BackgroundContract(contract.vocab, start_worker=pair.device.type != "cpu") as background, \
+    with BackgroundContract(contract, start_worker=pair.device.type != "cpu") as background, \
             tqdm(total=total, desc="sample + score", unit="sample", leave=False, disable=not layout.is_main) as bar:
 
         def finish(batch: _SampledBatch) -> None:

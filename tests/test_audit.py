@@ -144,8 +144,8 @@ def test_contract_in_a_worker_process_gives_the_same_report(tiny_checkpoints, au
     """The pipeline's background worker (used on accelerators) changes nothing in the report."""
     started = []
 
-    def with_worker(vocab, start_worker):
-        background = BackgroundContract(vocab, start_worker=True)
+    def with_worker(contract, start_worker):
+        background = BackgroundContract(contract, start_worker=True)
         started.append(background.in_background)
         return background
 

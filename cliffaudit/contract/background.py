@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cliffaudit.contract.tokens import TokenContract
-from cliffaudit.contract.vocabulary import TokenVocabulary
 
 _HEADER = struct.Struct("<Q")
 
@@ -58,7 +57,7 @@ def _receive(stream: BinaryIO):
 
 
 class BackgroundContract:
-    """``submit(sequences, schemas)`` returns a future of ``TokenContract.analyze_batch``.
+    """``submit(sequences, schemas)`` returns a future of ``contract.analyze_batch``.
 
     The worker analyses batches one at a time, in submission order. Use as a
     context manager so the worker stops with the audit, on errors too. A worker
@@ -66,9 +65,8 @@ class BackgroundContract:
     warning: what it left unfinished is analysed here, and so is what follows.
     """
 
-    def __init__(self, vocab: TokenVocabulary, start_worker: bool = True):
-        self._vocab = vocab
-        self._inline: TokenContract | None = None
+    def __init__(self, contract: TokenContract, start_worker: bool = True):
+        self._inline = contract  # analyses here when there is no worker, with its caches
         self._inline_lock = threading.Lock()  # the reader thread may analyse here too
         self._process: subprocess.Popen | None = None
         self._alive = False
@@ -83,10 +81,15 @@ class BackgroundContract:
             try:
                 self._process = subprocess.Popen([sys.executable, "-m", "cliffaudit.contract.background"],
                                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-                _send(self._process.stdin, vocab)
+                _send(self._process.stdin, contract.vocab)
                 self._alive = True
-            except OSError:
-                self._alive = False
+            except OSError as exc:  # no worker to be had: analyse here
+                warnings.warn(f"the contract worker could not start ({exc}); the audit analyses contracts "
+                              "in its own process", RuntimeWarning, stacklevel=2)
+                if self._process is not None:
+                    self._process.kill()
+                    self._process.wait()
+                self._process = None
         if self._alive:
             self._reader = threading.Thread(target=self._read_results, name="contract-results", daemon=True)
             self._reader.start()
@@ -116,8 +119,6 @@ class BackgroundContract:
     def _analyze_here(self, future: Future, request: tuple) -> None:
         try:
             with self._inline_lock:
-                if self._inline is None:
-                    self._inline = TokenContract(self._vocab)
                 result = self._inline.analyze_batch(*request)
         except Exception as exc:  # the caller sees it at .result(), as from the worker
             future.set_exception(exc)

@@ -214,8 +214,10 @@ class TokenContract:
         """Bool [vocab]: the tokens that keep the output inside the contract."""
         allowed = self._allowed(index, regex_state)
         if walker_state.in_constrained_string or walker_state.pending_escape:
-            # Few tokens pass the walker here: walk the whole vocabulary's trie, from
-            # the first bytes that can go on (a value's next byte, a quote, an escape).
+            # Few tokens pass the walker here, so the whole vocabulary's trie is walked:
+            # in a constrained string only along the bytes that can go on (a value's next
+            # byte, the closing quote, a backslash); after a backslash the walker refuses
+            # all but a few bytes at once.
             valid = np.zeros(self.vocab.size, dtype=bool)
             valid[_accepted(walker_state, self._every_token)] = True
             return valid & allowed.mask

@@ -33,7 +33,7 @@ def _same(a, b) -> None:
 
 def test_worker_batches_equal_in_process_batches(contract, tokenizer):
     batches = [[encode(tokenizer, t) for t in _texts()], [encode(tokenizer, t) for t in _texts()[1:]]]
-    with BackgroundContract(contract.vocab) as worker, BackgroundContract(contract.vocab, start_worker=False) as inline:
+    with BackgroundContract(contract) as worker, BackgroundContract(contract, start_worker=False) as inline:
         assert worker.in_background and not inline.in_background
         futures = [(worker.submit(b, [RANKING] * len(b)), inline.submit(b, [RANKING] * len(b))) for b in batches]
         for batch, (in_worker, in_process) in zip(batches, futures):
@@ -43,7 +43,7 @@ def test_worker_batches_equal_in_process_batches(contract, tokenizer):
 
 def test_a_failure_in_the_worker_reaches_the_caller_and_the_worker_goes_on(contract, tokenizer):
     ids = [encode(tokenizer, _texts()[0])]
-    with BackgroundContract(contract.vocab) as worker:
+    with BackgroundContract(contract) as worker:
         process = worker._process
         failed = worker.submit(ids, [RANKING, RANKING])  # two schemas for one sequence
         fine = worker.submit(ids, [RANKING])
@@ -56,7 +56,7 @@ def test_a_failure_in_the_worker_reaches_the_caller_and_the_worker_goes_on(contr
 def test_a_worker_that_dies_is_replaced_by_analysis_in_this_process(contract, tokenizer):
     ids = [encode(tokenizer, t) for t in _texts()]
     expected = contract.analyze_batch(ids, [RANKING] * len(ids))
-    with BackgroundContract(contract.vocab) as worker:
+    with BackgroundContract(contract) as worker:
         assert worker.submit(ids, [RANKING] * len(ids)).result(timeout=60).sequences[0].complete
         with pytest.warns(RuntimeWarning, match="contract worker stopped"):
             # Killed with batches in flight: those it leaves unfinished are analysed here.
@@ -73,9 +73,17 @@ def test_a_worker_that_dies_is_replaced_by_analysis_in_this_process(contract, to
 def test_batches_larger_than_a_pipe_buffer_pass_both_ways(contract, tokenizer):
     ids = [encode(tokenizer, t) for t in _texts() * 150]  # distinct lists: pickle cannot share them
     schemas = [ranking_schema() for _ in ids]
-    with BackgroundContract(contract.vocab) as worker:
+    with BackgroundContract(contract) as worker:
         futures = [worker.submit(ids, schemas) for _ in range(3)]  # well over 64 KiB each way
         results = [f.result(timeout=120) for f in futures]
     expected = contract.analyze_batch(ids, schemas)
     for result in results:
         _same(result, expected)
+
+
+def test_without_a_python_to_start_the_worker_batches_are_analysed_here(contract, tokenizer, monkeypatch):
+    ids = [encode(tokenizer, t) for t in _texts()]
+    monkeypatch.setattr("sys.executable", "/nonexistent/python")
+    with pytest.warns(RuntimeWarning, match="could not start"), BackgroundContract(contract) as worker:
+        assert not worker.in_background
+        _same(worker.submit(ids, [RANKING] * len(ids)).result(), contract.analyze_batch(ids, [RANKING] * len(ids)))
