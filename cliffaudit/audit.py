@@ -165,7 +165,7 @@ ROLES = ("student", "teacher")
 
 @dataclass
 class _SampledBatch:
-    """One batch of one model's samples, its contract pending in the background."""
+    """One batch of one model's samples and the future of its contract (already done when inline)."""
 
     role: str
     index: int
