@@ -14,15 +14,6 @@ import click
 
 from cliffaudit.demo import paths
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
-
-
-class DemoBadInput(click.ClickException):
-    """Unusable input: a one-line message and exit code 2 (as cliffaudit.cli.BadInput)."""
-
-    exit_code = EXIT_BAD_INPUT
-
-
 @click.group("demo")
 def demo_group() -> None:
     """The embedded demo: small teacher and warm-start checkpoints on a JSON ranking task."""
@@ -35,8 +26,11 @@ def demo_group() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data, tokenizer and training.")
 def build_command(out: Path, seed: int) -> int:
     """Regenerate data, tokenizer, teacher and student on CPU (a few minutes)."""
+    # Imported here: cliffaudit.cli registers this group, so it is loaded by then.
+    from cliffaudit.cli import EXIT_OK, BadInput
+
     if seed < 0:
-        raise DemoBadInput(f"--seed must be >= 0, got {seed}")
+        raise BadInput(f"--seed must be >= 0, got {seed}")
     import transformers
 
     from cliffaudit.demo.build import StudentOutOfBand, build
@@ -52,8 +46,10 @@ def build_command(out: Path, seed: int) -> int:
 
 
 def _checkpoint(path: Path, option: str) -> Path:
+    from cliffaudit.cli import BadInput
+
     if not (path / "config.json").is_file():
-        raise DemoBadInput(f"{option} {path} is not a checkpoint folder (no config.json)")
+        raise BadInput(f"{option} {path} is not a checkpoint folder (no config.json)")
     return path
 
 
@@ -69,11 +65,13 @@ def _checkpoint(path: Path, option: str) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, seed: int, as_json: bool) -> int:
     """Strict parse rate, exact-match and NDCG@1 of temperature-1 samples on held-out probes."""
+    from cliffaudit.cli import EXIT_OK, BadInput
+
     models = {"teacher": _checkpoint(teacher, "--teacher"), "student": _checkpoint(student, "--student")}
     if not probes.is_file():
-        raise DemoBadInput(f"--probes {probes} does not exist")
+        raise BadInput(f"--probes {probes} does not exist")
     if limit is not None and limit < 1:
-        raise DemoBadInput(f"--limit must be >= 1, got {limit}")
+        raise BadInput(f"--limit must be >= 1, got {limit}")
 
     import torch
     import transformers
@@ -85,9 +83,9 @@ def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, 
     try:
         records = read_jsonl(probes)[:limit]
     except (OSError, ValueError) as exc:
-        raise DemoBadInput(f"--probes {probes}: {exc}") from None
+        raise BadInput(f"--probes {probes}: {exc}") from None
     if not records or any(not {"id", "messages", "schema", "target"} <= set(r) for r in records):
-        raise DemoBadInput(f"--probes {probes}: need records with id, messages, schema and target")
+        raise BadInput(f"--probes {probes}: need records with id, messages, schema and target")
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars in a report
