@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -42,12 +42,6 @@ class TokenVocabulary:
     token_bytes: list[bytes | None]
     eos_token_id: int
     tokenizer_name: str = ""
-    _by_bytes: dict[bytes, list[int]] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        for token_id, data in enumerate(self.token_bytes):
-            if data:
-                self._by_bytes.setdefault(data, []).append(token_id)
 
     @property
     def size(self) -> int:
@@ -59,10 +53,6 @@ class TokenVocabulary:
         for data in self.token_bytes:
             digest.update(b"\x00" if data is None else b"\x01" + len(data).to_bytes(4, "little") + data)
         return digest.hexdigest()
-
-    def ids_of_prefixes(self, text: bytes) -> list[int]:
-        """Tokens whose bytes are a non-empty prefix of ``text``."""
-        return [tid for end in range(1, len(text) + 1) for tid in self._by_bytes.get(text[:end], ())]
 
     def ids_containing(self, byte_values: bytes) -> np.ndarray:
         """Boolean mask of tokens holding any of ``byte_values``."""

@@ -8,7 +8,6 @@ splits letters from digits, so an item code such as ``KQ47`` becomes several tok
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -52,7 +51,3 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 768) -> PreTrainedTo
         padding_side="left",  # generation batches are left-padded; training pads itself
         model_max_length=512,
     )
-
-
-def save_tokenizer(tokenizer: PreTrainedTokenizerFast, directory: Path) -> None:
-    tokenizer.save_pretrained(str(directory))
