@@ -18,6 +18,7 @@ from transformers import AutoTokenizer
 
 from cliffaudit.contract import TokenContract
 from cliffaudit.contract.tokens import index_builds
+from cliffaudit.demo.schema import record_schema
 
 from demo_paths import demo_paths
 
@@ -42,29 +43,33 @@ def _outputs(records: list[dict], rng: random.Random) -> list[tuple[str, dict]]:
     return out
 
 
-def _synthetic(rng: random.Random):
-    """Without the demo checkpoints: a byte-level BPE tokenizer trained here on
-    ranking outputs, and 64 records of 8 candidate codes each."""
+def _train_bpe(corpus: list[str], vocab_size: int, use_regex: bool):
+    """A byte-level BPE tokenizer trained here (``use_regex=False``: merges may cross
+    the GPT-2 pre-tokenizer's boundaries, e.g. out of a string and into the next)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
+    model = Tokenizer(models.BPE())
+    model.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=use_regex)
+    model.decoder = decoders.ByteLevel()
+    model.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|eos|>"],
+                                                          show_progress=False,
+                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=model, eos_token="<|eos|>")
+
+
+def _synthetic(rng: random.Random):
+    """Without the demo checkpoints: a byte-level BPE tokenizer trained here on
+    ranking outputs, and 64 records of 8 candidate codes each."""
     letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
     records = []
     for _ in range(64):
         codes = sorted({rng.choice(letters) + rng.choice(letters) + str(rng.randint(10, 99)) for _ in range(8)})
         while len(codes) < 8:
             codes.append(f"Q{len(codes)}X{rng.randint(10, 99)}")
-        records.append({"schema": {"type": "object", "additionalProperties": False, "required": ["ranking"],
-                                   "properties": {"ranking": {"type": "array", "minItems": len(codes),
-                                                              "maxItems": len(codes), "uniqueItems": True,
-                                                              "items": {"type": "string", "enum": codes}}}}})
-    model = Tokenizer(models.BPE())
-    model.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    model.decoder = decoders.ByteLevel()
+        records.append({"schema": record_schema(codes)})
     corpus = [json.dumps({"ranking": r["schema"]["properties"]["ranking"]["items"]["enum"]}) for r in records] * 4
-    model.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=768, special_tokens=["<|eos|>"], show_progress=False,
-                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=model, eos_token="<|eos|>"), records, "synthetic byte-level BPE"
+    return _train_bpe(corpus, 768, use_regex=True), records, "synthetic byte-level BPE"
 
 
 def main() -> None:
@@ -104,31 +109,27 @@ def main() -> None:
           f"({batch.packed_masks.nbytes / 1024:.0f} KiB packed)")
 
 
+def _slot_codes(rng: random.Random) -> list[str]:
+    return [f"{'ABCDEFGH'[i]}{i + 1}{rng.randint(0, 9)}" for i in range(8)]
+
+
 def _large_vocabulary(rng: random.Random):
     """A 32,000-token byte-level BPE trained here on JSON and quoted text, with no
-    pre-tokenizer: many tokens cross into and out of strings (``2",\n    "B`), the
+    pre-tokenizer: many tokens cross into and out of strings (``2",\n    "B``), the
     ones a valid-set computation has to judge."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(3000)]
     corpus = []
     for _ in range(20000):
         roll = rng.random()
         if roll < 0.4:
-            codes = [f"{'ABCDEFGH'[i]}{i + 1}{rng.randint(0, 9)}" for i in range(8)]
+            codes = _slot_codes(rng)
             rng.shuffle(codes)
             corpus.append(json.dumps({"ranking": codes}, indent=rng.choice([None, 2])))
         elif roll < 0.7:
             corpus.append(json.dumps({rng.choice(words): " ".join(rng.choices(words, k=6)) for _ in range(4)}))
         else:
             corpus.append(" ".join(f'"{rng.choice(words)}"{rng.choice([",", ".", ":", "", "}", "]"])}' for _ in range(12)))
-    model = Tokenizer(models.BPE())
-    model.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    model.decoder = decoders.ByteLevel()
-    model.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=32000, special_tokens=["<|eos|>"], show_progress=False,
-                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=model, eos_token="<|eos|>")
+    return _train_bpe(corpus, 32000, use_regex=False)
 
 
 def scaling() -> None:
@@ -136,10 +137,8 @@ def scaling() -> None:
     tokenizer = _large_vocabulary(rng)
     sequences, schemas = [], []
     for _ in range(100):
-        codes = [f"{'ABCDEFGH'[i]}{i + 1}{rng.randint(0, 9)}" for i in range(8)]
-        schema = {"type": "object", "required": ["ranking"], "additionalProperties": False,
-                  "properties": {"ranking": {"type": "array", "items": {"type": "string", "enum": codes},
-                                             "minItems": 8, "maxItems": 8, "uniqueItems": True}}}
+        codes = _slot_codes(rng)
+        schema = record_schema(codes)
         for _ in range(4):
             rng.shuffle(codes)
             text = json.dumps({"ranking": codes}, indent=rng.choice([None, 2]))
