@@ -30,6 +30,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/contract_bench.py
+	$(BIN)/python bench/score_bench.py
 	$(BIN)/python bench/audit_bench.py
 
 schemas: $(STAMP)

@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--rounds", type=int, default=5, help="alternating bare/audit rounds; the best of each counts")
+    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2],
+                        help="process counts to measure the CLI's throughput with (none to skip)")
     args = parser.parse_args()
     if not (args.teacher and args.student and args.probes):
         paths = demo_paths()
@@ -130,7 +132,7 @@ def main() -> None:
           f"{', '.join(f'{r:.3f}' for r in in_run)} (median {in_run[len(in_run) // 2]:.3f}; "
           "one time window, so host noise mostly cancels)")
     print(f"tokens probed per second (audit): {report.run.tokens_probed / full:,.0f}")
-    for processes in (1, 2):
+    for processes in args.processes:
         print(f"{processes} process(es): {processes_throughput(args, processes):,.0f} tokens probed per second "
               "(the report's wall time: loading, sampling, scoring, statistics)")
 

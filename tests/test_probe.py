@@ -151,12 +151,12 @@ def test_blocked_fixed_point_sum_equals_a_plain_logsumexp():
 def test_blocked_sum_shortens_or_skips_its_blocks_where_weights_would_overflow():
     lam = torch.tensor(np.round(1.0 + 0.01 * np.arange(201), 10), dtype=torch.float32)
     mild = torch.log_softmax(torch.randn(2, 50) * 3, -1)
-    assert probe._block_size(mild.flip(-1), mild - mild.flip(-1), lam) == probe._BLOCK
+    assert probe._block_size(mild.flip(-1), mild - mild.flip(-1), torch.ones(2, 50, dtype=torch.bool), lam) == probe._BLOCK
     steep = torch.zeros(1, 2)
     steep[0, 1] = -300.0  # log-ratio 300: 16 steps of 0.01 would move a weight by e^48
-    assert probe._block_size(torch.zeros(1, 2), steep, lam) == 13
+    assert probe._block_size(torch.zeros(1, 2), steep, torch.ones(1, 2, dtype=torch.bool), lam) == 13
     coarse = torch.tensor(np.round(1.0 + 0.5 * np.arange(40), 10), dtype=torch.float32)
-    assert probe._block_size(torch.zeros(1, 2), steep, coarse) == 0  # plain logsumexp instead
+    assert probe._block_size(torch.zeros(1, 2), steep, torch.ones(1, 2, dtype=torch.bool), coarse) == 0  # plain logsumexp instead
     # And the fixed-point tail stays the plain computation's on such a coarse, steep grid.
     lt = torch.log_softmax(torch.randn(3, 40) * 30, -1)
     ls = torch.log_softmax(torch.randn(3, 40) * 30, -1)
@@ -166,3 +166,21 @@ def test_blocked_sum_shortens_or_skips_its_blocks_where_weights_would_overflow()
     log_w = coarse.double()[None, :, None] * lt.double()[:, None, :] + (1 - coarse.double())[None, :, None] * ls.double()[:, None, :]
     expected = torch.logsumexp(log_w[..., 3:], -1) - torch.logsumexp(log_w, -1)
     assert torch.allclose(tail.double(), expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("grid", [np.round(1.0 + 0.01 * np.arange(201), 10), np.linspace(1, 3, 21)],
+                         ids=["blocked", "plain"])
+def test_fixed_point_tail_slicing_does_not_change_results(grid):
+    """The tail's own position (and, on the plain sum, lambda) slices give the
+    unsliced numbers, for sets of every width: none, a few, most and all tokens."""
+    torch.manual_seed(1)
+    lt = torch.log_softmax(torch.randn(7, 400) * 4, -1)
+    ls = torch.log_softmax(torch.randn(7, 400) * 4, -1)
+    valid = torch.rand(7, 400) < 0.05
+    valid[0], valid[1], valid[2] = False, True, torch.rand(400) < 0.9
+    lam = torch.tensor(grid, dtype=torch.float32)
+    whole = probe._fixed_point_log_tail(lt, ls, valid, lam, 1 << 24)
+    assert torch.isneginf(whole[1]).all() and (whole[0] == 0).all()
+    for slice_elements in (1, 3 * 400, 20 * 400):
+        sliced = probe._fixed_point_log_tail(lt, ls, valid, lam, slice_elements)
+        torch.testing.assert_close(sliced, whole, rtol=0, atol=1e-5)
