@@ -1,6 +1,7 @@
 """Exact fixed-point tail throughput against vocabulary size: positions per second of
 ``probe._fixed_point_log_tail`` on the default 201-point lambda grid, at V = 526 (the
-demo), 32,000 and 152,064 (Qwen-sized), for two slice sizes of its work tensors.
+demo), 32,000 and 152,064 (Qwen-sized), for two slice sizes of its work tensors
+(and a third, 2^26 floats, on an accelerator).
 
     python bench/score_bench.py [--device cpu|cuda] [--positions N]
 
@@ -62,7 +63,7 @@ def main() -> None:
         teacher, student, valid = _inputs(vocab, args.positions, device)
         chunk = max(1, chunk_elements // vocab)
         seconds = {}
-        for slice_elements in SLICES:
+        for slice_elements in SLICES if device.type == "cpu" else SLICES + (1 << 26,):
             def run():
                 for start in range(0, args.positions, chunk):
                     stop = start + chunk

@@ -333,18 +333,33 @@ def _blocked_log_sum(g_ls: torch.Tensor, g_ratio: torch.Tensor, lam: torch.Tenso
     exponentials: with lambda = start_j + k*step, the weight factors as
     exp(ls + start_j*r) * exp(k*step*r). Both factors are exponentiated once per
     block start and once per offset k, the first shifted by the block's largest
-    log-weight, and the double sum is one batched matmul.
+    log-weight, and the double sum is one batched matmul. Its inner dimension (the
+    tokens) is cut into pieces of at most ``_TOKENS_PER_PRODUCT``, summed after:
+    one long product per position leaves most of an accelerator idle.
     """
     step = _grid_step(lam)
     starts = lam[::block]
-    base = torch.addcmul(g_ls[:, None, :], starts[None, :, None], g_ratio[:, None, :])  # [positions, blocks, tokens]
-    shift = base.max(dim=-1, keepdim=True).values
+    positions, width = g_ls.shape
+    pieces = -(-width // _TOKENS_PER_PRODUCT)
+    piece = -(-width // pieces)
+    if pieces * piece > width:  # padding weighs like an absent token: log 0, floored below
+        g_ls = torch.nn.functional.pad(g_ls, (0, pieces * piece - width), value=_LOG_ZERO)
+        g_ratio = torch.nn.functional.pad(g_ratio, (0, pieces * piece - width), value=0.0)
+    g_ls, g_ratio = g_ls.view(positions, pieces, 1, piece), g_ratio.view(positions, pieces, 1, piece)
+    base = torch.addcmul(g_ls, starts[:, None], g_ratio)  # [positions, pieces, blocks, piece]
+    shift = base.amax(dim=(1, 3), keepdim=True)
     weights = base.sub_(shift).clamp_(min=_BLOCK_FLOOR).exp_()
     offsets = torch.arange(block, dtype=lam.dtype, device=lam.device) * step
-    growth = (offsets[None, :, None] * g_ratio[:, None, :]).exp_()  # [positions, block, tokens]
-    sums = torch.bmm(weights, growth.transpose(1, 2))  # [positions, blocks, block]
-    log_sums = torch.log(sums) + shift
-    return log_sums.reshape(len(g_ls), -1)[:, :len(lam)]
+    growth = (offsets[:, None] * g_ratio).exp_()  # [positions, pieces, block, piece]
+    sums = torch.matmul(weights, growth.transpose(-1, -2)).sum(dim=1)  # [positions, blocks, block]
+    log_sums = torch.log(sums) + shift[:, 0]
+    return log_sums.reshape(positions, -1)[:, :len(lam)]
+
+
+# Tokens per piece of the blocked sum's matmul: enough to keep a CPU's products
+# efficient, few enough that a 150k-token set gives an accelerator ~40 products per
+# position to spread over its cores instead of one serial one.
+_TOKENS_PER_PRODUCT = 4096
 
 
 # Working-set size of the fixed-point tail's slices, in floats, where it differs from

@@ -132,9 +132,12 @@ def test_dtype_and_device_resolution():
 
 
 
-def test_blocked_fixed_point_sum_equals_a_plain_logsumexp():
+@pytest.mark.parametrize("tokens_per_product", [4096, 64, 7])
+def test_blocked_fixed_point_sum_equals_a_plain_logsumexp(tokens_per_product, monkeypatch):
     """The exp-factorised blocked sum used on uniform grids is the same number as a
-    float64 logsumexp over [positions, lambdas, tokens], padding and a ragged last block included."""
+    float64 logsumexp over [positions, lambdas, tokens], padding and a ragged last block
+    included, whether its matmul runs over all 300 tokens at once or in padded pieces."""
+    monkeypatch.setattr(probe, "_TOKENS_PER_PRODUCT", tokens_per_product)
     torch.manual_seed(0)
     lt = torch.log_softmax(torch.randn(6, 300, dtype=torch.float64) * 8, -1)
     ls = torch.log_softmax(torch.randn(6, 300, dtype=torch.float64) * 8, -1)
