@@ -362,10 +362,12 @@ def _blocked_log_sum(g_ls: torch.Tensor, g_ratio: torch.Tensor, lam: torch.Tenso
 _TOKENS_PER_PRODUCT = 4096
 
 
-# Working-set size of the fixed-point tail's slices, in floats, where it differs from
-# ``chunk_elements``: on a CPU about 8 MB, which stays in cache, ran 1.4x to 1.7x faster
-# than 64 MB slices (bench/score_bench.py); an accelerator wants few, large launches.
-_SLICE_ELEMENTS = {"cpu": 1 << 21}
+# The fixed-point tail's work tensors against ``chunk_elements`` (measured with
+# bench/score_bench.py): on a CPU an eighth (8 MiB at the default), which stays in
+# cache, ran 1.4x to 1.7x faster than 64 MiB at V = 32k and 150k; on an H200 four
+# times (256 MiB) ran 1.6x to 2.5x faster than 64 MiB, which is mostly kernel launches.
+_SLICE_SCALE = {"cpu": 1 / 8}
+_ACCELERATOR_SLICE_SCALE = 4
 
 
 def teacher_forced_logits(model, prompts, outputs, pad_id, device) -> tuple[torch.Tensor, int]:
@@ -403,8 +405,8 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
     chunks of at most ``chunk_elements // V`` positions, so each [positions, V]
     buffer (log-softmax, masks, masses) holds at most ``chunk_elements`` floats. The
     fixed-point tail slices a chunk again by the width of each token set it keeps
-    (``_set_log_sum``): its [positions, planes, width] work tensors stay as small,
-    smaller on a CPU (``_SLICE_ELEMENTS``), and never [positions, lambdas, V].
+    (``_set_log_sum``): its [positions, planes, width] work tensors hold a fixed
+    multiple of ``chunk_elements`` (``_SLICE_SCALE``), never [positions, lambdas, V].
     An empty ``lambdas`` skips the fixed-point tail (``log_tail_curve`` is [n, 0]).
     """
     lengths = [len(seq.mask_index) for seq in contract.sequences]
@@ -427,7 +429,7 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
 
     n, vocab_width = len(sample_of), teacher_logits.shape[-1]
     chunk_positions = max(1, chunk_elements // vocab_width)
-    slice_elements = min(chunk_elements, _SLICE_ELEMENTS.get(device.type, chunk_elements))
+    slice_elements = max(1, int(chunk_elements * _SLICE_SCALE.get(device.type, _ACCELERATOR_SLICE_SCALE)))
     columns: dict[str, list] = {k: [] for k in PositionMasses.__dataclass_fields__}
     for start in range(0, n, chunk_positions):
         stop = min(n, start + chunk_positions)
