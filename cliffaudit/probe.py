@@ -226,7 +226,7 @@ _LOG_ZERO = -1e30
 
 
 def _fixed_point_log_tail(lt: torch.Tensor, ls: torch.Tensor, valid: torch.Tensor, lam: torch.Tensor,
-                          chunk_elements: int = 1 << 24) -> torch.Tensor:
+                          slice_elements: int = 1 << 24) -> torch.Tensor:
     """log t_lambda of pi_T^lambda pi_ref^(1-lambda) over invalid tokens: [positions, lambdas].
 
     The log-weight ls + lambda*(lt - ls) is linear in lambda, so over the grid
@@ -235,8 +235,18 @@ def _fixed_point_log_tail(lt: torch.Tensor, ls: torch.Tensor, valid: torch.Tenso
     [positions, lambdas, tokens] evaluation; per set the error is below V * e^-30,
     relative, so even a tail of 1e-30 keeps its digits. Each set gets one
     logsumexp over its own tokens only, and t = S_invalid / (S_invalid + S_valid).
+    Its work tensors hold about ``slice_elements`` floats each (``_set_log_sum``).
+
+    A token the warm start never emits (pi_ref = 0) but the teacher does weighs
+    pi_T at lambda = 1 and without bound beyond it, where the fixed point puts all
+    its mass on such tokens (theory's limit). The sums take them as absent; the
+    limit is set after.
     """
     lt, ls = lt.clamp(min=_LOG_ZERO), ls.clamp(min=_LOG_ZERO)
+    unbounded = (ls <= _LOG_ZERO / 2) & (lt > _LOG_ZERO / 2)
+    if bool(unbounded.any()):
+        log_tail = _fixed_point_log_tail(lt.masked_fill(unbounded, _LOG_ZERO), ls, valid, lam, slice_elements)
+        return _unbounded_limit(log_tail, lt, valid, unbounded, lam)
     log_ratio = lt - ls
     first, last = ls + lam.min() * log_ratio, ls + lam.max() * log_ratio
     highest, lowest = torch.maximum(first, last), torch.minimum(first, last)
@@ -245,18 +255,31 @@ def _fixed_point_log_tail(lt: torch.Tensor, ls: torch.Tensor, valid: torch.Tenso
         # Some member reaches at least `floor` at every lambda: its own lowest end.
         floor = lowest.masked_fill(~members, float("-inf")).max(dim=-1, keepdim=True).values
         log_sums.append(_set_log_sum(ls, log_ratio, members & (highest >= floor - _NEGLIGIBLE_LOG_WEIGHT),
-                                     highest, lam, chunk_elements))
+                                     highest, lam, slice_elements))
     log_tail, log_valid = log_sums
     return log_tail - torch.logaddexp(log_tail, log_valid)
 
 
+def _unbounded_limit(log_tail: torch.Tensor, lt: torch.Tensor, valid: torch.Tensor, unbounded: torch.Tensor,
+                     lam: torch.Tensor) -> torch.Tensor:
+    """``log_tail`` with the limit of tokens of pi_ref = 0 < pi_T set at lambda >= 1."""
+    rows = unbounded.any(dim=-1)
+    # At lambda = 1 the fixed point is the teacher; beyond, the unbounded tokens take
+    # all the mass: t = 1 where one of them breaks the contract, else 0.
+    teacher_tail = torch.logsumexp(lt.masked_fill(valid, float("-inf")), dim=-1)
+    beyond = torch.where((unbounded & ~valid).any(dim=-1), 0.0, float("-inf"))
+    limit = torch.where(lam > 1, beyond[:, None], teacher_tail[:, None])
+    at_or_beyond = rows[:, None] & (lam >= 1)[None, :]
+    return torch.where(at_or_beyond, limit.to(log_tail.dtype), log_tail)
+
+
 def _set_log_sum(ls: torch.Tensor, log_ratio: torch.Tensor, members: torch.Tensor, rank: torch.Tensor,
-                 lam: torch.Tensor, chunk_elements: int) -> torch.Tensor:
+                 lam: torch.Tensor, slice_elements: int) -> torch.Tensor:
     """log sum over ``members`` of pi_ref * (pi_T/pi_ref)^lambda, [positions, lambdas].
 
     Positions go through in slices sized by the set's kept width, so that the
     [positions, planes, width] work tensors (planes: block starts plus offsets of
-    the blocked sum, or every lambda of the plain one) hold about ``chunk_elements``
+    the blocked sum, or every lambda of the plain one) hold about ``slice_elements``
     floats: a narrow set takes many positions at once, a wide one few. Only the plain
     logsumexp on one position can still be too large; it then takes the grid in slices.
     A position with no member gets -inf."""
@@ -264,13 +287,13 @@ def _set_log_sum(ls: torch.Tensor, log_ratio: torch.Tensor, members: torch.Tenso
     width = max(1, int(counts.max()))
     block = _block_size(ls, log_ratio, members, lam)
     planes = (-(-len(lam) // block) + block) if block else len(lam)
-    step = max(1, chunk_elements // (planes * width))
+    step = max(1, slice_elements // (planes * width))
     log_sum = torch.cat([_slice_log_sum(ls[i:i + step], log_ratio[i:i + step], members[i:i + step], rank[i:i + step],
-                                        lam, block, chunk_elements) for i in range(0, len(ls), step)])
+                                        lam, block, slice_elements) for i in range(0, len(ls), step)])
     return log_sum.masked_fill((counts == 0)[:, None], float("-inf"))
 
 
-def _slice_log_sum(ls, log_ratio, members, rank, lam, block: int, chunk_elements: int) -> torch.Tensor:
+def _slice_log_sum(ls, log_ratio, members, rank, lam, block: int, slice_elements: int) -> torch.Tensor:
     # A narrow set is gathered to the front (by ``rank``), positions with fewer members
     # than the widest padded with log 0; a wide set is masked in place, where a gather
     # would cost more than it saves.
@@ -285,7 +308,7 @@ def _slice_log_sum(ls, log_ratio, members, rank, lam, block: int, chunk_elements
     if block:
         return _blocked_log_sum(g_ls, g_ratio, lam, block)
     per_lambda = g_ls.shape[0] * g_ls.shape[1]
-    grid_step = max(1, chunk_elements // per_lambda)
+    grid_step = max(1, slice_elements // per_lambda)
     return torch.cat([torch.logsumexp(g_ls[:, None, :] + part[None, :, None] * g_ratio[:, None, :], dim=-1)
                       for part in lam.split(grid_step)], dim=1)
 

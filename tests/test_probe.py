@@ -187,3 +187,27 @@ def test_fixed_point_tail_slicing_does_not_change_results(grid):
     for slice_elements in (1, 3 * 400, 20 * 400):
         sliced = probe._fixed_point_log_tail(lt, ls, valid, lam, slice_elements)
         torch.testing.assert_close(sliced, whole, rtol=0, atol=1e-5)
+
+
+def test_tokens_the_warm_start_never_emits_take_the_limit_theory_gives():
+    """pi_ref = 0 < pi_T: weight pi_T at lambda = 1, unbounded beyond. The tail is the
+    teacher's own at lambda = 1, then 1 if such a token breaks the contract, else 0;
+    other positions are untouched. Theory's numpy function is the reference."""
+    torch.manual_seed(2)
+    lt = torch.log_softmax(torch.randn(4, 60) * 2, -1)
+    logits = torch.randn(4, 60) * 2
+    logits[0, 30] = float("-inf")  # an invalid token the student never emits
+    logits[1, 2] = float("-inf")  # a valid one
+    logits[2, [2, 30]] = float("-inf")  # both
+    ls = torch.log_softmax(logits, -1)
+    valid = torch.zeros(4, 60, dtype=torch.bool)
+    valid[:, :5] = True
+    grid = np.round(1.0 + 0.01 * np.arange(201), 10)
+    tail = probe._fixed_point_log_tail(lt, ls, valid, torch.tensor(grid, dtype=torch.float32)).exp().double().numpy()
+    assert np.isfinite(tail).all()
+    for row in range(4):
+        for j in (0, 1, 50, 200):
+            expected = theory.exact_tail_mass(lt[row].double().numpy(), ls[row].double().numpy(), valid[row].numpy(),
+                                              grid[j])
+            assert tail[row, j] == pytest.approx(expected, rel=1e-4, abs=1e-9), (row, j)
+    assert tail[0, 1] == 1.0 and tail[1, 1] == 0.0 and tail[2, 1] == 1.0
