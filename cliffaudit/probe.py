@@ -200,7 +200,7 @@ class PositionMasses:
     teacher_modal_token: np.ndarray  # int
     log_tail_curve: np.ndarray  # [n, len(lambdas)]: log t_lambda of the exact K-ary fixed point
     amplified_tokens: np.ndarray  # [n, AMPLIFIED_TOP] invalid tokens with the largest pi_T / pi_ref
-    amplified_log_ratio: np.ndarray  # [n, AMPLIFIED_TOP] their log(pi_T / pi_ref)
+    amplified_log_ratio: np.ndarray  # [n, AMPLIFIED_TOP] their log(pi_T / pi_ref); ~1e30 where pi_ref = 0
 
 
 def _unpack_rows(packed: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -478,7 +478,9 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
         columns["log_tail_curve"].append(log_tail.cpu().numpy())
         # The fixed point reweights token v by (pi_T/pi_ref)^(lambda-1): the invalid
         # tokens with the largest ratio are the ones extrapolation amplifies.
-        ratio = (lt - ls).masked_fill(valid, float("-inf"))
+        # log 0 stands in as -1e30: a token only the teacher emits gets a ratio of
+        # about 1e30 (unbounded, and JSON can carry it), one neither emits gets 0, not nan.
+        ratio = (lt.clamp(min=_LOG_ZERO) - ls.clamp(min=_LOG_ZERO)).masked_fill(valid, float("-inf"))
         top = torch.topk(ratio, k=min(AMPLIFIED_TOP, ratio.shape[-1]), dim=-1)
         columns["amplified_tokens"].append(top.indices.cpu().numpy())
         columns["amplified_log_ratio"].append(top.values.cpu().numpy())

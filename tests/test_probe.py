@@ -211,3 +211,27 @@ def test_tokens_the_warm_start_never_emits_take_the_limit_theory_gives():
                                               grid[j])
             assert tail[row, j] == pytest.approx(expected, rel=1e-4, abs=1e-9), (row, j)
     assert tail[0, 1] == 1.0 and tail[1, 1] == 0.0 and tail[2, 1] == 1.0
+
+
+def test_score_names_a_token_the_warm_start_never_emits(pair, tokenizer):
+    """A student head that gives one token a -inf logit: that token, where it breaks the
+    contract, is the most amplified one (ratio ~1e30, not inf or nan), and the tail
+    beyond lambda = 1 is 1 there; every number stays finite."""
+    import copy
+
+    never = tokenizer.encode("Z", add_special_tokens=False)[0]
+    student = copy.deepcopy(pair.student)
+    student.lm_head.register_forward_hook(lambda module, args, out: out.index_fill(-1, torch.tensor([never]), float("-inf")))
+    masked = probe.ModelPair(pair.teacher, student, tokenizer, pair.device, None)
+    contract = TokenContract.from_tokenizer(tokenizer)
+    prompts = [tokenizer.encode("rank these:", add_special_tokens=False)]
+    outputs = [tokenizer.encode(json.dumps({"ranking": RANKING_CANDIDATES}), add_special_tokens=False)]
+    batch = contract.analyze_batch(outputs, [ranking_schema()])
+    lambdas = np.round(np.arange(1.0, 3.0001, 0.01), 2)
+    masses = probe.score(masked, prompts, outputs, batch, lambdas)
+    breaks = ~np.array([batch.valid_mask(i)[never] for i in batch.sequences[0].mask_index])
+    assert breaks.any()
+    assert (masses.amplified_tokens[breaks, 0] == never).all()
+    assert (masses.amplified_log_ratio[breaks, 0] > 1e29).all() and np.isfinite(masses.amplified_log_ratio).all()
+    assert np.isfinite(masses.log_tail_curve).all()
+    np.testing.assert_array_equal(masses.log_tail_curve[breaks, 1:], 0.0)
