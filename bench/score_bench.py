@@ -37,16 +37,20 @@ def _inputs(vocab: int, positions: int, device: torch.device):
     return teacher.to(device), student.to(device), valid.to(device)
 
 
-def _seconds(run, device: torch.device, rounds: int = 3) -> float:
-    best = float("inf")
-    for _ in range(rounds + 1):  # the first round warms up (allocator, kernels)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
+def _seconds(runs: dict, device: torch.device, rounds: int = 4) -> dict:
+    """Best time of each run; the runs alternate round by round, so that host noise
+    falls on all of them alike, after two untimed rounds (allocator, kernels, caches)."""
+    best = {name: float("inf") for name in runs}
+    for round_ in range(-1, rounds + 1):
+        for name, run in runs.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            run()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if round_ > 0:
+                best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -62,14 +66,14 @@ def main() -> None:
     for vocab in (526, 32_000, 152_064):
         teacher, student, valid = _inputs(vocab, args.positions, device)
         chunk = max(1, chunk_elements // vocab)
-        seconds = {}
-        for slice_elements in SLICES if device.type == "cpu" else SLICES + (1 << 26,):
-            def run():
-                for start in range(0, args.positions, chunk):
-                    stop = start + chunk
-                    probe._fixed_point_log_tail(teacher[start:stop], student[start:stop], valid[start:stop], lam,
-                                                slice_elements)
-            seconds[slice_elements] = _seconds(run, device)
+        def tail(slice_elements: int) -> None:
+            for start in range(0, args.positions, chunk):
+                stop = start + chunk
+                probe._fixed_point_log_tail(teacher[start:stop], student[start:stop], valid[start:stop], lam,
+                                            slice_elements)
+
+        slices = SLICES if device.type == "cpu" else SLICES + (1 << 26,)
+        seconds = _seconds({s: (lambda s=s: tail(s)) for s in slices}, device)
         # Each slice size's time against 2^24 floats' (probe.score's default chunk).
         figures = ", ".join(f"{s / 2**20:g}M floats {args.positions / t:,.0f} positions/s "
                             f"({t / seconds[1 << 24]:.2f}x the time)" for s, t in seconds.items())

@@ -387,7 +387,7 @@ _TOKENS_PER_PRODUCT = 4096
 
 # The fixed-point tail's work tensors against ``chunk_elements`` (measured with
 # bench/score_bench.py): on a CPU an eighth (8 MiB at the default), which stays in
-# cache, ran 1.4x to 1.7x faster than 64 MiB at V = 32k and 150k; on an H200 four
+# cache, ran 1.7x faster than 64 MiB at V = 32k and 1.1x to 1.2x at 150k; on an H200 four
 # times (256 MiB) ran 1.6x to 2.5x faster than 64 MiB, which is mostly kernel launches.
 _SLICE_SCALE = {"cpu": 1 / 8}
 _ACCELERATOR_SLICE_SCALE = 4
