@@ -40,6 +40,12 @@ class StringNode:
     # per-record candidate lists share one token index.
     enum: frozenset[str] | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.pointer, self.enum)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
 
 @dataclass(frozen=True)
 class ScalarNode:
@@ -54,6 +60,13 @@ class ArrayNode:
     min_items: int = 0
     max_items: int | None = None
     unique_items: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.pointer, self.items, self.min_items, self.max_items,
+                                                self.unique_items)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True)
