@@ -172,8 +172,22 @@ class TokenContract:
         self.vocab = vocab
         self._checked = vocab.ids_containing(self._CHECKED_BYTES)
         self._free_string_checked = vocab.ids_containing(self._FREE_STRING_BYTES)
-        self._every_token = _sorted_tokens(vocab, [t for t, data in enumerate(vocab.token_bytes)
-                                                   if data and t != vocab.eos_token_id])
+        walked = [t for t, data in enumerate(vocab.token_bytes) if data and t != vocab.eos_token_id]
+        self._every_token = _sorted_tokens(vocab, walked)
+        # Inside a constrained string a token with no quote and no backslash only types
+        # plain bytes: it keeps the contract exactly when it is a prefix of what some
+        # allowed value has left, found by lookup; only the others need a walk.
+        self._plain_ids: dict[bytes, list[int]] = {}
+        quoted = []
+        for t in walked:
+            data = vocab.token_bytes[t]
+            if b'"' in data or b"\\" in data:
+                quoted.append(t)
+            else:
+                self._plain_ids.setdefault(data, []).append(t)
+        self._quoted_tokens = _sorted_tokens(vocab, quoted)
+        self._longest_plain = max(map(len, self._plain_ids), default=0)
+        self._rest_ids: dict[bytes, list[int]] = {}
         self._allowed_cache: dict[tuple[int, int], _AllowedTokens] = {}
         self._suspects_cache: dict[tuple[int, int, str], tuple[_SortedTokens, np.ndarray]] = {}
         self._mask_cache: dict[tuple, int] = {}
@@ -213,11 +227,20 @@ class TokenContract:
     def valid_mask(self, index: Index, regex_state: int, walker_state: walk.WalkerState) -> np.ndarray:
         """Bool [vocab]: the tokens that keep the output inside the contract."""
         allowed = self._allowed(index, regex_state)
-        if walker_state.in_constrained_string or walker_state.pending_escape:
-            # Few tokens pass the walker here, so the whole vocabulary's trie is walked:
-            # in a constrained string only along the bytes that can go on (a value's next
-            # byte, the closing quote, a backslash); after a backslash the walker refuses
-            # all but a few bytes at once.
+        rests = walker_state.value_rests()
+        if rests is not None:
+            # In a constrained string: tokens of plain bytes by lookup (a prefix of what
+            # some value has left), tokens with a quote or a backslash by a walk, tried
+            # only along the bytes that can go on.
+            valid = np.zeros(self.vocab.size, dtype=bool)
+            found = _accepted(walker_state, self._quoted_tokens)
+            for rest in rests:
+                found.extend(self._prefix_ids(rest))
+            valid[found] = True
+            return valid & allowed.mask
+        if walker_state.pending_escape:
+            # After a backslash the walker refuses all but a few bytes at once: the whole
+            # vocabulary's trie is walked.
             valid = np.zeros(self.vocab.size, dtype=bool)
             valid[_accepted(walker_state, self._every_token)] = True
             return valid & allowed.mask
@@ -227,6 +250,15 @@ class TokenContract:
         valid = unchecked.copy()
         valid[_accepted(walker_state, suspects)] = True
         return valid
+
+    def _prefix_ids(self, rest: bytes) -> list[int]:
+        """Ids of the plain tokens (no quote, no backslash) that are a prefix of ``rest``."""
+        found = self._rest_ids.get(rest)
+        if found is None:
+            found = [t for end in range(1, min(len(rest), self._longest_plain) + 1)
+                     for t in self._plain_ids.get(rest[:end], ())]
+            self._rest_ids[rest] = found
+        return found
 
     def valid_token_ids(self, index: Index, regex_state: int, walker_state: walk.WalkerState) -> np.ndarray:
         """Sorted ids of every token that keeps the output inside the contract."""

@@ -114,6 +114,15 @@ class WalkerState:
             return None
         return _next_bytes(top.allowed, top.decoded)
 
+    def value_rests(self) -> frozenset[bytes] | None:
+        """Inside a constrained string with no pending escape: what each still-possible
+        value has left to type (b"" for one that is complete); None elsewhere. A byte
+        other than a quote or a backslash is accepted exactly when it goes on one of them."""
+        top = self.stack[-1] if self.stack else None
+        if not isinstance(top, _String) or top.allowed is None or top.escape:
+            return None
+        return _rests(top.allowed, top.decoded)
+
     def container_pointer(self) -> str:
         for frame in reversed(self.stack):
             if isinstance(frame, (_Object, _Array)):
@@ -298,6 +307,11 @@ def _next_bytes(values: frozenset[bytes], decoded: bytes) -> bytes:
 
 
 @lru_cache(maxsize=1 << 16)
+def _rests(values: frozenset[bytes], decoded: bytes) -> frozenset[bytes]:
+    return frozenset(v[len(decoded):] for v in values if v.startswith(decoded))
+
+
+@lru_cache(maxsize=1 << 16)
 def _unused_values(enum: frozenset[str], used: frozenset[str]) -> frozenset[bytes]:
     return frozenset(v.encode() for v in enum - used)
 
@@ -313,7 +327,7 @@ def _still_possible(frame: _String) -> bool:
         return frame.decoded in _prefixes(frame.allowed)
     # A pending escape must still be able to spell the next character of some value.
     if frame.escape == "\\":
-        return any(len(v) > len(frame.decoded) and v.startswith(frame.decoded) for v in frame.allowed)
+        return any(_rests(frame.allowed, frame.decoded))  # some value goes on
     next_chars = _next_characters(frame.allowed, frame.decoded)
     typed = frame.escape[2:].lower()
     return any(f"{ord(ch):04x}".startswith(typed) for ch in next_chars)
