@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -217,8 +218,6 @@ def test_score_names_a_token_the_warm_start_never_emits(pair, tokenizer):
     """A student head that gives one token a -inf logit: that token, where it breaks the
     contract, is the most amplified one (ratio ~1e30, not inf or nan), and the tail
     beyond lambda = 1 is 1 there; every number stays finite."""
-    import copy
-
     never = tokenizer.encode("Z", add_special_tokens=False)[0]
     student = copy.deepcopy(pair.student)
     student.lm_head.register_forward_hook(lambda module, args, out: out.index_fill(-1, torch.tensor([never]), float("-inf")))
