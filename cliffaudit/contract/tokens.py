@@ -178,14 +178,10 @@ class TokenContract:
         # plain bytes: it keeps the contract exactly when it is a prefix of what some
         # allowed value has left, found by lookup; only the others need a walk.
         self._plain_ids: dict[bytes, list[int]] = {}
-        quoted = []
         for t in walked:
-            data = vocab.token_bytes[t]
-            if b'"' in data or b"\\" in data:
-                quoted.append(t)
-            else:
-                self._plain_ids.setdefault(data, []).append(t)
-        self._quoted_tokens = _sorted_tokens(vocab, quoted)
+            if not self._free_string_checked[t]:
+                self._plain_ids.setdefault(vocab.token_bytes[t], []).append(t)
+        self._quoted_tokens = _sorted_tokens(vocab, [t for t in walked if self._free_string_checked[t]])
         self._longest_plain = max(map(len, self._plain_ids), default=0)
         self._rest_ids: dict[bytes, list[int]] = {}
         self._allowed_cache: dict[tuple[int, int], _AllowedTokens] = {}
