@@ -109,19 +109,21 @@ class WalkerState:
         """Inside a constrained string with no pending escape: every byte the walker can
         accept next (a still-possible value's next byte, the closing quote of a complete
         one, a backslash); None elsewhere."""
-        top = self.stack[-1] if self.stack else None
-        if not isinstance(top, _String) or top.allowed is None or top.escape:
-            return None
-        return _next_bytes(top.allowed, top.decoded)
+        top = self._open_constrained_string()
+        return None if top is None else _next_bytes(top.allowed, top.decoded)
 
     def value_rests(self) -> frozenset[bytes] | None:
         """Inside a constrained string with no pending escape: what each still-possible
         value has left to type (b"" for one that is complete); None elsewhere. A byte
         other than a quote or a backslash is accepted exactly when it goes on one of them."""
+        top = self._open_constrained_string()
+        return None if top is None else _rests(top.allowed, top.decoded)
+
+    def _open_constrained_string(self) -> _String | None:
         top = self.stack[-1] if self.stack else None
         if not isinstance(top, _String) or top.allowed is None or top.escape:
             return None
-        return _rests(top.allowed, top.decoded)
+        return top
 
     def container_pointer(self) -> str:
         for frame in reversed(self.stack):
@@ -302,8 +304,8 @@ def _step_string(state: WalkerState, top: _String, below: tuple, byte: int) -> t
 
 @lru_cache(maxsize=1 << 16)
 def _next_bytes(values: frozenset[bytes], decoded: bytes) -> bytes:
-    found = {v[len(decoded)] if len(v) > len(decoded) else ord('"') for v in values if v.startswith(decoded)}
-    return bytes(sorted(found | {ord("\\")}))
+    found = {rest[0] if rest else _QUOTE for rest in _rests(values, decoded)}
+    return bytes(sorted(found | {_BACKSLASH}))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -336,7 +338,7 @@ def _still_possible(frame: _String) -> bool:
 @lru_cache(maxsize=1 << 16)
 def _next_characters(values: frozenset[bytes], decoded: bytes) -> frozenset[str]:
     """The characters that can come next after ``decoded`` in some of ``values``."""
-    found = {v[len(decoded):].decode("utf-8", "ignore")[:1] for v in values if v.startswith(decoded)}
+    found = {rest.decode("utf-8", "ignore")[:1] for rest in _rests(values, decoded)}
     found.discard("")
     return frozenset(found)
 
