@@ -289,15 +289,16 @@ def _set_log_sum(ls: torch.Tensor, log_ratio: torch.Tensor, members: torch.Tenso
     planes = (-(-len(lam) // block) + block) if block else len(lam)
     step = max(1, slice_elements // (planes * width))
     log_sum = torch.cat([_slice_log_sum(ls[i:i + step], log_ratio[i:i + step], members[i:i + step], rank[i:i + step],
-                                        lam, block, slice_elements) for i in range(0, len(ls), step)])
+                                        counts[i:i + step], lam, block, slice_elements)
+                         for i in range(0, len(ls), step)])
     return log_sum.masked_fill((counts == 0)[:, None], float("-inf"))
 
 
-def _slice_log_sum(ls, log_ratio, members, rank, lam, block: int, slice_elements: int) -> torch.Tensor:
+def _slice_log_sum(ls, log_ratio, members, rank, counts, lam, block: int, slice_elements: int) -> torch.Tensor:
     # A narrow set is gathered to the front (by ``rank``), positions with fewer members
     # than the widest padded with log 0; a wide set is masked in place, where a gather
     # would cost more than it saves.
-    width = max(1, int(members.sum(dim=-1).max()))
+    width = max(1, int(counts.max()))
     if 2 * width > members.shape[-1]:
         g_ls, g_ratio = ls.masked_fill(~members, _LOG_ZERO), log_ratio.masked_fill(~members, 0.0)
     else:
