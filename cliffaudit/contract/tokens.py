@@ -181,9 +181,8 @@ class TokenContract:
         for t in walked:
             if not self._free_string_checked[t]:
                 self._plain_ids.setdefault(vocab.token_bytes[t], []).append(t)
-        self._quoted_tokens = _sorted_tokens(vocab, [t for t in walked if self._free_string_checked[t]])
         self._longest_plain = max(map(len, self._plain_ids), default=0)
-        self._rest_ids: dict[bytes, list[int]] = {}
+        self._plain_prefixes: dict[frozenset[bytes], np.ndarray] = {}
         self._allowed_cache: dict[tuple[int, int], _AllowedTokens] = {}
         self._suspects_cache: dict[tuple[int, int, str], tuple[_SortedTokens, np.ndarray]] = {}
         self._mask_cache: dict[tuple, int] = {}
@@ -226,14 +225,14 @@ class TokenContract:
         rests = walker_state.value_rests()
         if rests is not None:
             # In a constrained string: tokens of plain bytes by lookup (a prefix of what
-            # some value has left), tokens with a quote or a backslash by a walk, tried
-            # only along the bytes that can go on.
+            # some value has left); tokens with a quote or a backslash by a walk of those
+            # the regex allows, tried only along the bytes that can go on.
             valid = np.zeros(self.vocab.size, dtype=bool)
-            found = _accepted(walker_state, self._quoted_tokens)
-            for rest in rests:
-                found.extend(self._prefix_ids(rest))
-            valid[found] = True
-            return valid & allowed.mask
+            valid[self._plain_prefix_ids(rests)] = True
+            valid &= allowed.mask
+            quoted, _ = self._suspects(index, regex_state, "free string")
+            valid[_accepted(walker_state, quoted)] = True
+            return valid
         if walker_state.pending_escape:
             # After a backslash the walker refuses all but a few bytes at once: the whole
             # vocabulary's trie is walked.
@@ -247,13 +246,13 @@ class TokenContract:
         valid[_accepted(walker_state, suspects)] = True
         return valid
 
-    def _prefix_ids(self, rest: bytes) -> list[int]:
-        """Ids of the plain tokens (no quote, no backslash) that are a prefix of ``rest``."""
-        found = self._rest_ids.get(rest)
+    def _plain_prefix_ids(self, rests: frozenset[bytes]) -> np.ndarray:
+        """Ids of the plain tokens (no quote, no backslash) that are a prefix of one of ``rests``."""
+        found = self._plain_prefixes.get(rests)
         if found is None:
-            found = [t for end in range(1, min(len(rest), self._longest_plain) + 1)
-                     for t in self._plain_ids.get(rest[:end], ())]
-            self._rest_ids[rest] = found
+            found = np.array(sorted({t for rest in rests for end in range(1, min(len(rest), self._longest_plain) + 1)
+                                     for t in self._plain_ids.get(rest[:end], ())}), dtype=np.int64)
+            self._plain_prefixes[rests] = found
         return found
 
     def valid_token_ids(self, index: Index, regex_state: int, walker_state: walk.WalkerState) -> np.ndarray:
