@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating bare/audit rounds; the best of each counts")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating bare/audit rounds; the best of each counts")
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2],
                         help="process counts to measure the CLI's throughput with (none to skip)")
     args = parser.parse_args()
