@@ -1,4 +1,5 @@
-"""Compare two audit reports class by class: p, b and lambda* within a tolerance.
+"""Compare two audit reports: the predicted parse rate, the cliff, and p, b and each
+class's closed-form lambda_v, within a tolerance.
 
     python bench/compare_reports.py A.json B.json [--tol 1e-4]
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from cliffaudit.report.load import load_report
 
-FIELDS = ("teacher_valid_mass", "student_valid_mass", "reduced_lambda_star", "exact_lambda_star")
+FIELDS = ("teacher_valid_mass", "student_valid_mass", "reference_valid_mass", "bernoulli_lambda_v")
 
 
 def main() -> int:
@@ -40,6 +41,10 @@ def main() -> int:
             diffs.append(f"{name} {abs(x - y):.2e}")
             worst = max(worst, abs(x - y))
         print(f"{label:<30} " + ", ".join(diffs))
+    curve = max(abs(x - y) for x, y in zip(a.parse_rate.analytic, b.parse_rate.analytic))
+    print(f"analytic parse rate: largest difference {curve:.2e}; lambda_v {a.cliff.lambda_v} vs {b.cliff.lambda_v}")
+    worst = max(worst, curve)
+    ok &= (a.cliff.lambda_v is None) == (b.cliff.lambda_v is None)
     print(f"largest difference {worst:.2e} (tolerance {args.tol:g}); binding {a.binding_class} vs {b.binding_class}")
     return 0 if ok and worst <= args.tol else 1
 

@@ -1,14 +1,19 @@
-"""The main job: probes -> samples -> per-position masses -> classes -> lambda* -> report.
+"""The main job: probes -> samples -> per-position masses -> classes -> predicted
+parse rate and lambda_v -> report.
 
-Reads the probe file, samples from the warm start (the OPD rollout policy) and
-from the teacher (for calibration), scores both models teacher-forced on every
-sample, and turns the masses into per-class thresholds and a recommendation.
+Reads the probe file, samples from the warm start (the states OPD visits) and
+from the teacher (the fixed point at lambda = 1), scores the models
+teacher-forced on every sample, predicts the G-OPD fixed point's parse rate over
+the lambda grid, samples the fixed point itself at a few lambdas to locate its
+cliff, and writes the per-class masses, the binding class, reachability and a
+recommendation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -18,27 +23,35 @@ import numpy as np
 from pydantic import BaseModel, ValidationError, model_validator
 from tqdm import tqdm
 
-from cliffaudit import __version__, estimate
+from cliffaudit import __version__, estimate, theory
 from cliffaudit.contract import ContractSchemaError, TokenContract, load_contract_schema, strict_validate_bytes
 from cliffaudit.contract.background import BackgroundContract
 from cliffaudit.report import (
     AuditReport,
     AuditSettings,
     ClassRow,
+    Cliff,
     Example,
     Fingerprints,
     ModelCalibration,
+    ParseRate,
     Precondition,
+    Reachability,
+    RolloutPoint,
     RunInfo,
     fingerprint_checkpoint,
     finite_or_none,
     sha256_file,
 )
 
-# Thresholds of the three preconditions (docs/audit.md).
+# Thresholds of the preconditions (docs/audit.md).
 CALIBRATION_GAP = 0.10  # |predicted - observed| sequence validity, per model
-BINDING_SHARE = 0.50  # share of predicted invalid mass the binding class must carry
+BINDING_SHARE = 0.50  # share of the drop the binding class must carry
 EXAMPLES_PER_ROLE = 3
+# Fixed-point rollouts stop refining the cliff once its interval is this narrow.
+ROLLOUT_RESOLUTION = 0.05
+NOT_ENDED = "(no end-of-sequence)"  # a sample cut off at --max-new-tokens
+NOT_STRICT = "(fails strict validation)"  # the contract accepted it, the strict validator did not
 
 
 class AuditInputError(ValueError):
@@ -193,21 +206,26 @@ def _score_batch(pair, contract, records, lambdas, batch: _SampledBatch) -> Role
     from cliffaudit import probe
 
     contract_batch = batch.contract.result()
-    # OPD visits the student's samples: only they need the fixed point's tail over
-    # the lambda grid. The teacher's own samples serve calibration.
-    grid = lambdas if batch.role == "student" else lambdas[:0]
+    # The teacher's samples carry the fixed point's parse rate (its tail over the grid);
+    # the warm start's, the states training visits, carry reachability (the pull).
+    curve = "tail" if batch.role == "teacher" else "pull"
     result = RoleSamples.empty()
-    result.masses.append(probe.score(pair, batch.prompts, batch.outputs, contract_batch, grid))
-    eos = pair.tokenizer.eos_token_id
+    result.masses.append(probe.score(pair, batch.prompts, batch.outputs, contract_batch, lambdas, curve))
     for (r, _), output, seq in zip(batch.samples, batch.outputs, contract_batch.sequences):
-        text = b"".join(contract.vocab.token_bytes[t] or b"" for t in output if t != eos)
-        ended = bool(output) and output[-1] == eos
         result.record_index.append(r)
         result.outputs.append(output)
         result.labels.append(seq.labels)
-        result.strictly_valid.append(ended and strict_validate_bytes(text, records[r][1]).valid)
+        result.strictly_valid.append(_strictly_valid(output, records[r][1], contract, pair.tokenizer.eos_token_id))
         result.violations.append(seq.violation)
     return result
+
+
+def _strictly_valid(output: list[int], schema: dict, contract, eos: int) -> bool:
+    """Ended with end-of-sequence and passes strict validation against its record's schema."""
+    if not output or output[-1] != eos:
+        return False
+    text = b"".join(contract.vocab.token_bytes[t] or b"" for t in output[:-1])
+    return strict_validate_bytes(text, schema).valid
 
 
 def _probe(pair, contract, records, prompts, settings, lambdas, layout) -> dict[str, RoleSamples]:
@@ -258,9 +276,11 @@ def _calibration(samples: RoleSamples, masses, role: str) -> estimate.Calibratio
     return estimate.calibration(np.exp(log_valid), outcome, per_sample, np.array(samples.strictly_valid))
 
 
-def _examples(samples: RoleSamples, records, contract, role: str) -> list[Example]:
+def _examples(samples: RoleSamples, records, contract, role: str, valid_one: bool = True) -> list[Example]:
+    """The first few samples that break the contract, with the breaking token apart, and one valid sample."""
     chosen = [i for i, v in enumerate(samples.violations) if v is not None][:EXAMPLES_PER_ROLE]
-    chosen += [i for i, ok in enumerate(samples.strictly_valid) if ok][:1]
+    if valid_one:
+        chosen += [i for i, ok in enumerate(samples.strictly_valid) if ok][:1]
 
     def text(ids) -> str:
         return b"".join(contract.vocab.token_bytes[t] or b"" for t in ids).decode("utf-8", "replace")
@@ -287,42 +307,191 @@ def _complementary_masses(log_valid: np.ndarray, log_tail: np.ndarray) -> tuple[
     return valid, tail
 
 
-def _class_positions(samples: RoleSamples, masses) -> dict[str, estimate.ClassPositions]:
-    labels = np.array([samples.labels[s][p] for s, p in zip(masses.sample, masses.position)])
-    prompt = np.array([samples.record_index[s] for s in masses.sample])
-    out = {}
-    for lbl in sorted(set(labels.tolist())):
-        sel = labels == lbl
-        teacher_valid, teacher_tail = _complementary_masses(masses.teacher_log_valid[sel], masses.teacher_log_tail[sel])
-        student_valid, student_tail = _complementary_masses(masses.student_log_valid[sel], masses.student_log_tail[sel])
-        out[lbl] = estimate.ClassPositions(
-            label=lbl, prompt=prompt[sel], teacher_valid=teacher_valid, teacher_tail=teacher_tail,
-            student_valid=student_valid, student_tail=student_tail,
-            tail_curve=np.exp(masses.log_tail_curve[sel].astype(np.float64)), amplified_tokens=masses.amplified_tokens[sel],
-            amplified_log_ratio=masses.amplified_log_ratio[sel])
-    return out
+def _positions(samples: RoleSamples, masses) -> estimate.Positions:
+    """One model's scored positions, as the statistics take them."""
+    pairs = {name: _complementary_masses(getattr(masses, f"{name}_log_valid"), getattr(masses, f"{name}_log_tail"))
+             for name in ("teacher", "student", "reference")}
+    return estimate.Positions(
+        sample=masses.sample, label=np.array([samples.labels[s][p] for s, p in zip(masses.sample, masses.position)],
+                                             dtype=object),
+        teacher_valid=pairs["teacher"][0], teacher_tail=pairs["teacher"][1],
+        student_valid=pairs["student"][0], student_tail=pairs["student"][1],
+        reference_valid=pairs["reference"][0], reference_tail=pairs["reference"][1],
+        student_amplified=np.exp(masses.student_log_amplified.astype(np.float64)),
+        log_tail_curve=masses.log_tail_curve, log_pull_curve=masses.log_pull_curve,
+        amplified_tokens=masses.amplified_tokens, amplified_log_ratio=masses.amplified_log_ratio,
+        sample_record=np.array(samples.record_index, dtype=int))
 
 
-def _row(est: estimate.ClassEstimate, cls: estimate.ClassPositions, contract) -> ClassRow:
-    teacher_tail = float(cls.teacher_tail.mean())
-    mean_curve = cls.tail_curve.mean(axis=0)
-    ratio = [finite_or_none(teacher_tail / t) if t > 0 else None for t in mean_curve]
+# ----------------------------------------------------------------------------- fixed-point rollouts
+
+
+@dataclass
+class _Rollouts:
+    """Strict parse rates of the fixed point's own samples, and a few that break."""
+
+    rates: list[estimate.RolloutRate]
+    breaking: dict[float, RoleSamples]  # per sampled lambda, up to EXAMPLES_PER_ROLE samples that break
+
+
+def _violation_counts(samples: RoleSamples, eos: int) -> dict[str, int]:
+    """Samples that are not strictly valid, by the class of their first contract violation."""
+    counts: dict[str, int] = {}
+    for labels, violation, output, valid in zip(samples.labels, samples.violations, samples.outputs,
+                                                samples.strictly_valid):
+        if valid:
+            continue
+        if violation is not None:
+            key = labels[violation.position]
+        else:
+            key = NOT_ENDED if not output or output[-1] != eos else NOT_STRICT
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _rollout_rate(pair, contract, records, prompts, settings, lam: float, layout) -> tuple[estimate.RolloutRate,
+                                                                                            RoleSamples]:
+    """The fixed point at ``lam`` sampled on every probe record, this process's shard, gathered."""
+    from cliffaudit import probe
+
+    tokenizer = pair.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    batches = record_batches(len(records), settings.samples_per_prompt, settings.batch_size)
+    mine = RoleSamples.empty()
+    for i in shard(len(batches), layout.rank, layout.world):
+        samples = [(r, k) for r in batches[i] for k in range(settings.samples_per_prompt)]
+        # One seed per (record, sample) for every lambda: common random numbers keep the
+        # rates at neighbouring lambdas comparable.
+        seeds = [sample_seed(settings.seed, records[r][0].id, k, "fixed point") for r, k in samples]
+        outputs = probe.sample_fixed_point(pair.teacher, pair.reference, lam, [prompts[r] for r, _ in samples], seeds,
+                                           settings.max_new_tokens, tokenizer.eos_token_id, pad_id)
+        analysed = contract.analyze_batch(outputs, [records[r][1] for r, _ in samples])
+        for (r, _), output, seq in zip(samples, outputs, analysed.sequences):
+            mine.record_index.append(r)
+            mine.outputs.append(output)
+            mine.labels.append(seq.labels)
+            mine.strictly_valid.append(_strictly_valid(output, records[r][1], contract, tokenizer.eos_token_id))
+            mine.violations.append(seq.violation)
+    gathered = RoleSamples.empty()
+    for part in layout.gather([mine]):
+        gathered.extend(part)
+    rate = estimate.RolloutRate(lam, int(sum(gathered.strictly_valid)), len(gathered.outputs),
+                                _violation_counts(gathered, tokenizer.eos_token_id))
+    breaking = RoleSamples.empty()
+    for i in [i for i, v in enumerate(gathered.violations) if v is not None][:EXAMPLES_PER_ROLE]:
+        breaking.record_index.append(gathered.record_index[i])
+        breaking.outputs.append(gathered.outputs[i])
+        breaking.labels.append(gathered.labels[i])
+        breaking.strictly_valid.append(gathered.strictly_valid[i])
+        breaking.violations.append(gathered.violations[i])
+    return rate, breaking
+
+
+def _fixed_point_rollouts(pair, contract, records, prompts, settings, lambdas, layout, teacher: RoleSamples,
+                          guess: float) -> _Rollouts:
+    """Sample the fixed point at the lambdas ``estimate.next_rollout_lambda`` picks; every
+    process takes the same decisions from the same gathered counts."""
+    at_one = estimate.RolloutRate(1.0, int(sum(teacher.strictly_valid)), len(teacher.outputs),
+                                  _violation_counts(teacher, pair.tokenizer.eos_token_id))
+    result = _Rollouts([at_one], {})
+    while True:
+        lam = estimate.next_rollout_lambda(result.rates, lambdas, guess, settings.drop, ROLLOUT_RESOLUTION,
+                                           settings.fixed_point_lambdas - (len(result.rates) - 1))
+        if lam is None:
+            return result
+        rate, breaking = _rollout_rate(pair, contract, records, prompts, settings, lam, layout)
+        result.rates.append(rate)
+        result.breaking[lam] = breaking
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def _interval(pair: tuple[float, float] | None) -> tuple[float | None, float | None]:
+    return (None, None) if pair is None else (finite_or_none(pair[0]), finite_or_none(pair[1]))
+
+
+def _cliff(settings: AuditSettings, lambdas: np.ndarray, curve: estimate.AnalyticCurve,
+           rollouts: _Rollouts) -> Cliff:
+    rates = sorted(rollouts.rates, key=lambda r: r.lam)
+    sampled = len(rates) > 1
+    onset = estimate.rollout_onset(rates, settings.drop) if sampled else None
+    rollout_point = theory.drop_point([r.lam for r in rates], [r.rate for r in rates], settings.drop) \
+        if sampled else math.inf
+    analytic = curve.lambda_v
+    analytic_interval = curve.interval if math.isfinite(analytic) else None
+    if sampled:
+        lambda_v, interval, source = rollout_point, onset, "rollouts"
+    else:
+        lambda_v, interval, source = analytic, analytic_interval, "analytic"
+    if not sampled:
+        agree = True
+    elif math.isfinite(analytic) != (onset is not None):
+        agree = False
+    else:
+        agree = onset is None or (analytic_interval[0] <= onset[1] + ROLLOUT_RESOLUTION
+                                  and onset[0] - ROLLOUT_RESOLUTION <= analytic_interval[1])
+    return Cliff(drop=settings.drop, lambda_max=float(lambdas[-1]), lambda_v=finite_or_none(lambda_v),
+                 interval=_interval(interval if math.isfinite(lambda_v) else None), source=source,
+                 analytic_lambda_v=finite_or_none(analytic), analytic_interval=_interval(analytic_interval),
+                 rollout_lambda_v=finite_or_none(rollout_point) if sampled else None,
+                 rollout_interval=_interval(onset), agree=agree)
+
+
+def _rollout_shares(rates: list[estimate.RolloutRate], lam: float) -> dict[str, float]:
+    """Classes' shares of the new first violations between lambda = 1 and the first sampled lambda past ``lam``."""
+    rates = sorted(rates, key=lambda r: r.lam)
+    past = next((r for r in rates if r.lam >= lam), rates[-1])
+    base = rates[0]
+    added = {label: past.violations.get(label, 0) / past.samples - base.violations.get(label, 0) / base.samples
+             for label in set(past.violations) | set(base.violations)}
+    total = sum(v for v in added.values() if v > 0)
+    return {label: v / total for label, v in added.items()} if total > 0 else {}
+
+
+def _reachability(settings: AuditSettings, cliff: Cliff, binding: str | None, draws: dict[str, float]) -> Reachability:
+    budget = settings.rollouts
+    if cliff.lambda_v is None:
+        return Reachability(budget_rollouts=budget, draws_per_rollout=None, draws_to_reach=theory.DRAWS_TO_REACH,
+                            expected_draws=None, rollouts_needed=None, reachable=None,
+                            statement=f"no cliff up to lambda_max = {cliff.lambda_max:g}")
+    per_rollout = draws.get(binding, 0.0) if binding else 0.0
+    needed = theory.rollouts_needed(per_rollout)
+    reachable = theory.is_reachable(per_rollout, budget)
+    if budget is None:
+        statement = (f"cliff at lambda_v = {cliff.lambda_v:.3f}; no training budget given (--rollouts), so it counts "
+                     f"as reachable")
+    elif reachable:
+        statement = (f"cliff at lambda_v = {cliff.lambda_v:.3f}, reachable within {budget:,} rollouts "
+                     f"({per_rollout * budget:,.1f} expected driving draws; {theory.DRAWS_TO_REACH:g} reach it)")
+    else:
+        statement = (f"cliff at lambda_v = {cliff.lambda_v:.3f}, not reachable within {budget:,} rollouts "
+                     f"(about {needed:,.0f} needed)")
+    return Reachability(budget_rollouts=budget, draws_per_rollout=per_rollout, draws_to_reach=theory.DRAWS_TO_REACH,
+                        expected_draws=None if budget is None else per_rollout * budget,
+                        rollouts_needed=finite_or_none(needed), reachable=reachable, statement=statement)
+
+
+def _recommendation(cliff: Cliff, binding: str | None, share: float | None, reachability: Reachability) -> str:
+    if cliff.lambda_v is None:
+        return (f"no cliff up to lambda_max = {cliff.lambda_max:g}: the fixed point's parse rate stays within "
+                f"{cliff.drop:g} of its best; lambdas beyond {cliff.lambda_max:g} were not audited")
+    lo, hi = cliff.interval
+    text = (f"train with lambda < {lo:.3f}: the fixed point's parse rate falls {cliff.drop:g} below its best at "
+            f"lambda_v = {cliff.lambda_v:.3f} (interval {lo:.3f} to {hi:.3f}, from the {cliff.source})")
+    if binding:
+        text += f"; binding class {binding!r}" + (f" ({share:.0%} of the fall)" if share is not None else "")
+    return f"{text}; {reachability.statement}"
+
+
+def _row(est: estimate.ClassEstimate, share: float | None, draws: float | None, contract) -> ClassRow:
     return ClassRow(
-        label=est.label, positions=est.positions, prompts=est.prompts,
-        teacher_valid_mass=est.teacher_valid_mass, student_valid_mass=est.student_valid_mass,
-        regime=est.reduced.regime.value, reduced_lambda_star=finite_or_none(est.reduced.lambda_star),
-        reduced_edge=est.reduced.edge, base_neutral_lambda_star=finite_or_none(est.base_neutral_lambda_star),
-        exact_lambda_star=finite_or_none(est.exact_lambda_star), exact_edge=est.exact_edge,
-        lambda_star=finite_or_none(est.lambda_star),
-        interval=tuple(finite_or_none(v) for v in est.interval),
-        reduced_interval=tuple(finite_or_none(v) for v in est.reduced_interval),
-        exact_interval=tuple(finite_or_none(v) for v in est.exact_interval),
-        reduced_percentiles={str(q): finite_or_none(v) for q, v in est.reduced_percentiles.items()},
-        exact_percentiles={str(q): finite_or_none(v) for q, v in est.exact_percentiles.items()},
-        disagreement=est.disagreement,
-        amplified_tokens=[(contract.vocab.describe(t), r) for t, r in est.amplified_tokens],
-        mean_tail_ratio=ratio,
-    )
+        label=est.label, teacher_positions=est.teacher_positions, student_positions=est.student_positions,
+        prompts=est.prompts, teacher_valid_mass=est.teacher_valid_mass, student_valid_mass=est.student_valid_mass,
+        reference_valid_mass=est.reference_valid_mass, bernoulli_lambda_v=finite_or_none(est.bernoulli_lambda_v),
+        clip_band_lambda_star=finite_or_none(est.clip_band_lambda_star), share_of_drop=share,
+        draws_per_rollout=draws,
+        amplified_tokens=[(contract.vocab.describe(t), r) for t, r in est.amplified_tokens])
 
 
 def run_audit(settings: AuditSettings) -> AuditReport | None:
@@ -343,7 +512,7 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
     try:
         pair = probe.load_pair(settings.teacher, settings.student, device, settings.dtype,
                                settings.trust_remote_code, settings.teacher_dtype, settings.student_dtype,
-                               settings.device_map)
+                               settings.device_map, settings.reference)
     except probe.ProbeError as exc:
         raise AuditInputError(str(exc)) from None
     try:
@@ -356,20 +525,33 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
 
     probed = _probe(pair, contract, records, prompts, settings, lambdas, layout)
     student, teacher = probed["student"], probed["teacher"]
+    student_masses, teacher_masses = _concat(student.masses), _concat(teacher.masses)
+    teacher_positions = _positions(teacher, teacher_masses)
+    # Every process holds the gathered samples, so every one computes the same curve
+    # and takes the same rollout decisions.
+    curve = estimate.analytic_curve(teacher_positions, lambdas, settings.drop, settings.seed)
+    rollouts = _fixed_point_rollouts(pair, contract, records, prompts, settings, lambdas, layout, teacher,
+                                     curve.lambda_v)
     layout.leave()  # the last collective is behind us; the main process estimates alone
     if not layout.is_main:
         return None
-    student_masses, teacher_masses = _concat(student.masses), _concat(teacher.masses)
 
-    classes = _class_positions(student, student_masses)
-    estimates = [estimate.estimate_class(cls, lambdas, settings.clip, settings.seed) for cls in classes.values()]
-    binding = estimate.binding_class(estimates)
+    student_positions = _positions(student, student_masses)
+    cliff = _cliff(settings, lambdas, curve, rollouts)
+    shares, draws = {}, {}
+    if cliff.lambda_v is not None:
+        shares = estimate.drop_shares(teacher_positions, curve, lambdas, cliff.lambda_v) \
+            or _rollout_shares(rollouts.rates, cliff.lambda_v)
+        draws = estimate.draws_per_rollout(student_positions, lambdas, cliff.lambda_v)
+    binding = max(shares, key=lambda k: (shares[k], k)) if shares else None
+    binding_share = shares.get(binding) if binding else None
+    reachability = _reachability(settings, cliff, binding, draws)
+    classes = estimate.class_estimates(teacher_positions, student_positions, settings.drop, settings.clip)
+
     calibration = {"teacher": _calibration(teacher, teacher_masses, "teacher"),
                    "student": _calibration(student, student_masses, "student")}
     teacher_rate = float(np.mean(teacher.strictly_valid))
     student_rate = float(np.mean(student.strictly_valid))
-    preconditions = _preconditions(calibration, classes, binding, teacher_rate, student_rate)
-
     warnings = [pair.template_warning] if pair.template_warning else []
     for role, samples in (("student", student), ("teacher", teacher)):
         truncated = sum(1 for o in samples.outputs if not o or o[-1] != pair.tokenizer.eos_token_id)
@@ -379,19 +561,31 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
 
     fingerprints = Fingerprints(
         teacher=fingerprint_checkpoint(settings.teacher), student=fingerprint_checkpoint(settings.student),
+        reference=fingerprint_checkpoint(settings.reference) if settings.reference else None,
         probes=sha256_file(Path(settings.probes)),
         schema_file=sha256_file(Path(settings.schema_path)) if settings.schema_path else None)
-
+    examples = _examples(student, records, contract, "student") + _examples(teacher, records, contract, "teacher")
+    for lam, breaking in sorted(rollouts.breaking.items()):
+        if cliff.lambda_v is not None and lam >= cliff.lambda_v:
+            examples += _examples(breaking, records, contract, f"fixed point at lambda {lam:g}", valid_one=False)
+            break
+    recommended = cliff.interval[0] if cliff.lambda_v is not None else None
+    ordered = sorted(classes, key=lambda e: (-(shares.get(e.label) or 0.0), e.label))
     return AuditReport(
-        tool_version=__version__, settings=settings, fingerprints=fingerprints, device=pair.device.type, records=len(records),
-        lambdas=lambdas.tolist(), teacher_parse_rate=teacher_rate, student_parse_rate=student_rate,
-        classes=[_row(e, classes[e.label], contract) for e in sorted(estimates, key=lambda e: e.lambda_star)],
-        binding_class=binding.label if binding else None,
-        recommended_lambda=finite_or_none(binding.interval[0]) if binding else None,
-        preconditions=preconditions,
+        tool_version=__version__, settings=settings, fingerprints=fingerprints, device=pair.device.type,
+        records=len(records), lambdas=lambdas.tolist(), teacher_parse_rate=teacher_rate,
+        student_parse_rate=student_rate,
+        parse_rate=ParseRate(analytic=curve.rates.tolist(), analytic_low=curve.low.tolist(),
+                             analytic_high=curve.high.tolist(),
+                             rollouts=[RolloutPoint(lam=r.lam, samples=r.samples, valid=r.valid, parse_rate=r.rate,
+                                                    interval=r.interval(), violations=r.violations)
+                                       for r in sorted(rollouts.rates, key=lambda r: r.lam)]),
+        cliff=cliff, binding_class=binding, binding_share=binding_share, reachability=reachability,
+        recommended_lambda=recommended, recommendation=_recommendation(cliff, binding, binding_share, reachability),
+        classes=[_row(e, shares.get(e.label), draws.get(e.label), contract) for e in ordered],
+        preconditions=_preconditions(calibration, cliff, binding, binding_share),
         calibration={k: ModelCalibration(**vars(v)) for k, v in calibration.items()},
-        warnings=warnings,
-        examples=_examples(student, records, contract, "student") + _examples(teacher, records, contract, "teacher"),
+        warnings=warnings, examples=examples,
         run=RunInfo(processes=layout.world, wall_seconds=round(time.perf_counter() - started, 3),
                     tokens_probed=sum(len(o) for o in student.outputs + teacher.outputs),
                     peak_memory_bytes=peak_memory_bytes(pair.device)),
@@ -408,38 +602,53 @@ def peak_memory_bytes(device) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
-def _preconditions(calibration, classes, binding, teacher_rate, student_rate) -> list[Precondition]:
+def _preconditions(calibration, cliff: Cliff, binding: str | None, share: float | None) -> list[Precondition]:
     gaps = {k: abs(c.predicted_validity - c.observed_validity) for k, c in calibration.items()}
     calibrated = Precondition(
         name="calibrated", passed=all(g <= CALIBRATION_GAP for g in gaps.values()),
         detail="; ".join(f"{k}: predicted validity {c.predicted_validity:.3f} vs observed {c.observed_validity:.3f}, "
                          f"ECE {c.ece:.3f}" for k, c in calibration.items()) + f" (gap limit {CALIBRATION_GAP})")
-    invalid_mass = {lbl: float(c.teacher_tail.sum()) for lbl, c in classes.items()}
-    total = sum(invalid_mass.values())
-    share = invalid_mass.get(binding.label, 0.0) / total if binding and total > 0 else 0.0
-    dominant = Precondition(
-        name="single binding class", passed=binding is not None and share >= BINDING_SHARE,
-        detail=(f"{binding.label!r} carries {share:.1%} of the teacher's predicted invalid mass "
-                f"(needs {BINDING_SHARE:.0%})") if binding else "no class reaches the cliff on the grid")
-    headroom = Precondition(
-        name="warm start has parse headroom", passed=student_rate < teacher_rate,
-        detail=f"student strict parse rate {student_rate:.3f} vs teacher {teacher_rate:.3f}")
-    return [calibrated, dominant, headroom]
+    if cliff.lambda_v is None:
+        dominant = Precondition(name="single binding class", passed=True,
+                                detail=f"no cliff up to lambda_max = {cliff.lambda_max:g}: no class binds")
+    else:
+        dominant = Precondition(
+            name="single binding class", passed=binding is not None and (share or 0.0) >= BINDING_SHARE,
+            detail=(f"{binding!r} carries {share:.0%} of the fall at lambda_v (needs {BINDING_SHARE:.0%})"
+                    if binding and share is not None else "no class carries the fall"))
+
+    def story(value, interval) -> str:
+        if value is None:
+            return "no cliff"
+        return f"lambda_v {value:.3f} ({interval[0]:.3f} to {interval[1]:.3f})"
+
+    agree = Precondition(
+        name="analytic curve and rollouts agree", passed=cliff.agree,
+        detail=(f"analytic: {story(cliff.analytic_lambda_v, cliff.analytic_interval)}; "
+                + (f"rollouts: {story(cliff.rollout_lambda_v, cliff.rollout_interval)}" if cliff.source == "rollouts"
+                   else "no fixed-point rollouts (--fixed-point-lambdas 0)")))
+    return [calibrated, dominant, agree]
 
 
 def summary(report: AuditReport) -> str:
+    cliff = report.cliff
     lines = [f"cliffaudit audit: {report.records} records, teacher parse rate {report.teacher_parse_rate:.3f}, "
-             f"student {report.student_parse_rate:.3f} (clip c = {report.settings.clip:g})"]
-    for row in report.classes[:8]:
-        star = "unbounded" if row.lambda_star is None else f"{row.lambda_star:.3f}"
-        mark = "  <- binding" if row.label == report.binding_class else ""
-        lines.append(f"  {row.label:<28} n={row.positions:<5} p={row.teacher_valid_mass:.4f} "
-                     f"b={row.student_valid_mass:.4f} lambda*={star}{' (disagree)' if row.disagreement else ''}{mark}")
-    if len(report.classes) > 8:
-        lines.append(f"  ... {len(report.classes) - 8} more classes in the report")
-    rec = "none (no class reaches the cliff on the grid)" if report.recommended_lambda is None \
-        else f"lambda < {report.recommended_lambda:.3f}"
-    lines.append(f"recommended: {rec}; binding class: {report.binding_class}")
+             f"student {report.student_parse_rate:.3f}"]
+    grid = report.lambdas
+    points = ", ".join(f"{r.lam:g}: {r.parse_rate:.3f}" for r in report.parse_rate.rollouts)
+    lines.append(f"fixed point's parse rate: analytic {report.parse_rate.analytic[0]:.3f} at lambda {grid[0]:g} to "
+                 f"{report.parse_rate.analytic[-1]:.3f} at {grid[-1]:g}; sampled {{{points}}}")
+    if cliff.lambda_v is None:
+        lines.append(f"cliff: none up to lambda_max = {cliff.lambda_max:g} (drop {cliff.drop:g})")
+    else:
+        lines.append(f"cliff: lambda_v = {cliff.lambda_v:.3f} ({cliff.interval[0]:.3f} to {cliff.interval[1]:.3f}, "
+                     f"from the {cliff.source}); binding class {report.binding_class!r}")
+    for row in report.classes[:6]:
+        share = "" if row.share_of_drop is None else f" share={row.share_of_drop:.2f}"
+        lines.append(f"  {row.label:<28} p={row.teacher_valid_mass:.4f} b={row.student_valid_mass:.4f}{share}")
+    if len(report.classes) > 6:
+        lines.append(f"  ... {len(report.classes) - 6} more classes in the report")
+    lines.append(f"recommended: {report.recommendation}")
     for pre in report.preconditions:
         lines.append(f"  [{'pass' if pre.passed else 'FAIL'}] {pre.name}: {pre.detail}")
     lines.append(f"{report.run.processes} process(es), {report.run.wall_seconds:.1f} s, "

@@ -39,68 +39,246 @@ def _probability(ctx, param, value):
     return value
 
 
+def _drop(ctx, param, value):
+    if value is not None and not (0.0 < value < 1.0):
+        raise BadInput(f"{param.opts[0]} must be in (0, 1), an absolute fall in parse rate; got {value}")
+    return value
+
+
+def parse_lambdas(text: str) -> list[float]:
+    """``1.0:1.6:0.05`` (inclusive) or ``1.0,1.2,1.5``."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(x) for x in text.split(":"))
+            if not (step > 0 and stop >= start and math.isfinite(stop)):
+                raise ValueError
+            count = int(round((stop - start) / step)) + 1
+            grid = [round(start + i * step, 10) for i in range(count)]
+        else:
+            grid = sorted(float(x) for x in text.split(","))
+        if not grid or not all(math.isfinite(x) and x >= 0 for x in grid):
+            raise ValueError
+        return grid
+    except ValueError:
+        raise BadInput(f"--lambdas must be START:STOP:STEP or a comma list of lambdas >= 0, got {text!r}") from None
+
+
+def _distributions(option: str, text: str | None):
+    """``0.9,0.1`` (one position) or ``0.9,0.1;0.8,0.2`` (a sequence): [positions, K]."""
+    import numpy as np
+
+    try:
+        rows = [[float(x) for x in part.split(",")] for part in text.split(";")]
+        array = np.array(rows, dtype=float)
+    except ValueError:
+        raise BadInput(f"{option} must be comma-separated numbers, positions separated by ';', got {text!r}") from None
+    if array.ndim != 2 or array.shape[1] < 2:
+        raise BadInput(f"{option}: every position needs the same number (>= 2) of tokens, got {text!r}")
+    return array
+
+
+def _kary_inputs(teacher_probs, student_probs, valid):
+    import numpy as np
+
+    teacher = _distributions("--teacher-probs", teacher_probs)
+    student = _distributions("--student-probs", student_probs)
+    mask = _distributions("--valid", valid)
+    if not (teacher.shape == student.shape == mask.shape):
+        raise BadInput(f"--teacher-probs, --student-probs and --valid must have the same shape, got "
+                       f"{teacher.shape}, {student.shape}, {mask.shape}")
+    if not np.isin(mask, (0.0, 1.0)).all():
+        raise BadInput("--valid takes 1 (keeps the contract) or 0 (breaks it) per token")
+    for option, probs in (("--teacher-probs", teacher), ("--student-probs", student)):
+        if (probs < 0).any() or not np.allclose(probs.sum(-1), 1.0, atol=1e-6):
+            raise BadInput(f"{option}: probabilities must be >= 0 and sum to 1 at every position")
+    if (mask.all(-1) | ~mask.any(-1)).any():
+        raise BadInput("--valid must mark some tokens valid and some invalid at every position")
+    return teacher, student, mask.astype(bool)
+
+
+_KARY_OPTIONS = [
+    click.option("--teacher-probs", help="Teacher distribution over K tokens, comma-separated; ';' between positions."),
+    click.option("--student-probs", help="Reference (warm-start) distribution over the same tokens."),
+    click.option("--valid", help="1/0 per token: keeps / breaks the contract; ';' between positions."),
+]
+
+
+def _with_kary_options(function):
+    for option in reversed(_KARY_OPTIONS):
+        function = option(function)
+    return function
+
+
 @cli.command("threshold")
-@click.option("--p", "teacher_valid_mass", type=float, required=True, callback=_probability,
+@click.option("--p", "teacher_valid_mass", type=float, callback=_probability,
               help="Teacher mass on the contract-preserving outcome.")
-@click.option("--b", "student_valid_mass", type=float, required=True, callback=_probability,
-              help="Warm-start (reference) mass on it.")
-@click.option("--clip", type=float, required=True, help="Importance-weight cap c > 1 (PPO eps -> 1 + eps).")
-@click.option("--lambda", "proposed_lambda", type=float, help="A proposed G-OPD lambda to judge.")
-@click.option("--steps", type=int, help="Training steps T for the finite-budget boundary (needs --eta).")
-@click.option("--eta", type=float, help="Logit learning rate of the finite-budget dynamics, in (0, 4].")
+@click.option("--b", "student_valid_mass", type=float, callback=_probability,
+              help="Reference (warm-start) mass on it.")
+@_with_kary_options
+@click.option("--drop", type=float, default=0.10, show_default=True, callback=_drop,
+              help="Fall in parse rate that counts as the cliff.")
+@click.option("--rule", type=click.Choice(["fixed-point", "clip-band"]), default="fixed-point", show_default=True,
+              help="clip-band: the refuted clip-band rule, for comparison (needs --clip).")
+@click.option("--clip", type=float, help="Importance-weight cap c > 1, for --rule clip-band.")
+@click.option("--lambda", "proposed_lambda", type=float, help="A proposed G-OPD lambda to judge (exit 1 past the cliff).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def threshold_command(teacher_valid_mass, student_valid_mass, clip, proposed_lambda, steps, eta, as_json) -> int:
-    """lambda* for one position class from p, b and the clip c."""
+def threshold_command(teacher_valid_mass, student_valid_mass, teacher_probs, student_probs, valid, drop, rule, clip,
+                      proposed_lambda, as_json) -> int:
+    """The cliff lambda_v of one position (or a short sequence), without any model.
+
+    Give --p and --b for the Bernoulli closed form, or --teacher-probs,
+    --student-probs and --valid for the exact K-ary fixed point."""
     from cliffaudit import theory
 
-    if (steps is None) != (eta is None):
-        raise BadInput("--steps and --eta go together")
-    p, b = teacher_valid_mass, student_valid_mass
+    kary = any(x is not None for x in (teacher_probs, student_probs, valid))
+    bernoulli = teacher_valid_mass is not None or student_valid_mass is not None
+    if kary == bernoulli:
+        raise BadInput("give either --p and --b, or --teacher-probs, --student-probs and --valid")
+    if bernoulli and (teacher_valid_mass is None or student_valid_mass is None):
+        raise BadInput("--p and --b go together")
+    if kary and None in (teacher_probs, student_probs, valid):
+        raise BadInput("--teacher-probs, --student-probs and --valid go together")
+    if rule == "clip-band" and clip is None:
+        raise BadInput("--rule clip-band needs --clip")
+    if proposed_lambda is not None and not (math.isfinite(proposed_lambda) and proposed_lambda >= 0):
+        raise BadInput(f"--lambda must be a finite number >= 0, got {proposed_lambda}")
     try:
-        limit = theory.threshold(p, b, clip)
-        neutral = theory.base_neutral_lambda_star(p, clip)
-        budget = None if steps is None else theory.finite_budget_lambda_star(p, b, clip, steps, eta)
-        proposed = None
-        if proposed_lambda is not None:
-            safe = proposed_lambda < limit.lambda_star
-            tail = ratio = None
-            if limit.regime is not theory.Regime.DEGENERATE:
-                tail = theory.fixed_point_tail_mass(p, b, proposed_lambda)
-                ratio = theory.tail_ratio(p, b, proposed_lambda)
-            proposed = {"lambda": proposed_lambda, "tail_mass": tail, "tail_ratio": ratio,
-                        "verdict": "safe" if safe else "beyond the cliff"}
+        result = _threshold(theory, rule, teacher_valid_mass, student_valid_mass,
+                            _kary_inputs(teacher_probs, student_probs, valid) if kary else None, drop, clip,
+                            proposed_lambda)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
-
-    result = {
-        "p": p, "b": b, "clip": clip,
-        "lambda_star": _finite_or_none(limit.lambda_star), "bounded": limit.bounded,
-        "regime": limit.regime.value, "edge": limit.edge, "note": limit.note,
-        "base_neutral_lambda_star": _finite_or_none(neutral),
-        "finite_budget": None if budget is None
-        else {"steps": steps, "eta": eta, "lambda_star": _finite_or_none(budget)},
-        "proposed": proposed,
-    }
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-    else:
-        click.echo(_threshold_text(result))
+    click.echo(json.dumps(result, indent=2) if as_json else _threshold_text(result))
+    proposed = result["proposed"]
     return EXIT_FAIL if proposed is not None and proposed["verdict"] != "safe" else EXIT_OK
+
+
+def _threshold(theory, rule, p, b, kary, drop, clip, proposed_lambda) -> dict:
+    import numpy as np
+
+    if kary is not None:
+        teacher, student, mask = kary
+        with np.errstate(divide="ignore"):
+            log_teacher, log_ref = np.log(teacher), np.log(student)
+        p = float(np.prod(np.where(mask, teacher, 0).sum(-1)))
+        b = float(np.prod(np.where(mask, student, 0).sum(-1)))
+    result = {"rule": rule, "p": p, "b": b, "drop": drop if rule == "fixed-point" else None,
+              "clip": clip if rule == "clip-band" else None, "form": "exact" if kary is not None else "bernoulli"}
+    if rule == "clip-band":
+        if kary is not None:
+            star = min(theory.exact_clip_band_lambda_star(t, r, v, clip)
+                       for t, r, v in zip(log_teacher, log_ref, mask))
+        else:
+            star = theory.clip_band_lambda_star(p, b, clip)
+        result.update(lambda_star=_finite_or_none(star), bounded=math.isfinite(star),
+                      note="the clip-band rule is refuted as a predictor (docs/theory.md); for comparison only")
+        limit = star
+    else:
+        if kary is not None:
+            limit = theory.exact_lambda_v(log_teacher, log_ref, mask, drop)
+        else:
+            limit = theory.bernoulli_lambda_v(p, b, drop)
+        result.update(lambda_v=_finite_or_none(limit), bounded=math.isfinite(limit))
+    proposed = None
+    if proposed_lambda is not None:
+        if kary is not None:
+            rate = float(theory.sequence_parse_rate(log_teacher, log_ref, mask, [proposed_lambda])[0])
+        else:
+            rate = theory.bernoulli_valid_mass(p, b, proposed_lambda)
+        proposed = {"lambda": proposed_lambda, "parse_rate": rate,
+                    "verdict": "safe" if proposed_lambda < limit else "beyond the cliff"}
+    result["proposed"] = proposed
+    return result
+
+
+@cli.command("simulate")
+@_with_kary_options
+@click.option("--lambdas", default="1.0:3.0:0.1", show_default=True, help="START:STOP:STEP or a comma list.")
+@click.option("--rollouts", type=click.IntRange(min=1), default=6400, show_default=True,
+              help="Training budget: rollouts per step x steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Rollouts per step.")
+@click.option("--lr", type=float, default=0.05, show_default=True, help="Adam learning rate on the logits.")
+@click.option("--clip", type=float, default=2.0, show_default=True, help="PPO upper clip and IS cap c > 1.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--drop", type=float, default=0.10, show_default=True, callback=_drop)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def simulate_command(teacher_probs, student_probs, valid, lambdas, rollouts, batch_size, lr, clip, seeds, drop,
+                     as_json) -> int:
+    """What-if: train tabular G-OPD with the sweep's loss and compare with the prediction."""
+    from cliffaudit.theory import simulate
+
+    if None in (teacher_probs, student_probs, valid):
+        raise BadInput("--teacher-probs, --student-probs and --valid are required")
+    teacher, student, mask = _kary_inputs(teacher_probs, student_probs, valid)
+    grid = parse_lambdas(lambdas)
+    try:
+        training = simulate.Training(steps=-(-rollouts // batch_size), batch_size=batch_size, lr=lr, clip=clip,
+                                     seeds=seeds)
+        result = simulate.simulate(simulate.Case("what-if", teacher, student, mask), grid, training, drop=drop)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    summary = _simulation_json(result)
+    click.echo(json.dumps(summary, indent=2) if as_json else _simulation_text(summary))
+    return EXIT_OK
+
+
+def _simulation_json(sim) -> dict:
+    onset = sim.onset()
+    lam_v = sim.lambda_v
+    if math.isfinite(lam_v) and onset is not None:
+        step = max(b - a for a, b in zip(sim.lambdas, sim.lambdas[1:])) if len(sim.lambdas) > 1 else 0.0
+        verdict = "hit" if onset[0] - step <= lam_v <= onset[1] + step else "miss"
+    elif onset is None:
+        verdict = "agree: no collapse" if (not math.isfinite(lam_v) or not sim.reachable
+                                            or lam_v > sim.lambdas[-1]) else "miss: predicted collapse did not come"
+    else:
+        verdict = "miss: collapse where none was predicted" if not math.isfinite(lam_v) or lam_v > sim.lambdas[-1] \
+            else "miss: collapse where none was reachable"
+    return {
+        "lambdas": sim.lambdas.tolist(), "predicted_parse_rate": sim.predicted_rates.tolist(),
+        "simulated_parse_rate": sim.pooled.tolist(), "per_seed": sim.parse_rates.T.tolist(),
+        "lambda_v": _finite_or_none(lam_v), "steps": sim.training.steps, "rollouts": sim.training.rollouts,
+        "expected_driving_draws": sim.expected_draws, "reachable": sim.reachable,
+        "observed_onset": None if onset is None else list(onset), "verdict": verdict,
+    }
+
+
+def _simulation_text(r: dict) -> str:
+    lines = [f"lambda   predicted  simulated (mean of {len(r['per_seed'])} seeds)"]
+    for i, lam in enumerate(r["lambdas"]):
+        lines.append(f"{lam:<8.3f} {r['predicted_parse_rate'][i]:9.3f}  {r['simulated_parse_rate'][i]:9.3f}")
+    lam_v = "none (no cliff)" if r["lambda_v"] is None else f"{r['lambda_v']:.3f}"
+    onset = "none on the grid" if r["observed_onset"] is None else f"({r['observed_onset'][0]:g}, {r['observed_onset'][1]:g}]"
+    lines.append(f"predicted lambda_v: {lam_v}; expected driving draws over {r['rollouts']:,} rollouts "
+                 f"({r['steps']} steps): {r['expected_driving_draws']:.3g} -> "
+                 f"{'reachable' if r['reachable'] else 'not reachable'}")
+    lines.append(f"simulated onset: {onset} -> {r['verdict']}")
+    return "\n".join(lines)
 
 
 @cli.command("audit")
 @click.option("--teacher", required=True, help="Teacher checkpoint directory (or hub id where a hub is reachable).")
 @click.option("--student", required=True, help="Warm-start student checkpoint directory.")
+@click.option("--reference", help="G-OPD's reference (the fork's base_model_path) [default: the warm start].")
 @click.option("--probes", required=True, type=click.Path(dir_okay=False), help="Probe records, JSONL.")
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="JSON Schema for records without one.")
-@click.option("--clip", type=float, default=2.0, show_default=True, help="Importance-weight cap c > 1.")
+@click.option("--drop", type=float, default=0.10, show_default=True, callback=_drop,
+              help="Fall in parse rate that counts as the cliff.")
+@click.option("--rollouts", type=click.IntRange(min=1),
+              help="Training budget in rollouts (per step x steps), to judge reachability [default: unknown, "
+                   "every cliff counts as reachable].")
+@click.option("--clip", type=float, default=2.0, show_default=True,
+              help="Importance-weight cap c > 1; only for the clip-band comparison.")
 @click.option("--samples-per-prompt", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=96, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--fixed-point-lambdas", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Most lambdas at which to sample the fixed point itself; 0: the analytic curve only.")
+@click.option("--lambda-max", type=float, default=3.0, show_default=True, help="End of the audited lambda grid.")
 @click.option("--device", default="auto", show_default=True, help="auto picks cuda, then mps, then cpu.")
 @click.option("--dtype", default="auto", show_default=True, help="auto: bf16 on cuda, fp32 elsewhere.")
 @click.option("--teacher-dtype", help="Teacher precision, overriding --dtype (e.g. bfloat16).")
-@click.option("--student-dtype", help="Student precision, overriding --dtype.")
+@click.option("--student-dtype", help="Student (and reference) precision, overriding --dtype.")
 @click.option("--device-map", help="e.g. auto: spread each model over the GPUs and CPU memory (accelerate).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-chat-template", is_flag=True, help="Render prompts without the tokenizer's chat template.")
@@ -108,10 +286,11 @@ def threshold_command(teacher_valid_mass, student_valid_mass, clip, proposed_lam
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/audit", show_default=True)
 @click.option("--num-processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Shard the probes over N processes on this machine (as `accelerate launch` does).")
-def audit_command(teacher, student, probes, schema_path, clip, samples_per_prompt, max_new_tokens, batch_size,
-                  device, dtype, teacher_dtype, student_dtype, device_map, seed, no_chat_template, trust_remote_code,
-                  out_dir, num_processes) -> int:
-    """Probe a teacher and a warm start; write report.json with lambda* per class."""
+def audit_command(teacher, student, reference, probes, schema_path, drop, rollouts, clip, samples_per_prompt,
+                  max_new_tokens, batch_size, fixed_point_lambdas, lambda_max, device, dtype, teacher_dtype,
+                  student_dtype, device_map, seed, no_chat_template, trust_remote_code, out_dir, num_processes) -> int:
+    """Probe a teacher, a warm start and the reference; write report.json with the
+    fixed point's predicted parse rate, its cliff lambda_v and a recommended lambda."""
     from pathlib import Path
 
     from cliffaudit import audit, distributed, report
@@ -123,14 +302,16 @@ def audit_command(teacher, student, probes, schema_path, clip, samples_per_promp
             raise click.ClickException(f"a probing process failed (exit {code}); no report was written")
         return EXIT_OK
 
-    if not clip > 1.0:
-        raise BadInput(f"--clip must be > 1, got {clip}")
+    if not (clip > 1.0 and math.isfinite(clip)):
+        raise BadInput(f"--clip must be a finite number > 1, got {clip}")
+    if not (lambda_max > 1.0 and math.isfinite(lambda_max)):
+        raise BadInput(f"--lambda-max must be a finite number > 1, got {lambda_max}")
     settings = report.AuditSettings(
-        teacher=teacher, student=student, probes=probes, schema_path=schema_path, clip=clip,
-        samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens, batch_size=batch_size,
-        device=device, dtype=dtype, teacher_dtype=teacher_dtype, student_dtype=student_dtype, device_map=device_map,
-        seed=seed, use_chat_template=not no_chat_template,
-        trust_remote_code=trust_remote_code)
+        teacher=teacher, student=student, reference=reference, probes=probes, schema_path=schema_path, drop=drop,
+        rollouts=rollouts, clip=clip, samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
+        batch_size=batch_size, fixed_point_lambdas=fixed_point_lambdas, lambda_max=lambda_max, device=device,
+        dtype=dtype, teacher_dtype=teacher_dtype, student_dtype=student_dtype, device_map=device_map, seed=seed,
+        use_chat_template=not no_chat_template, trust_remote_code=trust_remote_code)
     try:
         result = audit.run_audit(settings)
     except audit.AuditInputError as exc:
@@ -149,24 +330,17 @@ def audit_command(teacher, student, probes, schema_path, clip, samples_per_promp
 @cli.command("report")
 @click.argument("report_path", metavar="REPORT.json", type=click.Path(dir_okay=False))
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Output file [default: beside REPORT.json].")
-@click.option("--clip", type=float, help="Re-threshold every class at this clip (no new probing).")
 @click.option("--lambda", "proposed_lambda", type=float, help="A proposed lambda to judge in the verdict banner.")
-@click.option("--steps", type=click.IntRange(min=1), help="Training steps for the finite-budget plot (needs --eta).")
-@click.option("--eta", type=float, help="Logit learning rate of the finite-budget dynamics, in (0, 4].")
 @click.option("--sweep", "sweep_path", type=click.Path(dir_okay=False), help="Add a sweep.json's section.")
-def report_command(report_path, html_path, clip, proposed_lambda, steps, eta, sweep_path) -> int:
+def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
     """Re-render the HTML report from report.json."""
     from pathlib import Path
 
     from cliffaudit.report.html import verdict, write_html
     from cliffaudit.report.load import ReportError, load_report
 
-    if (steps is None) != (eta is None):
-        raise BadInput("--steps and --eta go together")
-    if clip is not None and not clip > 1.0:
-        raise BadInput(f"--clip must be > 1, got {clip}")
-    if eta is not None and not 0 < eta <= 4:
-        raise BadInput(f"--eta must be in (0, 4], got {eta}")
+    if proposed_lambda is not None and not (math.isfinite(proposed_lambda) and proposed_lambda >= 0):
+        raise BadInput(f"--lambda must be a finite number >= 0, got {proposed_lambda}")
     try:
         loaded = load_report(Path(report_path))
     except ReportError as exc:
@@ -182,8 +356,8 @@ def report_command(report_path, html_path, clip, proposed_lambda, steps, eta, sw
         except (OSError, ValueError, ValidationError) as exc:
             raise BadInput(f"{sweep_path}: not a readable sweep.json: {' '.join(str(exc).split())[:200]}") from None
     out = Path(html_path) if html_path else Path(report_path).with_suffix(".html")
-    write_html(loaded, out, clip=clip, proposed_lambda=proposed_lambda, steps=steps, eta=eta, sweep=sweep)
-    result = verdict(loaded, clip, proposed_lambda)
+    write_html(loaded, out, proposed_lambda=proposed_lambda, sweep=sweep)
+    result = verdict(loaded, proposed_lambda)
     click.echo(f"wrote {out}")
     return EXIT_FAIL if result.passed is False else EXIT_OK
 
@@ -212,7 +386,7 @@ def sweep_command(teacher, student, probes, eval_probes, schema_path, lambdas, s
 
     from cliffaudit.audit import AuditInputError
     from cliffaudit.sweep.model import SweepSettings
-    from cliffaudit.sweep.run import parse_lambdas, run_sweep, summary
+    from cliffaudit.sweep.run import run_sweep, summary
 
     if not clip > 1.0:
         raise BadInput(f"--clip must be > 1, got {clip}")
@@ -244,25 +418,20 @@ def _without_option(argv: list[str], name: str) -> list[str]:
     return out
 
 
-def _fmt(value: float | None) -> str:
-    return "unbounded" if value is None else f"{value:.4f}"
-
-
 def _threshold_text(r: dict) -> str:
-    edge = {"upper": "over-sharpening edge (1-p)/t = c", "lower": "tail-amplification edge (1-p)/t = 1/c",
-            None: "no edge is reached"}[r["edge"]]
-    lines = [f"lambda* = {_fmt(r['lambda_star'])}   ({r['regime']}: {edge}; p={r['p']:g}, b={r['b']:g}, c={r['clip']:g})"]
-    if r["note"]:
-        lines.append(f"  note: {r['note']}")
-    lines.append(f"base-neutral lambda*(p, c) = {_fmt(r['base_neutral_lambda_star'])}")
-    if r["finite_budget"]:
-        fb = r["finite_budget"]
-        lines.append(f"finite budget (T={fb['steps']} steps, eta={fb['eta']:g}): lambda*_T = {_fmt(fb['lambda_star'])}")
+    form = "exact K-ary fixed point" if r["form"] == "exact" else "Bernoulli closed form"
+    if r["rule"] == "clip-band":
+        star = "unbounded" if r["lambda_star"] is None else f"{r['lambda_star']:.4f}"
+        lines = [f"clip-band lambda* = {star}   ({form}; p={r['p']:g}, b={r['b']:g}, c={r['clip']:g})",
+                 f"  note: {r['note']}"]
+    else:
+        cliff = "none (no cliff)" if r["lambda_v"] is None else f"{r['lambda_v']:.4f}"
+        lines = [f"lambda_v = {cliff}   ({form}: where the fixed point's parse rate falls {r['drop']:g} below its "
+                 f"best; p={r['p']:g}, b={r['b']:g})"]
     if r["proposed"]:
         pr = r["proposed"]
-        detail = "" if pr["tail_mass"] is None else (
-            f": fixed-point tail {pr['tail_mass']:.3g}, tail ratio (1-p)/t = {pr['tail_ratio']:.3g}")
-        lines.append(f"proposed lambda = {pr['lambda']:g}{detail} -> {pr['verdict'].upper()}")
+        lines.append(f"proposed lambda = {pr['lambda']:g}: fixed-point parse rate {pr['parse_rate']:.4g} -> "
+                     f"{pr['verdict'].upper()}")
     return "\n".join(lines)
 
 

@@ -1,13 +1,26 @@
-"""Statistics: per-position masses -> per-class p, b and thresholds, with intervals.
+"""Statistics: per-position masses -> the predicted parse rate V(lambda), its cliff,
+the class that drives it, whether training reaches it, and per-class masses.
 
-numpy only. Positions come from the warm start's own samples (the states OPD
-visits), up to and including each sample's first violation.
+numpy (and scipy's binomial interval) only. The estimates run on two sets of samples:
+
+* the **teacher's** samples carry the analytic V(lambda). At lambda = 1 the G-OPD
+  fixed point is the teacher, so its samples are exact draws of it; for lambda > 1
+  the fixed point moves further from the reference along the same line, and the
+  teacher is the closest of the models the audit can sample. Each sample's
+  predicted validity is the product over its positions of the fixed point's valid
+  mass, ``prod_t (1 - t_lambda)``; V is their mean (docs/theory.md, "The analytic curve").
+* the **warm start's** samples are the states on-policy training visits: they give
+  the driving draws per rollout (``theory.reachability``).
+
+Fixed-point rollouts (sampled from ``pi_lambda`` itself, ``probe.sample_fixed_point``)
+are the ground truth of V at the lambdas ``next_rollout_lambda`` picks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,182 +28,253 @@ from cliffaudit import theory
 
 BOOTSTRAP_SAMPLES = 400
 INTERVAL = 0.90
-PERCENTILES = (10, 50, 90)
-# The reduction and the exact fixed point "disagree" when they cross different
-# edges or their thresholds differ by more than this fraction of (lambda* - 1).
-DISAGREEMENT_TOLERANCE = 0.25
+# Share of the drop a class must carry for a budget that leaves it unreachable to matter.
+MATERIAL_SHARE = 0.10
 
 
 @dataclass
-class ClassPositions:
-    """The positions of one equivalence class, as arrays aligned by position."""
+class Positions:
+    """One model's samples, one entry per scored position (float64 masses)."""
 
-    label: str
-    prompt: np.ndarray  # prompt index of each position (the bootstrap unit)
-    teacher_valid: np.ndarray  # p_t
-    teacher_tail: np.ndarray  # 1 - p_t, computed directly
-    student_valid: np.ndarray  # b_t
+    sample: np.ndarray  # index of the position's sample
+    label: np.ndarray  # class label (str)
+    teacher_valid: np.ndarray
+    teacher_tail: np.ndarray
+    student_valid: np.ndarray
     student_tail: np.ndarray
-    tail_curve: np.ndarray  # [n, lambdas]: exact fixed-point tail t_lambda
+    reference_valid: np.ndarray
+    reference_tail: np.ndarray
+    student_amplified: np.ndarray  # warm start's mass on amplified breaks
+    log_tail_curve: np.ndarray  # [n, lambdas] or [n, 0]
+    log_pull_curve: np.ndarray  # [n, lambdas] or [n, 0]
     amplified_tokens: np.ndarray  # [n, k]
     amplified_log_ratio: np.ndarray  # [n, k]
+    sample_record: np.ndarray  # record index of each sample (the bootstrap unit)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.sample_record)
+
+
+# ----------------------------------------------------------------------------- the analytic curve
+
+
+@dataclass
+class AnalyticCurve:
+    rates: np.ndarray  # V(lambda) on the grid
+    low: np.ndarray  # 90% bootstrap band over records
+    high: np.ndarray
+    lambda_v: float  # inf: no cliff on the grid
+    interval: tuple[float, float]  # 90% bootstrap interval of lambda_v (inf ends: none on the grid)
+    sample_log_valid: np.ndarray  # [samples, lambdas]: each sample's log predicted validity
+
+
+def _sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros((size, *values.shape[1:]))
+    np.add.at(out, index, values)
+    return out
+
+
+def position_log_valid(log_tail_curve: np.ndarray) -> np.ndarray:
+    """log(1 - t_lambda) per position, exact for tails near 0 and near 1."""
+    with np.errstate(divide="ignore"):
+        return np.log(-np.expm1(np.minimum(log_tail_curve.astype(np.float64), 0.0)))
+
+
+def analytic_curve(teacher: Positions, lambdas: np.ndarray, drop: float, seed: int = 0) -> AnalyticCurve:
+    """V(lambda) from the teacher's samples, with a bootstrap over records."""
+    log_valid = _sum_by(teacher.sample, position_log_valid(teacher.log_tail_curve), teacher.n_samples)
+    per_sample = np.exp(log_valid)
+    rates = per_sample.mean(axis=0)
+    records, inverse = np.unique(teacher.sample_record, return_inverse=True)
+    counts = np.bincount(inverse, minlength=len(records)).astype(float)
+    per_record = _sum_by(inverse, per_sample, len(records))
+    rng = np.random.default_rng([seed, _stable_hash("analytic parse rate")])
+    weights = rng.multinomial(len(records), np.full(len(records), 1.0 / len(records)), size=BOOTSTRAP_SAMPLES)
+    boot = (weights @ per_record) / (weights @ counts)[:, None]
+    lo_q, hi_q = 50 * (1 - INTERVAL), 50 * (1 + INTERVAL)
+    boot_lambda_v = np.array([theory.drop_point(lambdas, row, drop) for row in boot])
+    return AnalyticCurve(
+        rates=rates, low=np.percentile(boot, lo_q, axis=0), high=np.percentile(boot, hi_q, axis=0),
+        lambda_v=theory.drop_point(lambdas, rates, drop),
+        interval=(float(np.percentile(boot_lambda_v, lo_q, method="lower")),
+                  float(np.percentile(boot_lambda_v, hi_q, method="higher"))),
+        sample_log_valid=log_valid)
+
+
+def drop_shares(teacher: Positions, curve: AnalyticCurve, lambdas: np.ndarray, lam: float) -> dict[str, float]:
+    """Each class's share of the analytic fall in V from its best earlier value to ``lam``.
+
+    A sample's fall ``V_s(top) - V_s(lam)`` is split over classes in proportion to how
+    much each class's positions lowered its log validity; shares sum to 1 and a class
+    that gained validity meanwhile gets a negative share."""
+    j = int(np.argmin(np.abs(lambdas - lam)))
+    top = int(np.argmax(curve.rates[: j + 1]))
+    # a valid mass of 0 (log -inf) counts as a fall of 700 nats: finite, and all of that sample's fall
+    log_valid = np.maximum(position_log_valid(teacher.log_tail_curve[:, [top, j]]), -700.0)
+    falls = log_valid[:, 0] - log_valid[:, 1]  # per position, positive where validity fell
+    labels = sorted(set(teacher.label.tolist()))
+    by_label = {label: _sum_by(teacher.sample[teacher.label == label], falls[teacher.label == label],
+                               teacher.n_samples) for label in labels}
+    total = sum(by_label.values())
+    sample_fall = np.exp(curve.sample_log_valid[:, top]) - np.exp(curve.sample_log_valid[:, j])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(total != 0, sample_fall / total, 0.0)
+    fall = float(np.sum(np.where(total != 0, sample_fall, 0.0)))
+    if fall <= 0:
+        return {}
+    return {label: float(np.sum(weight * by_label[label]) / fall) for label in labels}
+
+
+# ----------------------------------------------------------------------------- reachability
+
+
+def draws_per_rollout(student: Positions, lambdas: np.ndarray, lam: float) -> dict[str, float]:
+    """Per class, the expected driving draws per warm-start rollout towards the fixed
+    point at ``lam`` (theory.reachability): the warm start's mass on every token but
+    the amplified breaks where the fixed point pulls those below their reference mass,
+    else its mass on the amplified breaks; summed over a rollout's positions."""
+    if student.n_samples == 0:
+        return {}
+    pull = _at(student.log_pull_curve, lambdas, lam) if student.log_pull_curve.shape[1] \
+        else np.full(len(student.sample), np.inf)
+    drive = np.where(pull < 0, 1.0 - student.student_amplified, student.student_amplified)
+    return {label: float(drive[student.label == label].sum() / student.n_samples)
+            for label in sorted(set(student.label.tolist()))}
+
+
+def _at(curves: np.ndarray, lambdas: np.ndarray, lam: float) -> np.ndarray:
+    """Each row of ``curves`` read at ``lam``, linear between grid points."""
+    j = int(np.clip(np.searchsorted(lambdas, lam), 1, len(lambdas) - 1))
+    fraction = (lam - lambdas[j - 1]) / (lambdas[j] - lambdas[j - 1])
+    with np.errstate(invalid="ignore"):  # inf - inf where both ends are unbounded: take the end
+        value = curves[:, j - 1] + fraction * (curves[:, j] - curves[:, j - 1])
+    return np.where(np.isnan(value), curves[:, j], value)
+
+
+# ----------------------------------------------------------------------------- rollouts
+
+
+@dataclass
+class RolloutRate:
+    """Strict parse rate of samples drawn from the fixed point at one lambda."""
+
+    lam: float
+    valid: int
+    samples: int
+    violations: dict[str, int] = field(default_factory=dict)  # first violations by class
+
+    @property
+    def rate(self) -> float:
+        return self.valid / self.samples if self.samples else math.nan
+
+    def interval(self, confidence: float = INTERVAL) -> tuple[float, float]:
+        """Wilson score interval (scipy)."""
+        from scipy.stats import binomtest
+
+        if not self.samples:
+            return (0.0, 1.0)
+        ci = binomtest(self.valid, self.samples).proportion_ci(confidence_level=confidence, method="wilson")
+        return float(ci.low), float(ci.high)
+
+
+def rollout_onset(rates: list[RolloutRate], drop: float) -> tuple[float, float] | None:
+    return theory.onset_interval([r.lam for r in rates], [r.rate for r in rates], drop)
+
+
+def next_rollout_lambda(rates: list[RolloutRate], lambdas: np.ndarray, guess: float, drop: float,
+                        resolution: float, evaluations_left: int) -> float | None:
+    """The next lambda to sample the fixed point at, or None when done.
+
+    First the grid's end (is there a cliff at all?) and the analytic guess; then,
+    once an onset shows, a galloping search from the guess into the onset interval
+    (steps of ``resolution``, doubling with the distance covered, so a good guess
+    needs one or two), else bisection, until the interval is no wider than
+    ``resolution``. ``rates`` holds lambda = 1 (the teacher's own samples)."""
+    if evaluations_left <= 0:
+        return None
+    done = {round(r.lam, 10) for r in rates}
+
+    def on_grid(lam: float) -> float:
+        return float(lambdas[int(np.argmin(np.abs(lambdas - lam)))])
+
+    end = float(lambdas[-1])
+    if round(end, 10) not in done:
+        return end
+    if math.isfinite(guess) and lambdas[0] < guess < end and round(on_grid(guess), 10) not in done:
+        return on_grid(guess)
+    onset = rollout_onset(rates, drop)
+    if onset is None or onset[1] - onset[0] <= resolution + 1e-9:
+        return None
+    lo, hi = onset
+    if math.isfinite(guess):
+        near = lo if abs(lo - guess) <= abs(hi - guess) else hi
+        step = max(resolution, 2 * abs(near - guess))
+        gallop = on_grid(near + step if near == lo else near - step)
+        if lo < gallop < hi and round(gallop, 10) not in done:
+            return gallop
+    middle = on_grid((lo + hi) / 2)
+    return None if round(middle, 10) in done else middle
+
+
+# ----------------------------------------------------------------------------- classes
 
 
 @dataclass
 class ClassEstimate:
     label: str
-    positions: int
+    teacher_positions: int
+    student_positions: int
     prompts: int
     teacher_valid_mass: float  # p
-    student_valid_mass: float  # b
-    reduced: theory.Threshold
-    base_neutral_lambda_star: float
-    exact_lambda_star: float  # inf when the class never leaves the region on the grid
-    exact_edge: str | None
-    reduced_interval: tuple[float, float]
-    exact_interval: tuple[float, float]
-    reduced_percentiles: dict[int, float]
-    exact_percentiles: dict[int, float]
-    disagreement: bool
-    amplified_tokens: list[tuple[int, float]]  # (token id, largest log pi_T/pi_ref) driving the exact tail
-
-    @property
-    def lambda_star(self) -> float:
-        """The class's binding threshold: the smaller of its two."""
-        return min(self.reduced.lambda_star, self.exact_lambda_star)
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return self.reduced_interval if self.reduced.lambda_star <= self.exact_lambda_star else self.exact_interval
+    student_valid_mass: float  # b, the warm start's
+    reference_valid_mass: float  # the reference's (b when the reference is the warm start)
+    bernoulli_lambda_v: float  # inf when none
+    clip_band_lambda_star: float  # the refuted alternative rule, for comparison
+    amplified_tokens: list[tuple[int, float]]  # (token id, log pi_T/pi_ref), largest first
 
 
-def exact_threshold_from_curve(teacher_tail: float, tail_curve: np.ndarray, lambdas: np.ndarray,
-                               clip: float) -> tuple[float, str | None]:
-    """First lambda > 1 on the grid where (1-p)/t_lambda leaves [1/c, c], interpolated
-    linearly in log-ratio between grid points; (inf, None) if it never leaves."""
-    found, edges = exact_thresholds_from_curves(np.array([teacher_tail], dtype=float),
-                                                np.asarray(tail_curve, dtype=float)[None, :], lambdas, clip)
-    return float(found[0]), edges[0]
+def _mean_mass(valid: np.ndarray, tail: np.ndarray) -> float:
+    """Mean valid mass, from the tails where that keeps more digits (p = 1 - 6e-7)."""
+    mean_valid, mean_tail = float(valid.mean()), float(tail.mean())
+    return 1.0 - mean_tail if mean_tail < 0.5 else mean_valid
 
 
-def exact_thresholds_from_curves(teacher_tails: np.ndarray, tail_curves: np.ndarray, lambdas: np.ndarray,
-                                 clip: float) -> tuple[np.ndarray, list[str | None]]:
-    """``exact_threshold_from_curve`` for many rows at once: [n] tails, [n, lambdas] curves."""
-    rows = np.arange(len(teacher_tails))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratio = np.where(teacher_tails[:, None] > 0,
-                             np.log(np.where(teacher_tails > 0, teacher_tails, 1.0))[:, None] - np.log(tail_curves),
-                             np.inf)
-        excess = np.abs(log_ratio) - math.log(clip)
-        outside = (excess > 0) & (lambdas > 1.0)[None, :]
-        leaves = outside.any(axis=1)
-        j = outside.argmax(axis=1)  # the first grid point outside, where there is one
-        before = np.maximum(j - 1, 0)
-        lo, hi = excess[rows, before], excess[rows, j]
-        fraction = np.where(hi != lo, -lo / (hi - lo), 1.0)
-        between = lambdas[before] + fraction * (lambdas[j] - lambdas[before])
-    interpolated = (j > 0) & np.isfinite(hi) & (lambdas[before] >= 1.0)
-    found = np.where(leaves, np.where(interpolated, between, lambdas[j]), math.inf)
-    edges = [("upper" if log_ratio[i, j[i]] > 0 else "lower") if leaves[i] else None for i in rows]
-    return found, edges
+def class_estimates(teacher: Positions, student: Positions, drop: float, clip: float) -> list[ClassEstimate]:
+    """Per class, masses pooled over the visits of both models' samples."""
+    labels = sorted(set(teacher.label.tolist()) | set(student.label.tolist()))
+    out = []
+    for label in labels:
+        parts = [(positions, positions.label == label) for positions in (teacher, student)]
+
+        def pooled(name, parts=parts):
+            return np.concatenate([getattr(pos, name)[sel] for pos, sel in parts])
+
+        p = _mean_mass(pooled("teacher_valid"), pooled("teacher_tail"))
+        b = _mean_mass(pooled("student_valid"), pooled("student_tail"))
+        r = _mean_mass(pooled("reference_valid"), pooled("reference_tail"))
+        p_, r_ = min(max(p, 1e-300), 1.0), min(max(r, 1e-300), 1.0)
+        records = {int(pos.sample_record[s]) for pos, sel in parts for s in pos.sample[sel]}
+        out.append(ClassEstimate(
+            label=label, teacher_positions=int(parts[0][1].sum()), student_positions=int(parts[1][1].sum()),
+            prompts=len(records), teacher_valid_mass=p, student_valid_mass=b, reference_valid_mass=r,
+            bernoulli_lambda_v=theory.bernoulli_lambda_v(p_, r_, drop),
+            clip_band_lambda_star=theory.clip_band_lambda_star(p_, r_, clip),
+            amplified_tokens=_top_amplified(pooled("amplified_tokens"), pooled("amplified_log_ratio"))))
+    return out
 
 
-def _reduced(p: float, b: float, clip: float) -> theory.Threshold:
-    # A mean mass of exactly 0 cannot occur for a class that was visited; clamp to
-    # the smallest positive float so the theory's domain check holds.
-    return theory.threshold(min(max(p, 1e-300), 1.0), min(max(b, 1e-300), 1.0), clip)
-
-
-def _per_position_reduced(cls: ClassPositions, clip: float) -> np.ndarray:
-    return np.array([_reduced(1.0 - t, bv, clip).lambda_star for t, bv in zip(cls.teacher_tail, cls.student_valid)])
-
-
-def _per_position_exact(cls: ClassPositions, lambdas: np.ndarray, clip: float) -> np.ndarray:
-    return exact_thresholds_from_curves(cls.teacher_tail, cls.tail_curve, lambdas, clip)[0]
-
-
-def _percentiles(values: np.ndarray) -> dict[int, float]:
-    # Unbounded thresholds count as +inf, so a percentile can be unbounded too.
-    return {q: float(np.percentile(values, q, method="lower")) for q in PERCENTILES}
-
-
-def _bootstrap(cls: ClassPositions, lambdas: np.ndarray, clip: float, rng: np.random.Generator):
-    """90% intervals over prompts for the reduced and exact thresholds."""
-    prompts, inverse = np.unique(cls.prompt, return_inverse=True)
-    n_prompts = len(prompts)
-    counts = np.bincount(inverse, minlength=n_prompts).astype(float)
-    tail_t = np.bincount(inverse, weights=cls.teacher_tail, minlength=n_prompts)
-    valid_s = np.bincount(inverse, weights=cls.student_valid, minlength=n_prompts)
-    curves = np.stack([np.bincount(inverse, weights=cls.tail_curve[:, j], minlength=n_prompts)
-                       for j in range(cls.tail_curve.shape[1])], axis=1)
-    weights = rng.multinomial(n_prompts, np.full(n_prompts, 1.0 / n_prompts), size=BOOTSTRAP_SAMPLES).astype(float)
-    n = weights @ counts
-    keep = n > 0
-    weights, n = weights[keep], n[keep]
-    p_tail = (weights @ tail_t) / n
-    b = (weights @ valid_s) / n
-    mean_curves = (weights @ curves) / n[:, None]
-    reduced = np.array([_reduced(1.0 - t, bb, clip).lambda_star for t, bb in zip(p_tail, b)])
-    exact = exact_thresholds_from_curves(p_tail, mean_curves, lambdas, clip)[0]
-    lo_q, hi_q = 50 * (1 - INTERVAL), 50 * (1 + INTERVAL)
-
-    def interval(values):
-        return float(np.percentile(values, lo_q, method="lower")), float(np.percentile(values, hi_q, method="higher"))
-
-    return interval(reduced), interval(exact)
-
-
-def estimate_class(cls: ClassPositions, lambdas: np.ndarray, clip: float, seed: int = 0) -> ClassEstimate:
-    teacher_tail = float(cls.teacher_tail.mean())
-    p = 1.0 - teacher_tail
-    b = float(cls.student_valid.mean())
-    reduced = _reduced(p, b, clip)
-    exact, exact_edge = exact_threshold_from_curve(teacher_tail, cls.tail_curve.mean(axis=0), lambdas, clip)
-    rng = np.random.default_rng([seed, _stable_hash(cls.label)])
-    reduced_interval, exact_interval = _bootstrap(cls, lambdas, clip, rng)
-    disagreement = _disagree(reduced, exact, exact_edge, float(lambdas[-1]))
-    return ClassEstimate(
-        label=cls.label, positions=len(cls.prompt), prompts=len(np.unique(cls.prompt)),
-        teacher_valid_mass=p, student_valid_mass=b, reduced=reduced,
-        base_neutral_lambda_star=_reduced(p, 0.5, clip).lambda_star,
-        exact_lambda_star=exact, exact_edge=exact_edge,
-        reduced_interval=reduced_interval, exact_interval=exact_interval,
-        reduced_percentiles=_percentiles(_per_position_reduced(cls, clip)),
-        exact_percentiles=_percentiles(_per_position_exact(cls, lambdas, clip)),
-        disagreement=disagreement,
-        amplified_tokens=_top_amplified(cls) if disagreement else [],
-    )
-
-
-def _disagree(reduced: theory.Threshold, exact: float, exact_edge: str | None, lambda_max: float) -> bool:
-    """Do the two thresholds tell different stories on the grid? The exact one is
-    only known up to the grid's end, so both are censored there."""
-    reduced_value, exact_value = min(reduced.lambda_star, lambda_max), min(exact, lambda_max)
-    if reduced_value >= lambda_max and exact_value >= lambda_max:
-        return False
-    if reduced_value < lambda_max and exact_value < lambda_max and reduced.edge != exact_edge:
-        return True
-    scale = max(min(reduced_value, exact_value) - 1.0, 1e-9)
-    return abs(reduced_value - exact_value) / scale > DISAGREEMENT_TOLERANCE
-
-
-def _top_amplified(cls: ClassPositions, top: int = 5) -> list[tuple[int, float]]:
+def _top_amplified(tokens: np.ndarray, log_ratio: np.ndarray, top: int = 5) -> list[tuple[int, float]]:
     best: dict[int, float] = {}
-    for token, log_ratio in zip(cls.amplified_tokens.ravel().tolist(), cls.amplified_log_ratio.ravel().tolist()):
-        if math.isfinite(log_ratio) and log_ratio > best.get(token, -math.inf):
-            best[token] = log_ratio
+    for token, ratio in zip(tokens.ravel().tolist(), log_ratio.ravel().tolist()):
+        if math.isfinite(ratio) and ratio > 0 and ratio > best.get(token, -math.inf):
+            best[token] = ratio
     return sorted(best.items(), key=lambda kv: -kv[1])[:top]
 
 
 def _stable_hash(text: str) -> int:
     # Python's hash() is salted per process; a report must not depend on it.
-    return int.from_bytes(text.encode()[:8].ljust(8, b"\0"), "little") ^ len(text)
-
-
-def binding_class(estimates: list[ClassEstimate]) -> ClassEstimate | None:
-    """The class with the smallest threshold (the smaller of its two)."""
-    bounded = [e for e in estimates if math.isfinite(e.lambda_star)]
-    return min(bounded, key=lambda e: (e.lambda_star, e.label)) if bounded else None
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -198,7 +282,7 @@ def binding_class(estimates: list[ClassEstimate]) -> ClassEstimate | None:
 
 @dataclass
 class Calibration:
-    """Precondition (a): per-position masses calibrated at the sequence level."""
+    """Per-position masses calibrated at the sequence level (a precondition)."""
 
     predicted_validity: float  # mean over samples of prod_t (valid mass of the sampling model)
     observed_validity: float  # strict parse rate of those samples

@@ -1,9 +1,10 @@
-"""The model side: load a teacher and a warm-start student, sample outputs, and
+"""The model side: load a teacher, a warm-start student and the G-OPD reference,
+sample outputs (from one model, or from the fixed point of two in lockstep), and
 score them teacher-forced into per-position masses on the device.
 
 Everything that touches torch lives here. What leaves the device per position is
-a handful of numbers (log valid masses, the modal token, the exact fixed-point
-tail on a lambda grid), never a full-vocabulary distribution.
+a handful of numbers (log valid masses, the mass on amplified breaks, fixed-point
+sums on a lambda grid), never a full-vocabulary distribution.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import numpy as np
 import torch
 
 from cliffaudit.contract import ContractBatch
+
+
+# Stands in for log 0 where -inf would give nan (-inf * 0, -inf + inf): a token
+# with this log-probability weighs exp(-1e30) = 0 at any lambda of ordinary size.
+_LOG_ZERO = -1e30
 
 
 class ProbeError(ValueError):
@@ -59,11 +65,23 @@ def check_same_vocabulary(teacher_tokenizer, student_tokenizer) -> None:
 
 @dataclass
 class ModelPair:
+    """The models of one audit. ``reference`` is G-OPD's pi_ref, which the fixed point
+    extrapolates away from; it is the ``student`` object itself unless another one is given."""
+
     teacher: torch.nn.Module
     student: torch.nn.Module
-    tokenizer: object  # the teacher's tokenizer; the student's has the same vocabulary
+    tokenizer: object  # the teacher's tokenizer; the others have the same vocabulary
     device: torch.device
-    template_warning: str | None  # set when the two chat templates differ
+    template_warning: str | None  # set when the chat templates differ
+    reference: torch.nn.Module | None = None
+
+    def __post_init__(self):
+        if self.reference is None:
+            self.reference = self.student
+
+    @property
+    def separate_reference(self) -> bool:
+        return self.reference is not self.student
 
 
 def input_device(model) -> torch.device:
@@ -73,36 +91,40 @@ def input_device(model) -> torch.device:
 
 def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype: str = "auto",
               trust_remote_code: bool = False, teacher_dtype: str | None = None, student_dtype: str | None = None,
-              device_map: str | None = None) -> ModelPair:
-    """Load both models. ``device_map`` (e.g. "auto") uses accelerate's big-model
-    loading across the GPUs and CPU memory instead of moving each model to ``device``."""
+              device_map: str | None = None, reference_path: str | None = None) -> ModelPair:
+    """Load the models. ``reference_path`` (G-OPD's base model) defaults to the student;
+    it loads in the student's precision. ``device_map`` (e.g. "auto") uses accelerate's
+    big-model loading across the GPUs and CPU memory instead of moving each model to ``device``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the audit draws its own progress bars
     target = resolve_device(device)
-    dtypes = {"teacher": resolve_dtype(teacher_dtype or dtype, target),
-              "student": resolve_dtype(student_dtype or dtype, target)}
+    roles = [("teacher", teacher_path, teacher_dtype), ("student", student_path, student_dtype)]
+    if reference_path is not None and reference_path != student_path:
+        roles.append(("reference", reference_path, student_dtype))
     tokenizers = []
-    for role, path in (("teacher", teacher_path), ("student", student_path)):
+    for role, path, _ in roles:
         try:
             tokenizers.append(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
         except (OSError, ValueError) as exc:
             raise ProbeError(f"cannot load the {role} tokenizer from {path}: {' '.join(str(exc).split())[:300]}") from None
-    check_same_vocabulary(*tokenizers)
-    models = []
-    for role, path in (("teacher", teacher_path), ("student", student_path)):
+    for other in tokenizers[1:]:
+        check_same_vocabulary(tokenizers[0], other)
+    models = {}
+    for role, path, role_dtype in roles:
         try:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtypes[role], trust_remote_code=trust_remote_code,
-                                                         device_map=device_map)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(role_dtype or dtype, target),
+                                                         trust_remote_code=trust_remote_code, device_map=device_map)
         except (OSError, ValueError) as exc:
             raise ProbeError(f"cannot load the {role} model from {path}: {' '.join(str(exc).split())[:300]}") from None
-        models.append((model if device_map else model.to(target)).eval())
-    templates = [getattr(t, "chat_template", None) for t in tokenizers]
-    warning = None if templates[0] == templates[1] else (
-        "teacher and student chat templates differ: the audit renders prompts with the teacher's; "
+        models[role] = (model if device_map else model.to(target)).eval()
+    templates = {getattr(t, "chat_template", None) for t in tokenizers}
+    warning = None if len(templates) == 1 else (
+        "the models' chat templates differ: the audit renders prompts with the teacher's; "
         "mismatched templates are a known cause of unstable OPD")
-    return ModelPair(models[0], models[1], tokenizers[0], input_device(models[0]), warning)
+    return ModelPair(models["teacher"], models["student"], tokenizers[0], input_device(models["teacher"]), warning,
+                     models.get("reference"))
 
 
 def render_prompt(tokenizer, prompt: str | None, messages: list[dict] | None, use_chat_template: bool) -> list[int]:
@@ -148,20 +170,48 @@ def sample(model, prompts: list[list[int]], seeds: list[int], max_new_tokens: in
     Per-row generators make a sample depend on its own seed, not on its batch
     neighbours' (up to float differences from padding).
     """
-    device = input_device(model)
+    return _sample([model], lambda logits: logits[0].float() / temperature, prompts, seeds, max_new_tokens,
+                   eos_id, pad_id)
+
+
+@torch.no_grad()
+def sample_fixed_point(teacher, reference, lam: float, prompts: list[list[int]], seeds: list[int],
+                       max_new_tokens: int, eos_id: int, pad_id: int) -> list[list[int]]:
+    """Outputs drawn token by token from the G-OPD fixed point ``pi_T^lam * pi_ref^(1-lam)``
+    (normalised at every prefix), the teacher and the reference run in lockstep, each
+    with its own KV cache; seeded per row as ``sample``."""
+
+    def fixed_point(logits):
+        teacher_logits, reference_logits = logits
+        width = min(teacher_logits.shape[-1], reference_logits.shape[-1])
+        # log 0 stands in as -1e30: a token only the teacher emits takes all the mass
+        # beyond lambda = 1 (theory's limit), one neither emits weighs nothing; never nan.
+        log_teacher = torch.log_softmax(teacher_logits[:, :width].float(), -1).clamp(min=_LOG_ZERO)
+        log_ref = torch.log_softmax(reference_logits[:, :width].float().to(log_teacher.device), -1).clamp(min=_LOG_ZERO)
+        return lam * log_teacher + (1.0 - lam) * log_ref
+
+    return _sample([teacher, reference], fixed_point, prompts, seeds, max_new_tokens, eos_id, pad_id)
+
+
+def _sample(models, next_logits, prompts, seeds, max_new_tokens: int, eos_id: int, pad_id: int) -> list[list[int]]:
+    """Token-by-token sampling from ``softmax(next_logits([each model's last logits]))``."""
     generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
-    ids, mask = left_pad(prompts, pad_id, device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache_kw = _cache_keyword(model)
-    # Only the last prompt column's logits are needed: none for the rest of the prompt.
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-    cache = out[cache_kw] if cache_kw in out else out.get("past_key_values")
-    logits = out.logits[:, -1, :]
+    states = []  # per model: device, mask, next position, cache keyword, cache
+    last = []
+    for model in models:
+        device = input_device(model)
+        ids, mask = left_pad(prompts, pad_id, device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache_kw = _cache_keyword(model)
+        # Only the last prompt column's logits are needed: none for the rest of the prompt.
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        states.append([device, mask, positions[:, -1:] + 1, cache_kw, out[cache_kw] if cache_kw in out
+                       else out.get("past_key_values")])
+        last.append(out.logits[:, -1, :])
     outputs: list[list[int]] = [[] for _ in prompts]
     finished = [False] * len(prompts)
-    next_position = positions[:, -1:] + 1
     for _ in range(max_new_tokens):
-        probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
+        probs = torch.softmax(next_logits(last), dim=-1).cpu()
         chosen = [int(torch.multinomial(probs[i], 1, generator=generators[i])) if not finished[i] else pad_id
                   for i in range(len(prompts))]
         for i, token in enumerate(chosen):
@@ -170,13 +220,16 @@ def sample(model, prompts: list[list[int]], seeds: list[int], max_new_tokens: in
                 finished[i] = token == eos_id
         if all(finished):
             break
-        step_ids = torch.tensor(chosen, dtype=torch.long, device=device)[:, None]
-        mask = torch.cat([mask, torch.ones_like(step_ids)], dim=1)
-        out = model(input_ids=step_ids, attention_mask=mask, position_ids=next_position, use_cache=True,
-                    **{cache_kw: cache})
-        cache = out[cache_kw] if cache_kw in out else out.get("past_key_values")
-        logits = out.logits[:, -1, :]
-        next_position = next_position + 1
+        last = []
+        for model, state in zip(models, states):
+            device, mask, position, cache_kw, cache = state
+            step_ids = torch.tensor(chosen, dtype=torch.long, device=device)[:, None]
+            mask = torch.cat([mask, torch.ones_like(step_ids)], dim=1)
+            out = model(input_ids=step_ids, attention_mask=mask, position_ids=position, use_cache=True,
+                        **{cache_kw: cache})
+            state[1], state[2] = mask, position + 1
+            state[4] = out[cache_kw] if cache_kw in out else out.get("past_key_values")
+            last.append(out.logits[:, -1, :])
     return outputs
 
 
@@ -188,17 +241,24 @@ AMPLIFIED_TOP = 3  # contract-breaking tokens kept per position, by how much ext
 
 @dataclass
 class PositionMasses:
-    """Per-position results of one batch, flattened over (sample, position)."""
+    """Per-position results of one batch, flattened over (sample, position).
+
+    "Amplified breaks" are the contract-breaking tokens with pi_T > pi_ref: the
+    fixed point reweights a token by (pi_T/pi_ref)^(lambda-1) relative to the teacher.
+    """
 
     sample: np.ndarray  # int: sample index within the batch
     position: np.ndarray  # int: position within the sample's output
     teacher_log_valid: np.ndarray  # log p_t, teacher mass on the valid set
     teacher_log_tail: np.ndarray  # log(1 - p_t), computed directly, exact near p_t = 1
-    student_log_valid: np.ndarray  # log b_t
+    student_log_valid: np.ndarray  # log b_t, the warm start's
     student_log_tail: np.ndarray  # log(1 - b_t)
-    teacher_modal_valid: np.ndarray  # bool: the teacher's most likely token keeps the contract
-    teacher_modal_token: np.ndarray  # int
-    log_tail_curve: np.ndarray  # [n, len(lambdas)]: log t_lambda of the exact K-ary fixed point
+    reference_log_valid: np.ndarray  # the reference's (the student's own unless a reference is given)
+    reference_log_tail: np.ndarray
+    student_log_amplified: np.ndarray  # log of the warm start's mass on amplified breaks
+    log_tail_curve: np.ndarray  # [n, lambdas] or [n, 0]: log t_lambda of the exact K-ary fixed point
+    log_pull_curve: np.ndarray  # [n, lambdas] or [n, 0]: log of the fixed point's weight on all but the
+    #                             amplified breaks over the reference's mass there (theory.reachability)
     amplified_tokens: np.ndarray  # [n, AMPLIFIED_TOP] invalid tokens with the largest pi_T / pi_ref
     amplified_log_ratio: np.ndarray  # [n, AMPLIFIED_TOP] their log(pi_T / pi_ref); ~1e30 where pi_ref = 0
 
@@ -220,24 +280,12 @@ def _masked_lse(log_probs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
 _NEGLIGIBLE_LOG_WEIGHT = 30.0
 
 
-# Stands in for log 0 where -inf would give nan (-inf * 0, -inf + inf): a token
-# with this log-probability weighs exp(-1e30) = 0 at any lambda of ordinary size.
-_LOG_ZERO = -1e30
-
-
 def _fixed_point_log_tail(lt: torch.Tensor, ls: torch.Tensor, valid: torch.Tensor, lam: torch.Tensor,
                           slice_elements: int = 1 << 24) -> torch.Tensor:
-    """log t_lambda of pi_T^lambda pi_ref^(1-lambda) over invalid tokens: [positions, lambdas].
+    """log t_lambda of pi_T^lambda pi_ref^(1-lambda) over invalid tokens: [positions, lambdas],
+    as S_invalid / (S_invalid + S_valid) of two set sums (``_fixed_point_log_sums``).
 
-    The log-weight ls + lambda*(lt - ls) is linear in lambda, so over the grid
-    it lies between its values at the two ends. Tokens that stay negligible within
-    their own set (valid or invalid) at both ends are dropped before the
-    [positions, lambdas, tokens] evaluation; per set the error is below V * e^-30,
-    relative, so even a tail of 1e-30 keeps its digits. Each set gets one
-    logsumexp over its own tokens only, and t = S_invalid / (S_invalid + S_valid).
-    Its work tensors hold about ``slice_elements`` floats each (``_set_log_sum``).
-
-    A token the warm start never emits (pi_ref = 0) but the teacher does weighs
+    A token the reference never emits (pi_ref = 0) but the teacher does weighs
     pi_T at lambda = 1 and without bound beyond it, where the fixed point puts all
     its mass on such tokens (theory's limit). The sums take them as absent; the
     limit is set after.
@@ -247,17 +295,49 @@ def _fixed_point_log_tail(lt: torch.Tensor, ls: torch.Tensor, valid: torch.Tenso
     if bool(unbounded.any()):
         log_tail = _fixed_point_log_tail(lt.masked_fill(unbounded, _LOG_ZERO), ls, valid, lam, slice_elements)
         return _unbounded_limit(log_tail, lt, valid, unbounded, lam)
+    log_tail, log_valid = _fixed_point_log_sums(lt, ls, [~valid, valid], lam, slice_elements)
+    return log_tail - torch.logaddexp(log_tail, log_valid)
+
+
+def _kept_pull(lt: torch.Tensor, ls: torch.Tensor, valid: torch.Tensor, lam: torch.Tensor,
+               slice_elements: int = 1 << 24) -> torch.Tensor:
+    """log of sum_F pi_T^lambda pi_ref^(1-lambda) / sum_F pi_ref over F, every token but the
+    amplified breaks: [positions, lambdas]. Below 0, F loses weight at the fixed point and
+    training drives the breaks up by sampling F (theory.reachability.drive_mass).
+
+    +inf where F cannot lose weight beyond lambda = 1 (a valid token only the teacher
+    emits) or where the reference puts no mass on F at all."""
+    lt, ls = lt.clamp(min=_LOG_ZERO), ls.clamp(min=_LOG_ZERO)
+    amplified = ~valid & (lt > ls)
+    kept = ~amplified
+    unbounded = kept & (ls <= _LOG_ZERO / 2) & (lt > _LOG_ZERO / 2)
+    (log_weight,) = _fixed_point_log_sums(lt.masked_fill(unbounded, _LOG_ZERO), ls, [kept], lam, slice_elements)
+    log_mass = _masked_lse(ls, kept)
+    never = unbounded.any(dim=-1)[:, None] & (lam > 1)[None, :] | (log_mass <= _LOG_ZERO / 2)[:, None]
+    return torch.where(never, float("inf"), log_weight - log_mass[:, None])
+
+
+def _fixed_point_log_sums(lt: torch.Tensor, ls: torch.Tensor, sets: list[torch.Tensor], lam: torch.Tensor,
+                          slice_elements: int) -> list[torch.Tensor]:
+    """log sum over each member set of pi_ref * (pi_T/pi_ref)^lambda, [positions, lambdas]
+    each, for clamped log-probabilities without unbounded tokens.
+
+    The log-weight ls + lambda*(lt - ls) is linear in lambda, so over the grid
+    it lies between its values at the two ends. Tokens that stay negligible within
+    their own set at both ends are dropped before the [positions, lambdas, tokens]
+    evaluation; per set the error is below V * e^-30, relative, so even a sum of
+    1e-30 keeps its digits. Work tensors hold about ``slice_elements`` floats each.
+    """
     log_ratio = lt - ls
     first, last = ls + lam.min() * log_ratio, ls + lam.max() * log_ratio
     highest, lowest = torch.maximum(first, last), torch.minimum(first, last)
     log_sums = []
-    for members in (~valid, valid):
+    for members in sets:
         # Some member reaches at least `floor` at every lambda: its own lowest end.
         floor = lowest.masked_fill(~members, float("-inf")).max(dim=-1, keepdim=True).values
         log_sums.append(_set_log_sum(ls, log_ratio, members & (highest >= floor - _NEGLIGIBLE_LOG_WEIGHT),
                                      highest, lam, slice_elements))
-    log_tail, log_valid = log_sums
-    return log_tail - torch.logaddexp(log_tail, log_valid)
+    return log_sums
 
 
 def _unbounded_limit(log_tail: torch.Tensor, lt: torch.Tensor, valid: torch.Tensor, unbounded: torch.Tensor,
@@ -413,35 +493,43 @@ def teacher_forced_logits(model, prompts, outputs, pad_id, device) -> tuple[torc
     return logits, width
 
 
-def _no_positions(n_lambdas: int) -> PositionMasses:
+CURVES = ("tail", "pull")  # what ``score`` computes over the lambda grid, besides the masses
+
+
+def _no_positions() -> PositionMasses:
     empty = np.zeros(0)
-    return PositionMasses(empty.astype(int), empty.astype(int), empty, empty, empty, empty, empty.astype(bool),
-                          empty.astype(int), np.zeros((0, n_lambdas)), np.zeros((0, AMPLIFIED_TOP), int),
-                          np.zeros((0, AMPLIFIED_TOP)))
+    return PositionMasses(empty.astype(int), empty.astype(int), *[empty] * 7, np.zeros((0, 0)), np.zeros((0, 0)),
+                          np.zeros((0, AMPLIFIED_TOP), int), np.zeros((0, AMPLIFIED_TOP)))
 
 
 @torch.no_grad()
 def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], contract: ContractBatch,
-          lambdas: np.ndarray, chunk_elements: int = 1 << 24) -> PositionMasses:
-    """Per-position masses of both models on each sample's contract positions.
+          lambdas: np.ndarray, curve: str | None = None, chunk_elements: int = 1 << 24) -> PositionMasses:
+    """Per-position masses of the models on each sample's contract positions, and one
+    curve over ``lambdas``: ``"tail"``, the fixed point's tail (for the predicted parse
+    rate), or ``"pull"``, the weight the fixed point keeps off the amplified breaks
+    (for reachability); None computes neither (the curves are [n, 0]).
 
     The contract positions of all samples in the batch are processed together in
     chunks of at most ``chunk_elements // V`` positions, so each [positions, V]
     buffer (log-softmax, masks, masses) holds at most ``chunk_elements`` floats. The
-    fixed-point tail slices a chunk again by the width of each token set it keeps
-    (``_set_log_sum``): its [positions, planes, width] work tensors hold a fixed
+    fixed-point sums slice a chunk again by the width of each token set they keep
+    (``_set_log_sum``): their [positions, planes, width] work tensors hold a fixed
     multiple of ``chunk_elements`` (``_SLICE_SCALE``), never [positions, lambdas, V].
-    An empty ``lambdas`` skips the fixed-point tail (``log_tail_curve`` is [n, 0]).
     """
+    if curve is not None and curve not in CURVES:
+        raise ValueError(f"curve must be one of {CURVES} or None, got {curve!r}")
     lengths = [len(seq.mask_index) for seq in contract.sequences]
     if sum(lengths) == 0:
-        return _no_positions(len(lambdas))
+        return _no_positions()
     device = pair.device
     pad_id = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else contract.vocab_size - 1
     teacher_logits, width = teacher_forced_logits(pair.teacher, prompts, outputs, pad_id, input_device(pair.teacher))
-    # The two models may sit on different devices; the masses are computed on the teacher's.
-    student_logits, _ = teacher_forced_logits(pair.student, prompts, outputs, pad_id, input_device(pair.student))
+    # The models may sit on different devices; the masses are computed on the teacher's.
+    student_logits = teacher_forced_logits(pair.student, prompts, outputs, pad_id, input_device(pair.student))[0]
     student_logits = student_logits.to(device)
+    reference_logits = student_logits if not pair.separate_reference else teacher_forced_logits(
+        pair.reference, prompts, outputs, pad_id, input_device(pair.reference))[0].to(device)
 
     # One row per contract position of every sample: which sample, which output position, which logits column.
     sample_of = np.repeat(np.arange(len(lengths)), lengths)
@@ -449,7 +537,7 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
     column_of = width - 1 - np.array([len(o) for o in outputs])[sample_of] + position_of
     mask_rows = np.concatenate([seq.mask_index.astype(np.int64) for seq in contract.sequences])
     packed = torch.from_numpy(contract.packed_masks).to(device)
-    lam = torch.tensor(lambdas, dtype=torch.float32, device=device)
+    lam = torch.tensor(lambdas if curve else [], dtype=torch.float32, device=device)
 
     n, vocab_width = len(sample_of), teacher_logits.shape[-1]
     chunk_positions = max(1, chunk_elements // vocab_width)
@@ -461,27 +549,28 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
         cols = torch.from_numpy(column_of[start:stop]).to(device)
         lt = torch.log_softmax(teacher_logits[rows, cols].float(), dim=-1)
         ls = torch.log_softmax(student_logits[rows, cols].float(), dim=-1)
+        lr = ls if not pair.separate_reference else torch.log_softmax(reference_logits[rows, cols].float(), dim=-1)
         vocab = min(lt.shape[-1], contract.vocab_size)
         # Model heads may be wider than the tokenizer; extra ids never keep the contract.
         valid = torch.zeros_like(lt, dtype=torch.bool)
         mask_idx = torch.from_numpy(mask_rows[start:stop]).to(device)
         valid[:, :vocab] = _unpack_rows(packed[mask_idx], contract.vocab_size)[:, :vocab]
-        modal = lt.argmax(dim=-1)
-        log_tail = _fixed_point_log_tail(lt, ls, valid, lam, slice_elements) if len(lam) else lt.new_zeros((len(lt), 0))
+        # log 0 stands in as -1e30: a token only the teacher emits gets a ratio of about
+        # 1e30 (unbounded, and JSON can carry it), one neither emits gets 0, not nan.
+        ratio = (lt.clamp(min=_LOG_ZERO) - lr.clamp(min=_LOG_ZERO)).masked_fill(valid, float("-inf"))
+        none = lt.new_zeros((len(lt), 0))
         columns["sample"].append(sample_of[start:stop])
         columns["position"].append(position_of[start:stop])
-        columns["teacher_log_valid"].append(_masked_lse(lt, valid).cpu().numpy())
-        columns["teacher_log_tail"].append(_masked_lse(lt, ~valid).cpu().numpy())
-        columns["student_log_valid"].append(_masked_lse(ls, valid).cpu().numpy())
-        columns["student_log_tail"].append(_masked_lse(ls, ~valid).cpu().numpy())
-        columns["teacher_modal_valid"].append(valid.gather(1, modal[:, None])[:, 0].cpu().numpy())
-        columns["teacher_modal_token"].append(modal.cpu().numpy())
-        columns["log_tail_curve"].append(log_tail.cpu().numpy())
+        for name, log_probs in (("teacher", lt), ("student", ls), ("reference", lr)):
+            columns[f"{name}_log_valid"].append(_masked_lse(log_probs, valid).cpu().numpy())
+            columns[f"{name}_log_tail"].append(_masked_lse(log_probs, ~valid).cpu().numpy())
+        columns["student_log_amplified"].append(_masked_lse(ls, ratio > 0).cpu().numpy())
+        columns["log_tail_curve"].append(
+            (_fixed_point_log_tail(lt, lr, valid, lam, slice_elements) if curve == "tail" else none).cpu().numpy())
+        columns["log_pull_curve"].append(
+            (_kept_pull(lt, lr, valid, lam, slice_elements) if curve == "pull" else none).cpu().numpy())
         # The fixed point reweights token v by (pi_T/pi_ref)^(lambda-1): the invalid
         # tokens with the largest ratio are the ones extrapolation amplifies.
-        # log 0 stands in as -1e30: a token only the teacher emits gets a ratio of
-        # about 1e30 (unbounded, and JSON can carry it), one neither emits gets 0, not nan.
-        ratio = (lt.clamp(min=_LOG_ZERO) - ls.clamp(min=_LOG_ZERO)).masked_fill(valid, float("-inf"))
         top = torch.topk(ratio, k=min(AMPLIFIED_TOP, ratio.shape[-1]), dim=-1)
         columns["amplified_tokens"].append(top.indices.cpu().numpy())
         columns["amplified_log_ratio"].append(top.values.cpu().numpy())

@@ -22,18 +22,37 @@ from .contract.conftest import train_byte_level
 def test_report_rows_follow_the_theory(audit_report):
     labels = [row.label for row in audit_report.classes]
     assert len(labels) == len(set(labels)) and labels
+    settings = audit_report.settings
     for row in audit_report.classes:
-        expected = theory.lambda_star(row.teacher_valid_mass, row.student_valid_mass, audit_report.settings.clip)
-        assert row.reduced_lambda_star == (expected if math.isfinite(expected) else None)
-        assert row.positions > 0
-    finite = [r for r in audit_report.classes if r.lambda_star is not None]
-    if finite:
-        assert audit_report.binding_class == min(finite, key=lambda r: r.lambda_star).label
+        p, r = row.teacher_valid_mass, row.reference_valid_mass
+        expected = theory.bernoulli_lambda_v(min(p, 1.0), min(r, 1.0), settings.drop)
+        assert row.bernoulli_lambda_v == (expected if math.isfinite(expected) else None)
+        band = theory.clip_band_lambda_star(min(p, 1.0), min(r, 1.0), settings.clip)
+        assert row.clip_band_lambda_star == (band if math.isfinite(band) else None)
+        assert row.reference_valid_mass == row.student_valid_mass  # no --reference: the warm start
+        assert row.teacher_positions + row.student_positions > 0
+    shares = {row.label: row.share_of_drop for row in audit_report.classes if row.share_of_drop is not None}
+    if audit_report.cliff.lambda_v is None:
+        assert audit_report.binding_class is None and audit_report.recommended_lambda is None
+    elif shares:
+        assert audit_report.binding_class == max(shares, key=shares.get)
+        assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_the_report_carries_the_curve_the_cliff_and_the_teachers_point(audit_report):
+    rates = audit_report.parse_rate
+    assert len(rates.analytic) == len(audit_report.lambdas) == len(rates.analytic_low)
+    first = rates.rollouts[0]
+    assert first.lam == 1.0 and first.parse_rate == audit_report.teacher_parse_rate  # lambda = 1 is the teacher
+    assert first.interval[0] <= first.parse_rate <= first.interval[1]
+    assert [r.lam for r in rates.rollouts] == sorted(r.lam for r in rates.rollouts)
+    assert len(rates.rollouts) - 1 <= audit_report.settings.fixed_point_lambdas
+    assert audit_report.cliff.lambda_max == audit_report.lambdas[-1]
 
 
 def test_known_answer_student_mass_per_class(tiny_checkpoints, audit_report):
-    """b of every class equals an independent computation from the teacher's logits
-    and the known temperature of the student."""
+    """b of every class equals an independent computation from the teacher's logits and
+    the known temperature of the student, over the positions both models' samples visit."""
     settings = audit_report.settings
     pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32")
     records = audit.read_probes(settings.probes)
@@ -41,17 +60,19 @@ def test_known_answer_student_mass_per_class(tiny_checkpoints, audit_report):
     sums: dict[str, list[float]] = {}
     for r, (record, schema) in enumerate(records):
         prompt = probe.render_prompt(pair.tokenizer, record.prompt, record.messages, True)
-        for k in range(settings.samples_per_prompt):
-            seed = audit.sample_seed(settings.seed, record.id, k, "student")
-            output = probe.sample(pair.student, [prompt], [seed], settings.max_new_tokens,
-                                  pair.tokenizer.eos_token_id, pair.tokenizer.pad_token_id)[0]
-            seq = contract.analyze_batch([output], [schema]).sequences[0]
-            with torch.no_grad():
-                logits = pair.teacher(input_ids=torch.tensor([prompt + output])).logits[0].double()
-            for t, lbl in enumerate(seq.labels):
-                student_probs = torch.softmax(SCALE * logits[len(prompt) - 1 + t], -1).numpy()
-                valid = contract.analyze_batch([output], [schema]).valid_mask(seq.mask_index[t])
-                sums.setdefault(lbl, []).append(float(student_probs[valid].sum()))
+        for role, model in (("student", pair.student), ("teacher", pair.teacher)):
+            for k in range(settings.samples_per_prompt):
+                seed = audit.sample_seed(settings.seed, record.id, k, role)
+                output = probe.sample(model, [prompt], [seed], settings.max_new_tokens,
+                                      pair.tokenizer.eos_token_id, pair.tokenizer.pad_token_id)[0]
+                analysed = contract.analyze_batch([output], [schema])
+                seq = analysed.sequences[0]
+                with torch.no_grad():
+                    logits = pair.teacher(input_ids=torch.tensor([prompt + output])).logits[0].double()
+                for t, lbl in enumerate(seq.labels):
+                    student_probs = torch.softmax(SCALE * logits[len(prompt) - 1 + t], -1).numpy()
+                    valid = analysed.valid_mask(seq.mask_index[t])
+                    sums.setdefault(lbl, []).append(float(student_probs[valid].sum()))
     rows = {row.label: row for row in audit_report.classes}
     assert set(rows) == set(sums)
     for lbl, values in sums.items():
@@ -76,10 +97,10 @@ def test_cli_writes_report_and_summary(tiny_checkpoints, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert code == 0
     data = json.loads((out / "report.json").read_text())
-    assert data["schema_version"] == 1 and data["records"] == 4
+    assert data["schema_version"] == 2 and data["records"] == 4
     assert "recommended:" in printed and str(out / "report.json") in printed
     assert [p["name"] for p in data["preconditions"]] == ["calibrated", "single binding class",
-                                                           "warm start has parse headroom"]
+                                                           "analytic curve and rollouts agree"]
 
 
 @pytest.mark.parametrize(

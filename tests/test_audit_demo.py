@@ -1,111 +1,120 @@
-"""The audit end to end on the embedded demo checkpoints, checked position by position
-against the theory applied to full distributions computed here, independently."""
+"""The audit end to end on the embedded demo checkpoints, checked against independent
+computations: the analytic curve position by position, and fixed-point rollouts on a
+pair whose fixed point is known in closed form (a reference that is the teacher at a
+lower temperature makes pi_lambda the teacher at another temperature)."""
 
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cliffaudit import audit, probe, theory
-from cliffaudit.contract import TokenContract
+from cliffaudit.contract import TokenContract, strict_validate_bytes
 from cliffaudit.demo import paths
 from cliffaudit.report import AuditSettings
 
-RECORDS = 3  # about 180 positions: theory's exact search costs ~0.1 s each
-CLIP = 2.0
+RECORDS = 3
+SHARPER = 2.5  # the reference's logits are the teacher's times this
+
+
+def _probes(directory, count: int):
+    probes = directory / "probes.jsonl"
+    lines = paths.PROBES_PATH.read_text(encoding="utf-8").splitlines()[:count]
+    probes.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return probes
 
 
 @pytest.fixture(scope="module")
 def demo_audit(tmp_path_factory):
-    probes = tmp_path_factory.mktemp("demo") / "probes.jsonl"
-    lines = paths.PROBES_PATH.read_text(encoding="utf-8").splitlines()[:RECORDS]
-    probes.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    settings = AuditSettings(teacher=str(paths.TEACHER_DIR), student=str(paths.STUDENT_DIR), probes=str(probes),
-                             samples_per_prompt=2, batch_size=5, clip=CLIP, device="cpu", dtype="float32")
+    settings = AuditSettings(teacher=str(paths.TEACHER_DIR), student=str(paths.STUDENT_DIR),
+                             probes=str(_probes(tmp_path_factory.mktemp("demo"), RECORDS)), samples_per_prompt=2,
+                             batch_size=5, device="cpu", dtype="float32", fixed_point_lambdas=1)
     return audit.run_audit(settings)
 
 
-def _independent_thresholds(settings: AuditSettings) -> dict[str, dict[str, list[float]]]:
-    """Per class: each student-sampled position's p, b and both thresholds, from
-    one-at-a-time float64 forwards of the two models (no batching, no chunking)."""
+def test_analytic_curve_matches_theory_sample_by_sample(demo_audit):
+    """V(lambda) is the mean over the teacher's samples of the product over their positions of
+    the exact fixed point's valid mass, here from one-at-a-time float64 forwards."""
+    settings = demo_audit.settings
     pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32")
     tokenizer = pair.tokenizer
     contract = TokenContract.from_tokenizer(tokenizer)
-    grid_end = settings.lambda_max
-    out: dict[str, dict[str, list[float]]] = {}
+    lambdas = np.array(demo_audit.lambdas)
+    checked = [0, 30, 100, len(lambdas) - 1]
+    per_sample = []
     for record, schema in audit.read_probes(settings.probes):
         prompt = probe.render_prompt(tokenizer, record.prompt, record.messages, True)
         for k in range(settings.samples_per_prompt):
-            seed = audit.sample_seed(settings.seed, record.id, k, "student")
-            output = probe.sample(pair.student, [prompt], [seed], settings.max_new_tokens,
-                                  tokenizer.eos_token_id, tokenizer.pad_token_id)[0]
+            seed = audit.sample_seed(settings.seed, record.id, k, "teacher")
+            output = probe.sample(pair.teacher, [prompt], [seed], settings.max_new_tokens, tokenizer.eos_token_id,
+                                  tokenizer.pad_token_id)[0]
             batch = contract.analyze_batch([output], [schema])
             seq = batch.sequences[0]
             with torch.no_grad():
                 ids = torch.tensor([prompt + output])
                 teacher = torch.log_softmax(pair.teacher(input_ids=ids).logits[0].double(), -1).numpy()
                 student = torch.log_softmax(pair.student(input_ids=ids).logits[0].double(), -1).numpy()
-            for t, label in enumerate(seq.labels):
-                row = len(prompt) - 1 + t
-                valid = batch.valid_mask(seq.mask_index[t])
-                p = float(np.exp(teacher[row][valid]).sum())
-                b = float(np.exp(student[row][valid]).sum())
-                exact = theory.exact_lambda_star(teacher[row], student[row], valid, CLIP)
-                entry = out.setdefault(label, {"p": [], "b": [], "reduced": [], "exact": []})
-                entry["p"].append(p)
-                entry["b"].append(b)
-                entry["reduced"].append(theory.lambda_star(p, b, CLIP))
-                # The audit reads thresholds off its lambda grid: beyond its end they are unbounded.
-                entry["exact"].append(exact if exact <= grid_end else math.inf)
-    return out
+            rows = [len(prompt) - 1 + t for t in range(len(seq.labels))]
+            valid = np.array([batch.valid_mask(seq.mask_index[t]) for t in range(len(seq.labels))])
+            per_sample.append(theory.sequence_parse_rate(teacher[rows], student[rows], valid, lambdas[checked]))
+    expected = np.mean(per_sample, axis=0)
+    np.testing.assert_allclose(np.array(demo_audit.parse_rate.analytic)[checked], expected, rtol=2e-4, atol=1e-6)
 
 
-def _percentiles(values: list[float]) -> dict[int, float]:
-    return {q: float(np.percentile(np.array(values), q, method="lower")) for q in (10, 50, 90)}
+def test_demo_has_no_cliff_and_says_so(demo_audit):
+    assert demo_audit.cliff.lambda_v is None and demo_audit.recommended_lambda is None
+    assert demo_audit.binding_class is None
+    assert "no cliff up to lambda_max = 3" in demo_audit.recommendation
+    assert [r.lam for r in demo_audit.parse_rate.rollouts] == [1.0, 3.0]  # the teacher, then the grid's end
+    assert json.loads(demo_audit.model_dump_json())["cliff"]["lambda_v"] is None
 
 
-def _as_float(value) -> float:
-    return math.inf if value is None else value
+@pytest.fixture(scope="module")
+def tempered(tmp_path_factory):
+    """The demo teacher as teacher and warm start, and the same teacher with logits x SHARPER
+    as the reference: pi_lambda is the teacher at inverse temperature SHARPER - (SHARPER - 1) lambda."""
+    root = tmp_path_factory.mktemp("tempered")
+    model = AutoModelForCausalLM.from_pretrained(paths.TEACHER_DIR)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(SHARPER)
+    model.save_pretrained(root / "reference")
+    AutoTokenizer.from_pretrained(paths.TEACHER_DIR).save_pretrained(root / "reference")
+    settings = AuditSettings(teacher=str(paths.TEACHER_DIR), student=str(paths.TEACHER_DIR),
+                             reference=str(root / "reference"), probes=str(_probes(root, 8)), samples_per_prompt=4,
+                             batch_size=16, device="cpu", dtype="float32", fixed_point_lambdas=4)
+    return audit.run_audit(settings)
 
 
-def test_demo_audit_matches_theory_position_by_position(demo_audit):
-    report = demo_audit
-    assert report.student_parse_rate < report.teacher_parse_rate
-    labels = [row.label for row in report.classes]
-    assert len(labels) == len(set(labels))
-    expected = _independent_thresholds(report.settings)
-    assert set(labels) == set(expected)  # one row per class the student's samples visit
-    for row in report.classes:
-        mine = expected[row.label]
-        assert row.positions == len(mine["p"])
-        assert row.teacher_valid_mass == pytest.approx(np.mean(mine["p"]), abs=1e-6)
-        assert row.student_valid_mass == pytest.approx(np.mean(mine["b"]), abs=1e-6)
-        # The Bernoulli reduction of the row is the theory function of the row's own p, b, c.
-        reduced = theory.lambda_star(row.teacher_valid_mass, row.student_valid_mass, CLIP)
-        assert _as_float(row.reduced_lambda_star) == pytest.approx(reduced, rel=1e-12)
-        # Per position, the thresholds equal theory's applied to that position's full
-        # distributions; the report keeps their percentiles (actual order statistics).
-        for q, value in _percentiles(mine["reduced"]).items():
-            assert _as_float(row.reduced_percentiles[str(q)]) == pytest.approx(value, rel=1e-4), (row.label, q)
-        for q, value in _percentiles(mine["exact"]).items():
-            # The audit interpolates on its 0.01 grid; theory refines with brentq.
-            assert _as_float(row.exact_percentiles[str(q)]) == pytest.approx(value, abs=2e-3), (row.label, q)
+def test_rollouts_sample_the_fixed_point_exactly(tempered):
+    """Each sampled lambda's parse rate equals sampling the teacher at the temperature the
+    closed form gives, with the same seeds (up to a draw flipped by float rounding)."""
+    settings = tempered.settings
+    pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32")
+    tokenizer = pair.tokenizer
+    records = audit.read_probes(settings.probes)
+    prompts = [probe.render_prompt(tokenizer, r.prompt, r.messages, True) for r, _ in records]
+    samples = [(i, k) for i in range(len(records)) for k in range(settings.samples_per_prompt)]
+    seeds = [audit.sample_seed(settings.seed, records[i][0].id, k, "fixed point") for i, k in samples]
+    assert len(tempered.parse_rate.rollouts) >= 3
+    for point in tempered.parse_rate.rollouts[1:]:
+        temperature = 1.0 / (SHARPER - (SHARPER - 1.0) * point.lam)
+        outputs = probe.sample(pair.teacher, [prompts[i] for i, _ in samples], seeds, settings.max_new_tokens,
+                               tokenizer.eos_token_id, tokenizer.pad_token_id, temperature=temperature)
+        valid = 0
+        for (i, _), output in zip(samples, outputs):
+            if output and output[-1] == tokenizer.eos_token_id:
+                text = tokenizer.decode(output[:-1]).encode()
+                valid += strict_validate_bytes(text, records[i][1]).valid
+        assert abs(point.valid - valid) <= 2, (point.lam, point.valid, valid)
 
 
-def test_demo_binding_class_is_the_argmin(demo_audit):
-    finite = [row for row in demo_audit.classes if row.lambda_star is not None]
-    assert finite, "the demo has a finite threshold in every run"
-    binding = min(finite, key=lambda row: row.lambda_star)
-    assert demo_audit.binding_class == binding.label
-    assert demo_audit.recommended_lambda == binding.interval[0]
-    assert demo_audit.recommended_lambda <= binding.lambda_star
-
-
-def test_demo_report_is_plain_json(demo_audit):
-    # What `make demo` writes: a report that survives a JSON round trip unchanged.
-    data = json.loads(demo_audit.model_dump_json())
-    assert data["binding_class"] == demo_audit.binding_class
+def test_a_reference_sharper_than_the_teacher_has_a_cliff(tempered):
+    cliff = tempered.cliff
+    assert cliff.lambda_v is not None and 1.0 < cliff.lambda_v < 2.0
+    assert tempered.recommended_lambda == cliff.interval[0] < cliff.lambda_v <= cliff.interval[1]
+    assert tempered.binding_class is not None and tempered.fingerprints.reference
+    assert any(ex.role.startswith("fixed point at lambda") for ex in tempered.examples)

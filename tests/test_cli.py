@@ -18,57 +18,62 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_threshold_json_reports_the_worked_value(capsys):
-    code, out, _ = run(capsys, "threshold", "--p", "0.99", "--b", "0.9", "--clip", "2", "--json")
+def test_threshold_json_gives_lambda_v(capsys):
+    # issue #15's must-shows: a warm start sharper than the teacher has a cliff at 1.305 ...
+    code, out, _ = run(capsys, "threshold", "--p", "0.95", "--b", "0.999", "--json")
     assert code == 0
     result = json.loads(out)
-    assert round(result["lambda_star"], 4) == 1.2912
-    assert result["regime"] == "sharpening" and result["edge"] == "upper"
-    assert round(result["base_neutral_lambda_star"], 4) == round(1.151940536343019, 4)
+    assert result["lambda_v"] == pytest.approx(1.305, abs=1e-3) and result["bounded"] is True
+    # ... and a looser one has none
+    code, out, _ = run(capsys, "threshold", "--p", "0.999", "--b", "0.9", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["lambda_v"] is None and result["bounded"] is False
 
 
 def test_threshold_verdict_sets_exit_code(capsys):
-    code, out, _ = run(capsys, "threshold", "--p", "0.99", "--b", "0.9", "--clip", "2", "--lambda", "1.2")
+    code, out, _ = run(capsys, "threshold", "--p", "0.95", "--b", "0.999", "--lambda", "1.2")
     assert code == 0 and "SAFE" in out
-    code, out, _ = run(capsys, "threshold", "--p", "0.99", "--b", "0.9", "--clip", "2", "--lambda", "1.5")
-    assert code == 1 and "BEYOND THE CLIFF" in out
-
-
-def test_threshold_proposed_lambda_in_json(capsys):
-    code, out, _ = run(capsys, "threshold", "--p", "0.99", "--b", "0.9", "--clip", "2", "--lambda", "1.5", "--json")
+    code, out, _ = run(capsys, "threshold", "--p", "0.95", "--b", "0.999", "--lambda", "1.5", "--json")
     proposed = json.loads(out)["proposed"]
-    assert code == 1
-    assert proposed["verdict"] == "beyond the cliff"
-    assert proposed["tail_ratio"] > 2.0
-    assert proposed["tail_mass"] == pytest.approx(0.01 / proposed["tail_ratio"])
+    assert code == 1 and proposed["verdict"] == "beyond the cliff"
+    assert proposed["parse_rate"] == pytest.approx(0.7238, abs=1e-4)
 
 
-def test_threshold_finite_budget(capsys):
-    code, out, _ = run(capsys, "threshold", "--p", "0.99", "--b", "0.9", "--clip", "2",
-                       "--steps", "200", "--eta", "0.5", "--json")
+def test_threshold_exact_kary_and_sequences(capsys):
+    code, out, _ = run(capsys, "threshold", "--teacher-probs", "0.95,0.05", "--student-probs", "0.999,0.001",
+                       "--valid", "1,0", "--json")
+    assert code == 0 and json.loads(out)["lambda_v"] == pytest.approx(1.3053, abs=1e-4)
+    code, out, _ = run(capsys, "threshold", "--teacher-probs", "0.97,0.03;0.97,0.03", "--student-probs",
+                       "0.995,0.005;0.995,0.005", "--valid", "1,0;1,0", "--json")
     result = json.loads(out)
-    assert code == 0
-    assert result["finite_budget"]["lambda_star"] > result["lambda_star"]
+    assert result["form"] == "exact" and result["p"] == pytest.approx(0.97 ** 2)
+    assert result["lambda_v"] < json.loads(run(capsys, "threshold", "--p", "0.97", "--b", "0.995", "--json")[1])[
+        "lambda_v"]  # two positions compound: the cliff comes earlier
 
 
-def test_threshold_unbounded_is_null_in_json(capsys):
-    code, out, _ = run(capsys, "threshold", "--p", "0.9", "--b", "0.9", "--clip", "2", "--json", "--lambda", "3")
+def test_threshold_clip_band_is_the_alternative_rule(capsys):
+    code, out, _ = run(capsys, "threshold", "--rule", "clip-band", "--p", "0.99", "--b", "0.9", "--clip", "2",
+                       "--json")
     result = json.loads(out)
-    assert code == 0
-    assert result["lambda_star"] is None and result["bounded"] is False
-    assert result["proposed"]["verdict"] == "safe"
+    assert code == 0 and round(result["lambda_star"], 4) == 1.2912 and "refuted" in result["note"]
 
 
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["--p", "1.5", "--b", "0.9", "--clip", "2"], "--p must be a probability"),
-        (["--p", "0.9", "--b", "0", "--clip", "2"], "--b must be a probability"),
-        (["--p", "x", "--b", "0.9", "--clip", "2"], "'x' is not a valid float"),
-        (["--p", "0.9", "--b", "0.5", "--clip", "1"], "clip must be > 1"),
-        (["--p", "0.9", "--b", "0.5", "--clip", "2", "--steps", "10"], "--steps and --eta go together"),
-        (["--p", "0.9", "--b", "0.5", "--clip", "2", "--steps", "10", "--eta", "9"], "eta must be in (0, 4]"),
-        (["--b", "0.5", "--clip", "2"], "Missing option '--p'"),
+        (["--p", "1.5", "--b", "0.9"], "--p must be a probability"),
+        (["--p", "0.9", "--b", "0"], "--b must be a probability"),
+        (["--p", "x", "--b", "0.9"], "'x' is not a valid float"),
+        (["--p", "0.9", "--b", "0.5", "--drop", "1.5"], "--drop must be in (0, 1)"),
+        (["--p", "0.9", "--b", "0.5", "--rule", "clip-band"], "--rule clip-band needs --clip"),
+        (["--p", "0.9", "--b", "0.5", "--rule", "clip-band", "--clip", "1"], "clip must be a finite number > 1"),
+        (["--b", "0.5"], "--p and --b go together"),
+        ([], "give either --p and --b"),
+        (["--teacher-probs", "0.9,0.1", "--student-probs", "0.5,0.5"], "go together"),
+        (["--teacher-probs", "0.9,0.2", "--student-probs", "0.5,0.5", "--valid", "1,0"], "sum to 1"),
+        (["--teacher-probs", "0.9,0.1", "--student-probs", "0.5,0.5", "--valid", "1,1"], "some tokens valid"),
+        (["--teacher-probs", "0.9,x", "--student-probs", "0.5,0.5", "--valid", "1,0"], "comma-separated numbers"),
+        (["--p", "0.9", "--b", "0.5", "--lambda", "nan"], "--lambda must be a finite number"),
     ],
 )
 def test_threshold_bad_input_is_one_line_and_exit_two(capsys, argv, fragment):
@@ -79,6 +84,25 @@ def test_threshold_bad_input_is_one_line_and_exit_two(capsys, argv, fragment):
     assert fragment in err
 
 
+def test_simulate_answers_a_what_if(capsys):
+    code, out, _ = run(capsys, "simulate", "--teacher-probs", "0.95,0.05", "--student-probs", "0.999,0.001",
+                       "--valid", "1,0", "--lambdas", "1.0:2.0:0.1", "--rollouts", "6400", "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert result["lambda_v"] == pytest.approx(1.3053, abs=1e-4) and result["reachable"]
+    assert result["observed_onset"] is not None and result["verdict"] == "hit"
+    assert len(result["per_seed"]) == 3 and len(result["per_seed"][0]) == 11
+    code, out, _ = run(capsys, "simulate", "--teacher-probs", "0.999,0.001", "--student-probs", "0.9,0.1",
+                       "--valid", "1,0", "--lambdas", "1.0:2.0:0.5", "--rollouts", "1600")
+    assert code == 0 and "none (no cliff)" in out and "agree: no collapse" in out
+
+
+def test_simulate_bad_input_exits_two(capsys):
+    code, out, err = run(capsys, "simulate", "--teacher-probs", "0.9,0.1", "--student-probs", "0.5,0.5",
+                         "--valid", "1,0", "--lambdas", "3:1:0.1")
+    assert code == 2 and out == "" and "--lambdas must be START:STOP:STEP" in err
+
+
 def test_unknown_command_is_usage_error(capsys):
     code, _, err = run(capsys, "no-such-command")
     assert code == 2 and "no-such-command" in err
@@ -87,7 +111,7 @@ def test_unknown_command_is_usage_error(capsys):
 # The console script sits beside the interpreter of the environment it was installed in.
 @pytest.mark.parametrize("entry", [[sys.executable, "-m", "cliffaudit"], [str(Path(sys.executable).with_name("cliffaudit"))]])
 def test_entry_points_return_exit_codes(entry):
-    done = subprocess.run([*entry, "threshold", "--p", "0.99", "--b", "0.9", "--clip", "2", "--lambda", "1.5"],
+    done = subprocess.run([*entry, "threshold", "--p", "0.95", "--b", "0.999", "--lambda", "1.5"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1, done.stderr
-    assert "lambda* = 1.2912" in done.stdout
+    assert "lambda_v = 1.3053" in done.stdout

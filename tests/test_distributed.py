@@ -89,5 +89,6 @@ def test_every_process_leaves_the_group_after_the_last_gather(tiny_checkpoints, 
 
     monkeypatch.setattr(distributed, "current_layout", layout)
     assert audit.run_audit(tiny_settings(tiny_checkpoints)) is not None
-    assert calls == ["gather", "leave"]
+    # the probe's gather, one per fixed-point lambda sampled, then leave once
+    assert calls[-1] == "leave" and calls.count("leave") == 1 and calls.count("gather") >= 2
 

@@ -1,4 +1,5 @@
-"""Per-class statistics on synthetic positions with known answers."""
+"""The statistics on synthetic positions with known answers: the analytic curve, its
+cliff and bootstrap, attribution, driving draws, the rollout search, calibration."""
 
 from __future__ import annotations
 
@@ -12,110 +13,136 @@ from cliffaudit import estimate, theory
 LAMBDAS = np.round(np.arange(1.0, 3.0001, 0.01), 10)
 
 
-def _bernoulli_curve(p: float, b: float) -> np.ndarray:
-    return np.array([theory.fixed_point_tail_mass(p, b, lam) for lam in LAMBDAS])
+def _log_tail(p: float, b: float) -> np.ndarray:
+    return np.log1p(-np.array([theory.bernoulli_valid_mass(p, b, lam) for lam in LAMBDAS]))
 
 
-@pytest.mark.parametrize(("p", "b"), [(0.99, 0.9), (0.99, 0.995), (0.962, 0.5), (0.9, 0.6)])
-def test_exact_threshold_from_a_two_token_curve_matches_the_closed_form(p, b):
-    found, edge = estimate.exact_threshold_from_curve(1 - p, _bernoulli_curve(p, b), LAMBDAS, 2.0)
-    closed = theory.threshold(p, b, 2.0)
-    assert edge == closed.edge
-    # Linear interpolation in log-ratio between grid points 0.01 apart.
-    assert found == pytest.approx(closed.lambda_star, abs=1e-4)
+def _positions(per_sample: list[tuple[str, float, float]], samples: int, records: int,
+               student_amplified: float = 0.0, pull: float = 1.0) -> estimate.Positions:
+    """``samples`` samples, each visiting the same positions (label, p, b); sample i
+    belongs to record i % records."""
+    labels, tails, ps, bs = [], [], [], []
+    for label, p, b in per_sample:
+        labels.append(label)
+        tails.append(_log_tail(p, b))
+        ps.append(p)
+        bs.append(b)
+    n = samples * len(per_sample)
+    tile = lambda values: np.tile(np.asarray(values, dtype=float), samples)  # noqa: E731
+    return estimate.Positions(
+        sample=np.repeat(np.arange(samples), len(per_sample)), label=np.tile(np.array(labels, dtype=object), samples),
+        teacher_valid=tile(ps), teacher_tail=1 - tile(ps), student_valid=tile(bs), student_tail=1 - tile(bs),
+        reference_valid=tile(bs), reference_tail=1 - tile(bs), student_amplified=np.full(n, student_amplified),
+        log_tail_curve=np.tile(np.array(tails), (samples, 1)), log_pull_curve=np.full((n, len(LAMBDAS)), pull),
+        amplified_tokens=np.zeros((n, 3), int), amplified_log_ratio=np.zeros((n, 3)),
+        sample_record=np.arange(samples) % records)
 
 
-def test_curve_that_never_leaves_is_unbounded():
-    found, edge = estimate.exact_threshold_from_curve(0.1, np.full(len(LAMBDAS), 0.1), LAMBDAS, 2.0)
-    assert math.isinf(found) and edge is None
+def test_analytic_curve_of_identical_samples_is_the_product_of_the_positions():
+    positions = _positions([("fence", 0.95, 0.999), ("value", 0.99, 0.9)], samples=20, records=5)
+    curve = estimate.analytic_curve(positions, LAMBDAS, 0.10)
+    expected = np.array([theory.bernoulli_valid_mass(0.95, 0.999, lam) * theory.bernoulli_valid_mass(0.99, 0.9, lam)
+                         for lam in LAMBDAS])
+    np.testing.assert_allclose(curve.rates, expected, rtol=1e-12)
+    np.testing.assert_allclose(curve.low, expected, rtol=1e-9)  # no spread between records: a zero-width band
+    assert curve.lambda_v == pytest.approx(theory.drop_point(LAMBDAS, expected, 0.10))
+    assert curve.interval[0] == pytest.approx(curve.lambda_v) and curve.interval[1] == pytest.approx(curve.lambda_v)
 
 
-def _first_exit_by_loop(teacher_tail, curve, lambdas, clip):
-    """The threshold rule written as a plain loop over the grid."""
-    previous = None
-    for j, lam in enumerate(lambdas):
-        ratio = teacher_tail / curve[j] if curve[j] > 0 else math.inf
-        if teacher_tail == 0:
-            ratio = math.inf
-        excess = abs(math.log(ratio)) - math.log(clip) if ratio > 0 else math.inf
-        if lam > 1.0 and excess > 0:
-            edge = "upper" if ratio > 1 else "lower"
-            if previous is None or not math.isfinite(excess) or lambdas[j - 1] < 1.0:
-                return float(lam), edge
-            fraction = -previous / (excess - previous) if excess != previous else 1.0
-            return float(lambdas[j - 1] + fraction * (lam - lambdas[j - 1])), edge
-        previous = excess
-    return math.inf, None
+def test_the_bootstrap_interval_widens_with_disagreeing_records():
+    fast = _positions([("fence", 0.95, 0.999)], samples=10, records=10)
+    slow = _positions([("fence", 0.95, 0.99)], samples=10, records=10)
+    mixed = estimate.Positions(**{
+        name: np.concatenate([getattr(fast, name), getattr(slow, name) + (10 if name in ("sample", "sample_record")
+                                                                           else 0 * (name == "label"))])
+        if name != "label" else np.concatenate([fast.label, slow.label])
+        for name in fast.__dataclass_fields__})
+    curve = estimate.analytic_curve(mixed, LAMBDAS, 0.10)
+    lo, hi = curve.interval
+    assert lo < curve.lambda_v < hi
+    assert theory.bernoulli_lambda_v(0.95, 0.999) - 0.01 <= lo and hi <= theory.bernoulli_lambda_v(0.95, 0.99) + 0.01
+    assert (curve.low <= curve.rates + 1e-12).all() and (curve.rates <= curve.high + 1e-12).all()
 
 
-def test_many_curves_at_once_equal_the_rule_curve_by_curve():
-    rng = np.random.default_rng(0)
-    tails = rng.choice([0.0, 1e-9, 0.01, 0.3], size=200)
-    drift = 0.02 * np.arange(len(LAMBDAS)) * rng.random((200, 1))
-    curves = np.exp(np.log(np.maximum(tails, 1e-12))[:, None] + drift * rng.standard_normal((200, len(LAMBDAS))))
-    curves[::7, 50] = 0.0  # a tail that vanishes at one grid point
-    found, edges = estimate.exact_thresholds_from_curves(tails, curves, LAMBDAS, 2.0)
-    expected = [_first_exit_by_loop(t, c, LAMBDAS, 2.0) for t, c in zip(tails, curves)]
-    assert edges == [e for _, e in expected]
-    np.testing.assert_allclose(found, [f for f, _ in expected], rtol=1e-12)
-    assert np.isinf(found).any() and np.isfinite(found).any()
+def test_no_cliff_on_a_sharpening_curve():
+    curve = estimate.analytic_curve(_positions([("value", 0.99, 0.9)], 8, 4), LAMBDAS, 0.10)
+    assert math.isinf(curve.lambda_v) and math.isinf(curve.interval[0])
 
 
-def _positions(label, p, b, prompts=20, per_prompt=5, noise=0.0, seed=0):
-    rng = np.random.default_rng(seed)
-    n = prompts * per_prompt
-    teacher_valid = np.clip(p + noise * rng.standard_normal(n), 0.5, 1 - 1e-9)
-    student_valid = np.clip(b + noise * rng.standard_normal(n), 0.05, 1 - 1e-9)
-    curves = np.stack([_bernoulli_curve(tp, sb) for tp, sb in zip(teacher_valid, student_valid)])
-    return estimate.ClassPositions(
-        label=label, prompt=np.repeat(np.arange(prompts), per_prompt), teacher_valid=teacher_valid,
-        teacher_tail=1 - teacher_valid, student_valid=student_valid, student_tail=1 - student_valid,
-        tail_curve=curves, amplified_tokens=np.zeros((n, 3), int), amplified_log_ratio=np.zeros((n, 3)))
+def test_the_class_that_thickens_carries_the_fall():
+    positions = _positions([("fence", 0.95, 0.999), ("value", 0.99, 0.9)], samples=10, records=5)
+    curve = estimate.analytic_curve(positions, LAMBDAS, 0.10)
+    shares = estimate.drop_shares(positions, curve, LAMBDAS, curve.lambda_v)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["fence"] > 1.0 and shares["value"] < 0  # the value class sharpens meanwhile
+    assert max(shares, key=shares.get) == "fence"
 
 
-def test_class_estimate_uses_mean_masses():
-    cls = _positions("/ranking/* value", 0.99, 0.9)
-    est = estimate.estimate_class(cls, LAMBDAS, 2.0)
-    assert est.teacher_valid_mass == pytest.approx(0.99) and est.student_valid_mass == pytest.approx(0.9)
-    assert est.reduced.lambda_star == pytest.approx(theory.lambda_star(0.99, 0.9, 2.0))
-    assert est.base_neutral_lambda_star == pytest.approx(theory.base_neutral_lambda_star(0.99, 2.0))
-    assert est.exact_lambda_star == pytest.approx(est.reduced.lambda_star, abs=1e-4)
-    assert not est.disagreement
-    assert est.positions == 100 and est.prompts == 20
+def test_draws_per_rollout_follow_the_pull():
+    # Where the fixed point pulls the kept tokens below their mass (pull < 0), every
+    # draw of them drives; elsewhere only draws of the amplified breaks do.
+    kept = _positions([("fence", 0.95, 0.999), ("fence", 0.95, 0.999)], 4, 2, student_amplified=0.01, pull=-0.1)
+    assert estimate.draws_per_rollout(kept, LAMBDAS, 1.3) == {"fence": pytest.approx(2 * 0.99)}
+    rare = _positions([("fence", 0.95, 0.999)], 4, 2, student_amplified=0.01, pull=+0.1)
+    assert estimate.draws_per_rollout(rare, LAMBDAS, 1.3) == {"fence": pytest.approx(0.01)}
 
 
-def test_bootstrap_interval_brackets_the_estimate_and_is_seeded():
-    cls = _positions("c", 0.98, 0.8, noise=0.01)
-    est = estimate.estimate_class(cls, LAMBDAS, 2.0, seed=3)
-    lo, hi = est.reduced_interval
-    assert lo <= est.reduced.lambda_star <= hi and lo < hi
-    assert estimate.estimate_class(cls, LAMBDAS, 2.0, seed=3).reduced_interval == est.reduced_interval
-    assert est.reduced_percentiles[10] <= est.reduced_percentiles[50] <= est.reduced_percentiles[90]
+def _search(guess: float, evaluations: int) -> tuple[list[float], list[estimate.RolloutRate]]:
+    truth = {lam: theory.bernoulli_valid_mass(0.95, 0.999, lam) for lam in LAMBDAS}
+
+    def measure(lam):
+        return estimate.RolloutRate(lam, int(round(truth[lam] * 10000)), 10000)
+
+    rates, picked = [measure(1.0)], []
+    while (lam := estimate.next_rollout_lambda(rates, LAMBDAS, guess, 0.10, 0.05, evaluations - len(picked))) is not None:
+        picked.append(lam)
+        rates.append(measure(lam))
+    return picked, rates
 
 
-def test_disagreement_names_amplified_tokens():
-    # Exact tail grows while the reduction sharpens: the theory's amplification example.
-    teacher, ref = np.array([0.999, 0.001, 1e-7]), np.array([0.9, 1e-4, 0.0999])
-    valid = np.array([True, False, False])
-    curve = np.array([theory.exact_tail_mass(np.log(teacher), np.log(ref), valid, lam) for lam in LAMBDAS])
-    n = 10
-    cls = estimate.ClassPositions(
-        label="amp", prompt=np.arange(n), teacher_valid=np.full(n, 0.999), teacher_tail=np.full(n, 0.0010001),
-        student_valid=np.full(n, 0.9), student_tail=np.full(n, 0.1), tail_curve=np.tile(curve, (n, 1)),
-        amplified_tokens=np.tile([1, 2, 0], (n, 1)),
-        amplified_log_ratio=np.tile([math.log(10.0), math.log(1e-6), -math.inf], (n, 1)))
-    est = estimate.estimate_class(cls, LAMBDAS, 2.0)
-    assert est.disagreement and est.exact_edge == "lower" and est.reduced.edge == "upper"
-    assert est.amplified_tokens[0] == (1, pytest.approx(math.log(10.0)))
+@pytest.mark.parametrize(("guess", "most"), [(1.31, 3), (1.2, 5), (2.0, 9), (math.inf, 7)])
+def test_rollout_search_brackets_then_narrows_the_onset(guess, most):
+    picked, rates = _search(guess, 10)
+    assert picked[0] == 3.0  # the grid's end first: is there a cliff at all?
+    if math.isfinite(guess):
+        assert picked[1] == guess
+    lo, hi = estimate.rollout_onset(rates, 0.10)
+    assert hi - lo <= 0.05 + 1e-9 and lo < theory.bernoulli_lambda_v(0.95, 0.999) <= hi
+    assert len(picked) <= most  # a good guess saves samples
 
 
-def test_binding_class_is_the_argmin():
-    ests = [estimate.estimate_class(_positions(name, p, b), LAMBDAS, 2.0)
-            for name, p, b in [("a", 0.99, 0.9), ("b", 0.999, 0.9), ("c", 0.5, 0.9)]]
-    binding = estimate.binding_class(ests)
-    assert binding.label == min((e for e in ests if math.isfinite(e.lambda_star)), key=lambda e: e.lambda_star).label
-    assert binding.label == "b"
-    assert estimate.binding_class([ests[2]]) is None  # c(1-p) >= 1: the tail can never reach the edge
+def test_rollout_search_stops_at_its_budget():
+    picked, _ = _search(2.0, 3)
+    assert picked == [3.0, 2.0, 1.95]
+
+
+def test_rollout_search_stops_when_there_is_no_cliff():
+    rates = [estimate.RolloutRate(1.0, 98, 100)]
+    assert estimate.next_rollout_lambda(rates, LAMBDAS, math.inf, 0.1, 0.05, 6) == 3.0
+    rates.append(estimate.RolloutRate(3.0, 99, 100))
+    assert estimate.next_rollout_lambda(rates, LAMBDAS, math.inf, 0.1, 0.05, 6) is None
+    assert estimate.next_rollout_lambda(rates[:1], LAMBDAS, math.inf, 0.1, 0.05, 0) is None  # no budget left
+
+
+def test_wilson_interval():
+    low, high = estimate.RolloutRate(2.0, 50, 100).interval()
+    assert low < 0.5 < high and high - low == pytest.approx(0.163, abs=0.003)
+
+
+def test_class_estimates_pool_both_models_visits():
+    teacher = _positions([("fence", 0.9, 0.99)], 4, 2)
+    student = _positions([("fence", 0.7, 0.99), ("value", 0.99, 0.9)], 4, 2)
+    rows = {e.label: e for e in estimate.class_estimates(teacher, student, 0.10, 2.0)}
+    assert rows["fence"].teacher_valid_mass == pytest.approx(0.8)
+    assert rows["fence"].teacher_positions == 4 and rows["fence"].student_positions == 4
+    assert rows["fence"].bernoulli_lambda_v == pytest.approx(theory.bernoulli_lambda_v(0.8, 0.99))
+    assert math.isinf(rows["value"].bernoulli_lambda_v) and rows["value"].teacher_positions == 0
+    assert rows["value"].clip_band_lambda_star == pytest.approx(theory.clip_band_lambda_star(0.99, 0.9, 2.0))
+
+
+def test_stable_hash_separates_labels_with_a_common_prefix():
+    # The first 8 bytes of "/ranking close" and "/ranking colon" are equal.
+    assert estimate._stable_hash("/ranking close") != estimate._stable_hash("/ranking colon")
 
 
 def test_calibration_measures_the_gap():

@@ -10,7 +10,8 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from cliffaudit import probe, theory
+from cliffaudit import probe
+from cliffaudit.theory.clip_band import exact_tail_mass
 from cliffaudit.contract import TokenContract
 
 from .contract.conftest import RANKING_CANDIDATES, ranking_schema, train_byte_level
@@ -54,8 +55,10 @@ def test_score_matches_independent_computation(pair, tokenizer):
                for order in (RANKING_CANDIDATES, RANKING_CANDIDATES[::-1])]
     batch = contract.analyze_batch(outputs, [schema, schema])
     lambdas = np.round(np.arange(1.0, 3.0001, 0.25), 2)
-    masses = probe.score(pair, prompts, outputs, batch, lambdas)
+    masses = probe.score(pair, prompts, outputs, batch, lambdas, "tail")
+    pulls = probe.score(pair, prompts, outputs, batch, lambdas, "pull")
     assert len(masses.sample) == sum(len(s.mask_index) for s in batch.sequences)
+    assert masses.log_pull_curve.shape == (len(masses.sample), 0) and pulls.log_tail_curve.shape[1] == 0
 
     for row in range(len(masses.sample)):
         i, t = masses.sample[row], masses.position[row]
@@ -68,14 +71,21 @@ def test_score_matches_independent_computation(pair, tokenizer):
         assert np.exp(masses.teacher_log_valid[row]) == pytest.approx(p, abs=1e-6)
         assert np.exp(masses.teacher_log_tail[row]) == pytest.approx(1 - p, abs=1e-6)
         assert np.exp(masses.student_log_valid[row]) == pytest.approx(b, abs=1e-6)
-        assert masses.teacher_modal_token[row] == int(np.argmax(lt))
-        assert masses.teacher_modal_valid[row] == bool(valid[np.argmax(lt)])
+        assert masses.reference_log_valid[row] == masses.student_log_valid[row]  # the warm start is the reference
         invalid_ratio = np.where(valid, -np.inf, lt - ls_expected)
         assert masses.amplified_tokens[row, 0] == int(np.argmax(invalid_ratio))
         assert masses.amplified_log_ratio[row, 0] == pytest.approx(invalid_ratio.max(), abs=1e-4)
+        amplified = invalid_ratio > 0
+        assert np.exp(masses.student_log_amplified[row]) == pytest.approx(np.exp(ls_expected)[amplified].sum(), rel=1e-4,
+                                                                          abs=1e-7)
         for j in (0, 2, len(lambdas) - 1):
-            expected = theory.exact_tail_mass(lt, ls_expected, valid, lambdas[j])
+            expected = exact_tail_mass(lt, ls_expected, valid, lambdas[j])
             assert np.exp(masses.log_tail_curve[row, j]) == pytest.approx(expected, rel=1e-4, abs=1e-9)
+            # the pull: the fixed point's weight on all but the amplified breaks over their reference mass
+            kept = ~amplified
+            pull = (np.logaddexp.reduce(lambdas[j] * lt[kept] + (1 - lambdas[j]) * ls_expected[kept])
+                    - np.logaddexp.reduce(ls_expected[kept]))
+            assert pulls.log_pull_curve[row, j] == pytest.approx(pull, abs=2e-4)
 
 
 def test_chunking_does_not_change_results(pair, tokenizer):
@@ -84,8 +94,8 @@ def test_chunking_does_not_change_results(pair, tokenizer):
     outputs = [tokenizer.encode(json.dumps({"ranking": RANKING_CANDIDATES}), add_special_tokens=False)]
     batch = contract.analyze_batch(outputs, [ranking_schema()])
     lambdas = np.linspace(1, 3, 21)
-    whole = probe.score(pair, prompts, outputs, batch, lambdas)
-    tiny = probe.score(pair, prompts, outputs, batch, lambdas, chunk_elements=len(tokenizer) * 3)
+    whole = probe.score(pair, prompts, outputs, batch, lambdas, "tail")
+    tiny = probe.score(pair, prompts, outputs, batch, lambdas, "tail", chunk_elements=len(tokenizer) * 3)
     # float32 log-space sums: tails agree to float32 precision, whatever the chunking.
     np.testing.assert_allclose(np.exp(whole.log_tail_curve), np.exp(tiny.log_tail_curve), rtol=1e-5)
     np.testing.assert_allclose(whole.student_log_valid, tiny.student_log_valid, rtol=1e-6)
@@ -115,6 +125,42 @@ def test_sampling_with_cache_matches_full_forward(pair, tokenizer):
             logits = pair.teacher(input_ids=torch.tensor([prompt + replay])).logits[0, -1]
         replay.append(int(torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator)))
     assert replay == out
+
+
+def test_fixed_point_sampling_matches_full_forwards(pair, tokenizer):
+    """Lockstep sampling with two KV caches draws from softmax(lam*log pi_T + (1-lam)*log pi_ref),
+    recomputed here with full forwards of both models; lam = 1 is the teacher's own sampling."""
+    prompt = tokenizer.encode("rank these", add_special_tokens=False)
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    lam = 1.7
+    out = probe.sample_fixed_point(pair.teacher, pair.student, lam, [prompt], [5], 8, eos, pad)[0]
+    generator = torch.Generator().manual_seed(5)
+    replay = []
+    for _ in range(len(out)):
+        with torch.no_grad():
+            ids = torch.tensor([prompt + replay])
+            lt = torch.log_softmax(pair.teacher(input_ids=ids).logits[0, -1].float(), -1)
+            lr = torch.log_softmax(pair.student(input_ids=ids).logits[0, -1].float(), -1)
+        replay.append(int(torch.multinomial(torch.softmax(lam * lt + (1 - lam) * lr, -1), 1, generator=generator)))
+    assert replay == out
+    prompts = [prompt, tokenizer.encode("go", add_special_tokens=False)]
+    assert probe.sample_fixed_point(pair.teacher, pair.student, 1.0, prompts, [3, 4], 8, eos, pad) == \
+        probe.sample(pair.teacher, prompts, [3, 4], 8, eos, pad)
+
+
+def test_a_separate_reference_is_scored_and_used(pair, tokenizer):
+    """With a reference other than the warm start, the tail and the amplified breaks follow the reference."""
+    contract = TokenContract.from_tokenizer(tokenizer)
+    prompts = [tokenizer.encode("rank", add_special_tokens=False)]
+    outputs = [tokenizer.encode(json.dumps({"ranking": RANKING_CANDIDATES}), add_special_tokens=False)]
+    batch = contract.analyze_batch(outputs, [ranking_schema()])
+    lambdas = np.array([1.0, 2.0])
+    with_reference = probe.ModelPair(pair.teacher, pair.student, tokenizer, pair.device, None, reference=pair.teacher)
+    masses = probe.score(with_reference, prompts, outputs, batch, lambdas, "tail")
+    # The reference is the teacher: the fixed point is the teacher at every lambda.
+    np.testing.assert_allclose(masses.reference_log_valid, masses.teacher_log_valid, rtol=1e-6)
+    np.testing.assert_allclose(masses.log_tail_curve[:, 0], masses.log_tail_curve[:, 1], rtol=1e-4, atol=1e-6)
+    assert not np.allclose(masses.student_log_valid, masses.teacher_log_valid)
 
 
 def test_different_vocabularies_are_refused(tokenizer):
@@ -208,8 +254,7 @@ def test_tokens_the_warm_start_never_emits_take_the_limit_theory_gives():
     assert np.isfinite(tail).all()
     for row in range(4):
         for j in (0, 1, 50, 200):
-            expected = theory.exact_tail_mass(lt[row].double().numpy(), ls[row].double().numpy(), valid[row].numpy(),
-                                              grid[j])
+            expected = exact_tail_mass(lt[row].double().numpy(), ls[row].double().numpy(), valid[row].numpy(), grid[j])
             assert tail[row, j] == pytest.approx(expected, rel=1e-4, abs=1e-9), (row, j)
     assert tail[0, 1] == 1.0 and tail[1, 1] == 0.0 and tail[2, 1] == 1.0
 
@@ -227,7 +272,7 @@ def test_score_names_a_token_the_warm_start_never_emits(pair, tokenizer):
     outputs = [tokenizer.encode(json.dumps({"ranking": RANKING_CANDIDATES}), add_special_tokens=False)]
     batch = contract.analyze_batch(outputs, [ranking_schema()])
     lambdas = np.round(np.arange(1.0, 3.0001, 0.01), 2)
-    masses = probe.score(masked, prompts, outputs, batch, lambdas)
+    masses = probe.score(masked, prompts, outputs, batch, lambdas, "tail")
     breaks = ~np.array([batch.valid_mask(i)[never] for i in batch.sequences[0].mask_index])
     assert breaks.any()
     assert (masses.amplified_tokens[breaks, 0] == never).all()

@@ -40,10 +40,10 @@ def test_html_escapes_untrusted_text(hostile_report):
 
 
 def test_html_is_self_contained(audit_report):
-    html = render_html(audit_report, proposed_lambda=1.1, steps=500, eta=0.5)
+    html = render_html(audit_report, proposed_lambda=1.1)
     assert not re.search(r"<(script|link|img|iframe)\b", html)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
-    assert html.count("<svg") == 3  # geometry, reliability, finite budget
+    assert html.count("<svg") == 2  # the parse rate against lambda, the reliability diagram
 
 
 def test_banner_verdict_is_the_gates(audit_report):
@@ -52,7 +52,8 @@ def test_banner_verdict_is_the_gates(audit_report):
     assert verdict(audit_report).passed is None
     end = audit_report.lambdas[-1]
     for lam in (1.05, end - 0.01, end + 0.5, (audit_report.recommended_lambda or end) + 1):
-        banner, gate = verdict(audit_report, proposed_lambda=lam), evaluate(audit_report, lam)
+        banner = verdict(audit_report, proposed_lambda=lam)
+        gate = evaluate(audit_report, lam, rollouts=audit_report.settings.rollouts)
         assert (banner.passed, banner.reason) == (gate.passed, gate.reason)
     assert verdict(audit_report, proposed_lambda=end + 0.5).passed is False  # never vouched beyond the grid
 
@@ -63,8 +64,8 @@ def test_report_command_rerenders_and_sets_exit_code(audit_report, tmp_path, cap
     assert main(["report", str(path)]) == 0
     assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
     out = tmp_path / "other.html"
-    high = (verdict(audit_report, clip=1.5).bound or audit_report.lambdas[-1]) + 1.0
-    assert main(["report", str(path), "--html", str(out), "--lambda", str(high), "--clip", "1.5"]) == 1
+    high = audit_report.lambdas[-1] + 1.0
+    assert main(["report", str(path), "--html", str(out), "--lambda", str(high)]) == 1
     assert "FAIL" in out.read_text()
     capsys.readouterr()
 
@@ -80,32 +81,26 @@ def test_report_command_refuses_bad_reports(tmp_path, capsys, content, fragment)
 
 
 def _chromium() -> str | None:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    # The browser test installs Debian's chromium where it can (root with apt).
-    if shutil.which("apt-get") and hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0:
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, check=False, timeout=300)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, check=False,
-                       timeout=600, env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-    return shutil.which("chromium")
+    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_committed_demo_report_is_current():
     data = json.loads(DEMO_REPORT.read_text(encoding="utf-8"))
     jsonschema.validate(data, json.loads(REPORT_SCHEMA_PATH.read_text(encoding="utf-8")))
     report = load_report(DEMO_REPORT)
-    assert report.binding_class and report.recommended_lambda is not None
+    # The demo's warm start is looser than its teacher everywhere: no cliff up to the grid's end.
+    assert report.cliff.lambda_v is None and report.recommended_lambda is None and report.binding_class is None
+    assert report.cliff.source == "rollouts" and report.cliff.agree
     assert (DEMO_REPORT.parent / "report.html").is_file()
 
 
 def test_demo_report_loads_in_a_real_browser(tmp_path):
     browser = _chromium()
     if browser is None:
-        pytest.skip("Debian's chromium is not installed and could not be installed here (needs root and apt)")
+        pytest.skip("no chromium on this machine (tests do not install system packages)")
     demo = load_report(DEMO_REPORT)
     page = tmp_path / "report.html"
-    page.write_text(render_html(demo, proposed_lambda=1.2, steps=200, eta=0.5))
+    page.write_text(render_html(demo, proposed_lambda=1.2))
     profile = tempfile.mkdtemp()
     done = subprocess.run(
         [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -117,8 +112,8 @@ def test_demo_report_loads_in_a_real_browser(tmp_path):
     console_errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line and "ERROR" in line.upper()]
     assert not console_errors, console_errors
     dom = done.stdout
-    assert 'id="verdict"' in dom and "Recommended" in dom or "No class reaches the cliff" in dom
+    assert 'id="verdict"' in dom and ("Recommended" in dom or "No cliff up to lambda" in dom)
     assert 'id="proposed"' in dom
-    for plot in ("plot-geometry", "plot-reliability", "plot-budget"):
+    for plot in ("plot-parse-rate", "plot-reliability"):
         block = dom[dom.index(f'id="{plot}"'):]
         assert "<svg" in block[:400], plot

@@ -3,14 +3,14 @@ the cliff an audit report found. No torch here: the gate runs wherever the
 report and the training config are.
 
 Modules, one job each: ``report_file`` (load report.json, refuse what cannot
-be judged), ``bound`` (the bound at a clip), ``verdict`` (pass/fail, stale
+be judged), ``bound`` (the bound a report gives), ``verdict`` (pass/fail, stale
 fingerprints), ``readers`` (lambda and c from verl, slime, SkyRL, TRL
 configs), ``proposal`` (combine config and command line), ``render`` (text,
 JSON, GitHub annotations), ``cli`` (the click command).
 """
 
-from cliffaudit.gate.bound import Bound, bound_at_clip
+from cliffaudit.gate.bound import Bound, report_bound
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.verdict import Verdict, check_fingerprints, evaluate
 
-__all__ = ["Bound", "GateInputError", "Verdict", "bound_at_clip", "check_fingerprints", "evaluate"]
+__all__ = ["Bound", "GateInputError", "Verdict", "check_fingerprints", "evaluate", "report_bound"]

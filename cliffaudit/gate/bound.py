@@ -1,48 +1,38 @@
-"""The lambda bound a report gives at a clip c, as the gate states it.
+"""The lambda bound a report gives, as the gate states it.
 
-``cliffaudit.report.thresholds`` computes it: at the report's own clip, its
-``recommended_lambda`` (the lower end of the binding class's 90% bootstrap
-interval); at another clip, per class the smaller of the reduced threshold
-``theory.lambda_star(p, b, c)`` from the stored p and b and the exact one from
-the stored ``mean_tail_ratio`` curve, then the smallest over classes. The
-bootstrap needs per-position data the report does not keep, so the bound at
-another clip is a point estimate, and the gate says so.
+A schema-2 report predicts the G-OPD fixed point's parse rate and its cliff
+lambda_v; the bound is its ``recommended_lambda``, the safe end of lambda_v's
+interval. The importance-weight cap c does not move it: c changes how fast
+training reaches the fixed point, not where its format breaks (docs/theory.md),
+so the gate reads c from a config only to report it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cliffaudit.report import thresholds
 from cliffaudit.report.model import AuditReport
 
 
 @dataclass(frozen=True)
 class Bound:
-    """The lambda a proposal must stay below; ``value`` is None when no class reaches
-    the cliff on the audited grid."""
+    """The lambda a proposal must stay below; ``value`` is None when the audit found no
+    cliff up to ``lambda_max``."""
 
     value: float | None
-    clip: float
-    point_estimate: bool  # True when recomputed at a clip other than the report's
+    lambda_v: float | None
+    lambda_max: float
     binding_class: str | None
+    source: str  # "rollouts" or "analytic"
 
     def describe(self) -> str:
-        if self.point_estimate:
-            kind = (f"point estimate at c = {self.clip:g}, recomputed from the stored per-class p, b and tail-ratio "
-                    f"curves (no bootstrap interval exists for another clip)")
-        else:
-            kind = f"recommended lambda of the report: lower end of the 90% interval at its clip c = {self.clip:g}"
+        if self.value is None:
+            return f"no cliff up to lambda_max = {self.lambda_max:g}"
         binding = f"; binding class {self.binding_class!r}" if self.binding_class else ""
-        return f"{kind}{binding}"
+        return (f"recommended lambda of the report: the safe end of lambda_v = {self.lambda_v:.4f}'s interval, "
+                f"from the {self.source}{binding}")
 
 
-def bound_at_clip(report: AuditReport, clip: float) -> Bound:
-    """The report's recommended lambda at its own clip, a recomputed point estimate at another."""
-    value, binding, is_interval = thresholds.bound_at(report, clip)
-    if is_interval and value is None and binding is not None:
-        # A binding class whose interval has no finite lower end still has a finite
-        # threshold: failing closed, that bounds lambda rather than "no cliff".
-        row = next((r for r in report.classes if r.label == binding), None)
-        value = None if row is None else row.lambda_star
-    return Bound(value, report.settings.clip if is_interval else clip, not is_interval, binding)
+def report_bound(report: AuditReport) -> Bound:
+    return Bound(report.recommended_lambda, report.cliff.lambda_v, report.cliff.lambda_max, report.binding_class,
+                 report.cliff.source)

@@ -8,6 +8,7 @@ exit 2 leaves stdout empty and one ``cliffaudit: error:`` line on stderr.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -25,10 +26,13 @@ from cliffaudit.gate.verdict import Verdict, check_fingerprints, evaluate
 @click.command("gate")
 @click.argument("report_path", metavar="REPORT.json", type=click.Path(path_type=Path))
 @click.option("--lambda", "proposed_lambda", type=float, help="The lambda to check (with --train-config: only where the config states none).")
-@click.option("--clip", type=float, help="Importance-weight cap c > 1 (default: the report's; with --train-config: only where "
-                   "the config states none).")
+@click.option("--clip", type=float, help="Importance-weight cap c > 1, reported beside the verdict (it does not move "
+                   "the cliff); with --train-config: only where the config states none.")
+@click.option("--rollouts", type=click.IntRange(min=1),
+              help="Training budget in rollouts (per step x steps), to judge whether a cliff is reachable; with "
+                   "--train-config: only where the config states none.")
 @click.option("--train-config", type=click.Path(path_type=Path),
-              help="Training config or launch script to read lambda and c from.")
+              help="Training config or launch script to read lambda, c and the budget from.")
 @click.option("--framework", type=click.Choice(["auto", *FRAMEWORKS]), default="auto", show_default=True,
               help="Which framework the config is for; auto detects it from the keys.")
 @click.option("--margin", type=float, default=0.0, show_default=True,
@@ -36,20 +40,20 @@ from cliffaudit.gate.verdict import Verdict, check_fingerprints, evaluate
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--teacher", type=click.Path(path_type=Path), help="Teacher checkpoint to check the report against.")
 @click.option("--student", type=click.Path(path_type=Path), help="Student checkpoint to check the report against.")
-def gate_command(report_path: Path, proposed_lambda: float | None, clip: float | None, train_config: Path | None,
-                 framework: str, margin: float, output_format: str, teacher: Path | None,
+def gate_command(report_path: Path, proposed_lambda: float | None, clip: float | None, rollouts: int | None,
+                 train_config: Path | None, framework: str, margin: float, output_format: str, teacher: Path | None,
                  student: Path | None) -> int:
     """Check a proposed G-OPD lambda against an audit report before training.
 
-    Give the lambda with --lambda (and --clip), or let --train-config read it
-    from a verl, slime, SkyRL or TRL config. Exit 0: below the bound; 1: not;
-    2: unusable input.
+    Give the lambda with --lambda, or let --train-config read it from a verl,
+    slime, SkyRL or TRL config. Exit 0: below the bound (or past it where the
+    budget cannot reach the cliff); 1: not; 2: unusable input.
     """
     # Imported here: cliffaudit.cli registers this command, so it is loaded by then.
     from cliffaudit.cli import BadInput
 
     try:
-        verdict, proposal = _decide(report_path, proposed_lambda, clip, train_config, framework, margin,
+        verdict, proposal = _decide(report_path, proposed_lambda, clip, rollouts, train_config, framework, margin,
                                     {"teacher": teacher, "student": student})
     except GateInputError as exc:
         raise BadInput(str(exc)) from None
@@ -57,18 +61,22 @@ def gate_command(report_path: Path, proposed_lambda: float | None, clip: float |
     return verdict.exit_code
 
 
-def _decide(report_path: Path, proposed_lambda: float | None, clip: float | None, train_config: Path | None,
-            framework: str, margin: float, checkpoints: dict[str, Path | None]) -> tuple[Verdict, Proposal]:
+def _decide(report_path: Path, proposed_lambda: float | None, clip: float | None, rollouts: int | None,
+            train_config: Path | None, framework: str, margin: float,
+            checkpoints: dict[str, Path | None]) -> tuple[Verdict, Proposal]:
     if proposed_lambda is None and train_config is None:
         raise GateInputError("give the lambda to check: --lambda L, or --train-config FILE")
     if train_config is None and framework != "auto":
         raise GateInputError("--framework needs --train-config")
+    if clip is not None and not (math.isfinite(clip) and clip > 1.0):
+        raise GateInputError(f"clip must be > 1 (a PPO upper clip eps is c = 1 + eps), got {clip!r}")
     report = load_report(report_path)
     check_fingerprints(report, {role: path for role, path in checkpoints.items() if path is not None})
     if train_config is None:
-        proposal = proposals.from_command_line(proposed_lambda, clip, report_path, report.settings.clip)
+        proposal = proposals.from_command_line(proposed_lambda, clip, rollouts)
     else:
         settings = read_training_config(train_config, framework, os.environ)
-        proposal = proposals.from_config(settings, proposed_lambda, clip, report.settings.clip)
-    verdict = evaluate(report, proposal.lam.value, proposal.clip.value, margin)
+        proposal = proposals.from_config(settings, proposed_lambda, clip, rollouts)
+    budget = None if proposal.rollouts is None else int(proposal.rollouts.value)
+    verdict = evaluate(report, proposal.lam.value, margin, budget)
     return verdict, proposal

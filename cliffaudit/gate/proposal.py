@@ -1,9 +1,11 @@
-"""What is proposed for training: lambda and c, each with where it came from,
-from the command line, a training config, or both.
+"""What is proposed for training: lambda, c and the budget in rollouts, each with
+where it came from, from the command line, a training config, or both.
 
 The command line fills what a config leaves out (TRL configs state neither
 lambda nor c) but may not contradict it: a gate that let ``--lambda`` override
 the config it checks would pass a launch that trains with another lambda.
+c is reported but never judged (it does not move the cliff), so it may be
+missing; the budget only matters past the bound, where without it the gate fails.
 """
 
 from __future__ import annotations
@@ -40,37 +42,36 @@ class Origin:
 @dataclass(frozen=True)
 class Proposal:
     lam: Origin
-    clip: Origin
+    clip: Origin | None  # None: stated nowhere (it does not move the bound)
+    rollouts: Origin | None = None  # None: the budget is unknown
     framework: str | None = None
     config: Path | None = None
-    other_clips: tuple[Origin, ...] = ()  # caps the config also states, larger than the one judged
+    other_clips: tuple[Origin, ...] = ()  # caps the config also states, larger than the one reported
     warnings: tuple[str, ...] = ()
 
 
-def from_command_line(lam: float, clip: float | None, report_path: Path, report_clip: float) -> Proposal:
-    """``--lambda`` alone: c is ``--clip``, else the clip the report was audited at."""
-    lam_origin = Origin(lam, "--lambda", _number(lam), "command line")
-    if clip is None:
-        clip_origin = Origin(report_clip, "settings.clip", _number(report_clip), str(report_path), report_path,
-                             meaning="the clip the report was audited at")
-    else:
-        clip_origin = Origin(clip, "--clip", _number(clip), "command line")
-    return Proposal(lam_origin, clip_origin)
+def from_command_line(lam: float, clip: float | None, rollouts: int | None) -> Proposal:
+    """``--lambda`` alone, with ``--clip`` and ``--rollouts`` when given."""
+    return Proposal(Origin(lam, "--lambda", _number(lam), "command line"),
+                    None if clip is None else Origin(clip, "--clip", _number(clip), "command line"),
+                    None if rollouts is None else Origin(rollouts, "--rollouts", str(rollouts), "command line"))
 
 
-def from_config(settings: TrainingSettings, lam: float | None, clip: float | None, report_clip: float) -> Proposal:
-    """lambda and c from ``settings``, with ``lam``/``clip`` from the command line
-    filling in what the config does not state."""
-    lam_origin = _combine("lambda", settings.lam, lam, "--lambda", settings.path, settings.no_lambda_reason)
-    clip_origin = _combine("c", settings.clip, clip, "--clip", settings.path,
-                           f"{settings.no_clip_reason}; the report was audited at c = {report_clip:g}")
+def from_config(settings: TrainingSettings, lam: float | None, clip: float | None, rollouts: int | None) -> Proposal:
+    """lambda, c and the budget from ``settings``, the command line filling in what the
+    config does not state."""
+    lam_origin = _combine("lambda", settings.lam, lam, "--lambda", settings.path)
+    if lam_origin is None:
+        raise GateInputError(settings.no_lambda_reason)
+    clip_origin = _combine("c", settings.clip, clip, "--clip", settings.path)
+    budget = _combine("the budget", settings.rollouts, rollouts, "--rollouts", settings.path)
     judged = settings.clip
     others = tuple(Origin.from_config(v, settings.path) for v in settings.clip_candidates if v is not judged)
-    return Proposal(lam_origin, clip_origin, settings.framework, settings.path, others, tuple(settings.warnings))
+    return Proposal(lam_origin, clip_origin, budget, settings.framework, settings.path, others,
+                    tuple(settings.warnings))
 
 
-def _combine(name: str, stated: ConfigValue | None, given: float | None, flag: str, config: Path,
-             missing_reason: str) -> Origin:
+def _combine(name: str, stated: ConfigValue | None, given: float | None, flag: str, config: Path) -> Origin | None:
     if stated is not None and given is not None and not math.isclose(stated.value, given, rel_tol=0, abs_tol=1e-12):
         raise GateInputError(f"{flag} {given:g} contradicts the config, which gives {name} = {stated.value:g} "
                              f"from {stated.key} ({stated.location}); {flag} only fills in what a config leaves out")
@@ -78,7 +79,7 @@ def _combine(name: str, stated: ConfigValue | None, given: float | None, flag: s
         return Origin.from_config(stated, config)
     if given is not None:
         return Origin(given, flag, _number(given), "command line", meaning=f"the config states no {name}")
-    raise GateInputError(missing_reason)
+    return None
 
 
 def _number(value: float) -> str:

@@ -28,13 +28,26 @@ def all_warnings(verdict: Verdict, proposal: Proposal) -> list[str]:
 
 def text_lines(verdict: Verdict, proposal: Proposal, report_path: Path) -> list[str]:
     lines = [f"{'PASS' if verdict.passed else 'FAIL'}: {verdict.reason}",
-             f"  lambda = {proposal.lam.value:g} from {proposal.lam.describe()}",
-             f"  c = {proposal.clip.value:g} from {proposal.clip.describe()}"]
+             f"  lambda = {proposal.lam.value:g} from {proposal.lam.describe()}", f"  {_clip_text(proposal)}"]
     lines += [f"    (also stated, larger: c = {o.value:g} from {o.describe()})" for o in proposal.other_clips]
+    lines.append(f"  budget: {_budget_text(proposal)}")
     lines.append(f"  bound: {verdict.bound.describe()} ({report_path})")
     lines.append(f"  audited grid: lambda {verdict.grid[0]:g} to {verdict.grid[1]:g}")
     lines += [f"warning: {w}" for w in all_warnings(verdict, proposal)]
     return lines
+
+
+def _clip_text(proposal: Proposal) -> str:
+    note = "it does not move the cliff, only how fast training gets there"
+    if proposal.clip is None:
+        return f"c: not stated ({note})"
+    return f"c = {proposal.clip.value:g} from {proposal.clip.describe()} ({note})"
+
+
+def _budget_text(proposal: Proposal) -> str:
+    if proposal.rollouts is None:
+        return "unknown (give --rollouts, or a config that states it): every cliff counts as reachable"
+    return f"{int(proposal.rollouts.value):,} rollouts from {proposal.rollouts.describe()}"
 
 
 # ----------------------------------------------------------------------------- json
@@ -46,23 +59,28 @@ def as_json(verdict: Verdict, proposal: Proposal, report_path: Path) -> dict:
         "exit_code": verdict.exit_code,
         "reason": verdict.reason,
         "proposed_lambda": verdict.proposed_lambda,
-        "clip": verdict.bound.clip,
         "margin": verdict.margin,
         "bound": verdict.bound.value,
-        "bound_is_point_estimate": verdict.bound.point_estimate,
+        "lambda_v": verdict.bound.lambda_v,
+        "lambda_max": verdict.bound.lambda_max,
         "binding_class": verdict.bound.binding_class,
         "must_be_below": verdict.must_be_below,
         "grid": list(verdict.grid),
+        "rollouts": verdict.rollouts,
+        "clip": None if proposal.clip is None else proposal.clip.value,
         "report": str(report_path),
         "framework": proposal.framework,
         "config": None if proposal.config is None else str(proposal.config),
         "sources": {"lambda": _origin_json(proposal.lam), "clip": _origin_json(proposal.clip),
+                    "rollouts": _origin_json(proposal.rollouts),
                     "other_clips": [_origin_json(o) for o in proposal.other_clips]},
         "warnings": all_warnings(verdict, proposal),
     }
 
 
-def _origin_json(origin: Origin) -> dict:
+def _origin_json(origin: Origin | None) -> dict | None:
+    if origin is None:
+        return None
     return {"value": origin.value, "key": origin.key, "written": origin.written, "location": origin.location,
             "meaning": origin.meaning}
 
@@ -75,7 +93,7 @@ def github_annotations(verdict: Verdict, proposal: Proposal, report_path: Path) 
     files: warnings for failed preconditions and config caveats, then the verdict
     (an error on the line that sets lambda when it fails, a notice when it passes)."""
     lines = [_command("notice", f"lambda = {proposal.lam.value:g} from {proposal.lam.describe()}; "
-                                f"c = {proposal.clip.value:g} from {proposal.clip.describe()}; "
+                                f"{_clip_text(proposal)}; budget: {_budget_text(proposal)}; "
                                 f"bound: {verdict.bound.describe()}", title="cliffaudit gate inputs")]
     for warning in proposal.warnings:
         lines.append(_command("warning", warning, file=proposal.config, title="cliffaudit gate: config"))

@@ -25,12 +25,16 @@ def load_report(path: Path) -> AuditReport:
 
 def _check_usable(path: Path, report: AuditReport) -> None:
     """What the gate relies on beyond the schema: an ascending grid (its end is the
-    last lambda the audit looked at), and one tail ratio per grid point for each
-    class (to re-threshold at another clip)."""
+    last lambda the audit looked at), one predicted rate per grid point, and a
+    bound that agrees with the cliff it comes from."""
     lambdas = report.lambdas
     if not lambdas or any(b <= a for a, b in pairwise(lambdas)):
         raise GateInputError(f"{path}: the report's lambda grid is empty or not ascending")
-    for row in report.classes:
-        if len(row.mean_tail_ratio) != len(lambdas):
-            raise GateInputError(f"{path}: class {row.label!r} has {len(row.mean_tail_ratio)} tail ratios for "
-                                 f"{len(lambdas)} grid points")
+    if len(report.parse_rate.analytic) != len(lambdas):
+        raise GateInputError(f"{path}: parse_rate.analytic has {len(report.parse_rate.analytic)} values for "
+                             f"{len(lambdas)} grid points")
+    cliff, bound = report.cliff, report.recommended_lambda
+    if (cliff.lambda_v is None) != (bound is None):
+        raise GateInputError(f"{path}: recommended_lambda and cliff.lambda_v disagree on whether there is a cliff")
+    if bound is not None and not (lambdas[0] <= bound <= cliff.lambda_v):
+        raise GateInputError(f"{path}: recommended_lambda {bound!r} is not between the grid's start and lambda_v")

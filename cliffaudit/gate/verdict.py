@@ -1,13 +1,12 @@
-"""The gate's decision, as pure logic: a report, a proposed lambda, a clip and a
-margin in; pass or fail with the reason out. And the check that a report
+"""The gate's decision, as pure logic: a report, a proposed lambda, a margin and a
+training budget in; pass or fail with the reason out. And the check that a report
 still describes the checkpoints in hand.
 
-The gate fails closed. It passes only a lambda strictly below the bound minus
-the margin *and* inside the audited grid: beyond the grid's end the exact
-fixed point was never looked at, so a lambda there fails even when no class
-reaches the cliff on the grid, or the (closed-form) bound lies further out.
-The margin keeps lambda away from the cliff; the grid's end is no cliff, so
-the margin does not apply to it.
+The gate fails closed. It passes a lambda strictly below the bound minus the
+margin, inside the audited grid (beyond its end the audit looked at nothing). At
+or past the bound it passes only when a training budget is known and the cliff is
+not reachable within it: every class that carries a material share of the drop
+would be drawn fewer times than training needs to move it (theory.reachability).
 """
 
 from __future__ import annotations
@@ -17,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cliffaudit.gate.bound import Bound, bound_at_clip
+from cliffaudit.gate.bound import Bound, report_bound
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.report import AuditReport, fingerprint_checkpoint
 
 EXIT_PASS, EXIT_FAIL = 0, 1
+MATERIAL_SHARE = 0.10  # a class carrying less of the drop cannot make a cliff on its own
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Verdict:
     margin: float
     bound: Bound
     grid: tuple[float, float]  # the audited lambdas, first and last
+    rollouts: int | None  # the training budget judged against; None when unknown
     reason: str
     warnings: tuple[str, ...]  # failed preconditions: reported, never a reason to pass or fail
 
@@ -40,46 +41,59 @@ class Verdict:
 
     @property
     def must_be_below(self) -> float | None:
-        """Bound minus margin; None when no class reaches the cliff on the grid."""
+        """Bound minus margin; None when there is no cliff up to the grid's end."""
         return None if self.bound.value is None else self.bound.value - self.margin
 
 
-def evaluate(report: AuditReport, proposed_lambda: float, clip: float | None = None, margin: float = 0.0) -> Verdict:
-    """Judge ``proposed_lambda`` against the report at ``clip`` (the report's own
-    clip when None), keeping ``margin`` below the bound."""
-    _check_inputs(proposed_lambda, clip, margin)
-    bound = bound_at_clip(report, report.settings.clip if clip is None else clip)
+def evaluate(report: AuditReport, proposed_lambda: float, margin: float = 0.0,
+             rollouts: int | None = None) -> Verdict:
+    """Judge ``proposed_lambda`` against the report, keeping ``margin`` below the bound;
+    ``rollouts`` is the training budget (rollouts per step x steps) when known."""
+    _check_inputs(proposed_lambda, margin, rollouts)
+    bound = report_bound(report)
     grid = (float(report.lambdas[0]), float(report.lambdas[-1]))
-    passed, reason = _judge(proposed_lambda, bound, grid, margin)
+    passed, reason = _judge(report, proposed_lambda, bound, grid, margin, rollouts)
     warnings = tuple(f"precondition {p.name!r} failed: {p.detail}" for p in report.preconditions if not p.passed)
-    return Verdict(passed, proposed_lambda, margin, bound, grid, reason, warnings)
+    return Verdict(passed, proposed_lambda, margin, bound, grid, rollouts, reason, warnings)
 
 
-def _check_inputs(proposed_lambda: float, clip: float | None, margin: float) -> None:
+def _check_inputs(proposed_lambda: float, margin: float, rollouts: int | None) -> None:
     if not (math.isfinite(proposed_lambda) and proposed_lambda >= 0):
         raise GateInputError(f"lambda must be a finite number >= 0, got {proposed_lambda!r}")
-    if clip is not None and not (math.isfinite(clip) and clip > 1.0):
-        raise GateInputError(f"clip must be > 1 (a PPO upper clip eps is c = 1 + eps), got {clip!r}")
     if not (math.isfinite(margin) and margin >= 0):
         raise GateInputError(f"margin must be a finite number >= 0, got {margin!r}")
+    if rollouts is not None and not (int(rollouts) == rollouts and rollouts >= 1):
+        raise GateInputError(f"the training budget must be a whole number of rollouts >= 1, got {rollouts!r}")
 
 
-def _judge(lam: float, bound: Bound, grid: tuple[float, float], margin: float) -> tuple[bool, str]:
+def unreachable_within(report: AuditReport, rollouts: int) -> bool:
+    """No class carrying a material share of the drop is drawn often enough within ``rollouts``."""
+    need = report.reachability.draws_to_reach
+    carriers = [row for row in report.classes if (row.share_of_drop or 0.0) >= MATERIAL_SHARE]
+    if not carriers:
+        return False  # nothing says which positions carry the fall: fail closed
+    return all(row.draws_per_rollout is not None and row.draws_per_rollout * rollouts < need for row in carriers)
+
+
+def _judge(report: AuditReport, lam: float, bound: Bound, grid: tuple[float, float], margin: float,
+           rollouts: int | None) -> tuple[bool, str]:
     end = grid[1]
-    if bound.value is not None and not lam < bound.value - margin:
-        return False, (f"lambda {lam:g} is not below the bound {bound.value:.4f}"
-                       f"{_minus_margin(margin, bound.value)}: from there on training risks leaving the clip-safe "
-                       f"region, where JSON validity collapses")
     if lam > end:
-        beyond = f"beyond the audited grid's end {end:g}"
-        if bound.value is None:
-            return False, (f"no class reaches the cliff on the audited grid, but lambda {lam:g} lies {beyond}, "
-                           f"where the audit says nothing; re-audit with a grid that reaches it")
-        return False, (f"lambda {lam:g} is below the bound {bound.value:.4f} but lies {beyond}, where the exact "
-                       f"threshold was not checked; re-audit with a grid that reaches it")
+        return False, (f"lambda {lam:g} lies beyond the audited grid's end {end:g}, where the audit says nothing; "
+                       f"re-audit with --lambda-max above it")
     if bound.value is None:
-        return True, f"no class reaches the cliff on the audited grid, and lambda {lam:g} is within its end {end:g}"
-    return True, f"lambda {lam:g} is below the bound {bound.value:.4f}{_minus_margin(margin, bound.value)}"
+        return True, f"no cliff up to lambda_max = {end:g}, and lambda {lam:g} is within it"
+    if lam < bound.value - margin:
+        return True, f"lambda {lam:g} is below the bound {bound.value:.4f}{_minus_margin(margin, bound.value)}"
+    beyond = (f"lambda {lam:g} is not below the bound {bound.value:.4f}{_minus_margin(margin, bound.value)}: the "
+              f"fixed point's parse rate falls {report.cliff.drop:g} below its best at lambda_v = "
+              f"{bound.lambda_v:.4f}")
+    if rollouts is None:
+        return False, f"{beyond}, and no training budget is known to show the cliff out of reach"
+    if unreachable_within(report, rollouts):
+        return True, (f"{beyond}, but not within {rollouts:,} rollouts: the classes that carry the drop would be "
+                      f"drawn fewer than {report.reachability.draws_to_reach:g} times")
+    return False, f"{beyond}, reachable within {rollouts:,} rollouts"
 
 
 def _minus_margin(margin: float, value: float) -> str:

@@ -27,6 +27,9 @@ def load_report(path: Path) -> AuditReport:
         raise ReportError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ReportError(f"{path}: not a cliffaudit report (no schema_version)")
+    if data["schema_version"] == 1:
+        raise ReportError(f"{path}: a schema_version 1 report predicts the clip-band cliff, which the sweeps "
+                          f"refuted; re-audit with `cliffaudit audit` for a schema_version {SCHEMA_VERSION} report")
     if data["schema_version"] != SCHEMA_VERSION:
         raise ReportError(f"{path}: report schema_version {data['schema_version']!r}, "
                           f"this cliffaudit reads {SCHEMA_VERSION}: re-run the audit")

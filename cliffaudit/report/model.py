@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def finite_or_none(value: float) -> float | None:
@@ -24,16 +24,20 @@ def finite_or_none(value: float) -> float | None:
 class AuditSettings(BaseModel):
     teacher: str
     student: str
+    reference: str | None = Field(None, description="G-OPD's reference (pi_ref); None: the warm start (student)")
     probes: str
     schema_path: str | None = None
-    clip: float = 2.0
+    drop: float = Field(0.10, description="absolute fall in parse rate that counts as a cliff")
+    rollouts: int | None = Field(None, description="training budget in rollouts (per step x steps); None: unknown")
+    clip: float = Field(2.0, description="importance-weight cap c; read for the clip-band comparison only")
     samples_per_prompt: int = 4
     max_new_tokens: int = 96
     batch_size: int = 16
+    fixed_point_lambdas: int = Field(8, description="most lambdas sampled from the fixed point; 0: analytic only")
     device: str = "auto"
     dtype: str = "auto"
     teacher_dtype: str | None = None  # overrides dtype for the teacher
-    student_dtype: str | None = None
+    student_dtype: str | None = None  # and for the student (and the reference)
     device_map: str | None = None  # e.g. "auto": accelerate's big-model loading
     seed: int = 0
     lambda_min: float = 1.0
@@ -43,28 +47,67 @@ class AuditSettings(BaseModel):
     trust_remote_code: bool = False
 
 
+class RolloutPoint(BaseModel):
+    """Strict parse rate of outputs sampled from the fixed point at one lambda
+    (at lambda = 1 the fixed point is the teacher: its own samples)."""
+
+    lam: float
+    samples: int
+    valid: int
+    parse_rate: float
+    interval: tuple[float, float] = Field(description="90% Wilson interval")
+    violations: dict[str, int] = Field(description="first contract violations, by class")
+
+
+class ParseRate(BaseModel):
+    """The fixed point's predicted strict-parse rate V(lambda)."""
+
+    analytic: list[float] = Field(description="on the report's lambda grid, from the teacher's samples")
+    analytic_low: list[float] = Field(description="90% bootstrap band over probe records")
+    analytic_high: list[float]
+    rollouts: list[RolloutPoint]
+
+
+class Cliff(BaseModel):
+    """Where V falls more than ``drop`` below its best at smaller lambdas (docs/theory.md)."""
+
+    drop: float
+    lambda_max: float
+    lambda_v: float | None = Field(description="None: no cliff up to lambda_max")
+    interval: tuple[float | None, float | None]
+    source: str = Field(description='"rollouts" or "analytic": which estimate lambda_v comes from')
+    analytic_lambda_v: float | None
+    analytic_interval: tuple[float | None, float | None]
+    rollout_lambda_v: float | None
+    rollout_interval: tuple[float | None, float | None] = Field(
+        description="(largest sampled lambda still within drop, first one past it)")
+    agree: bool = Field(description="the analytic curve and the rollouts tell the same story")
+
+
+class Reachability(BaseModel):
+    budget_rollouts: int | None
+    draws_per_rollout: float | None = Field(description="binding class's driving draws per warm-start rollout")
+    draws_to_reach: float
+    expected_draws: float | None
+    rollouts_needed: float | None
+    reachable: bool | None = Field(description="None when there is no cliff; True without a budget (fails closed)")
+    statement: str
+
+
 class ClassRow(BaseModel):
     label: str
-    positions: int
+    teacher_positions: int
+    student_positions: int
     prompts: int
     teacher_valid_mass: float = Field(description="p: mean teacher mass on the contract-preserving set")
     student_valid_mass: float = Field(description="b: mean warm-start mass on it")
-    regime: str
-    reduced_lambda_star: float | None
-    reduced_edge: str | None
-    base_neutral_lambda_star: float | None
-    exact_lambda_star: float | None
-    exact_edge: str | None
-    lambda_star: float | None = Field(description="the smaller of the two thresholds")
-    interval: tuple[float | None, float | None]
-    reduced_interval: tuple[float | None, float | None]
-    exact_interval: tuple[float | None, float | None]
-    reduced_percentiles: dict[str, float | None]
-    exact_percentiles: dict[str, float | None]
-    disagreement: bool
-    amplified_tokens: list[tuple[str, float]] = Field(default_factory=list,
-                                                      description="(token, log pi_T/pi_ref) driving the exact tail")
-    mean_tail_ratio: list[float | None] = Field(description="(1-p)/t_lambda of the class's mean exact tail on the grid")
+    reference_valid_mass: float = Field(description="the reference's mean mass on it (b for the warm start)")
+    bernoulli_lambda_v: float | None = Field(description="closed form of a Bernoulli position; None when b <= p")
+    clip_band_lambda_star: float | None = Field(description="the refuted clip-band rule at settings.clip")
+    share_of_drop: float | None = Field(description="share of the analytic fall in V at lambda_v")
+    draws_per_rollout: float | None = Field(description="driving draws per warm-start rollout towards lambda_v")
+    amplified_tokens: list[tuple[str, float]] = Field(
+        default_factory=list, description="breaking tokens the fixed point amplifies most, with log(pi_T/pi_ref)")
 
 
 class Precondition(BaseModel):
@@ -99,6 +142,7 @@ class Fingerprints(BaseModel):
 
     teacher: dict[str, str] = Field(description="file name -> sha256, for each file of the teacher directory")
     student: dict[str, str]
+    reference: dict[str, str] | None = None
     probes: str
     schema_file: str | None = None
 
@@ -139,9 +183,16 @@ class AuditReport(BaseModel):
     lambdas: list[float]
     teacher_parse_rate: float
     student_parse_rate: float
+    parse_rate: ParseRate
+    cliff: Cliff
+    binding_class: str | None = Field(description="the class with the largest share of the drop at lambda_v")
+    binding_share: float | None
+    reachability: Reachability
+    recommended_lambda: float | None = Field(
+        description="the largest lambda whose V stays within drop of its best, at the safe end of lambda_v's "
+                    "interval; None: no cliff up to lambda_max")
+    recommendation: str
     classes: list[ClassRow]
-    binding_class: str | None
-    recommended_lambda: float | None = Field(description="lower end of the binding class's 90% interval")
     preconditions: list[Precondition]
     calibration: dict[str, ModelCalibration]
     warnings: list[str] = Field(default_factory=list)

@@ -12,9 +12,8 @@ import math
 import matplotlib
 from matplotlib.figure import Figure
 
-from cliffaudit.report.model import AuditReport, ClassRow
+from cliffaudit.report.model import AuditReport
 
-MAX_CLASSES_PLOTTED = 8
 _RC = {"svg.fonttype": "none", "svg.hashsalt": "cliffaudit", "font.size": 9}
 
 
@@ -26,37 +25,43 @@ def _svg(fig: Figure) -> str:
     return text[text.index("<svg"):]  # drop the XML prologue: the SVG sits inside HTML
 
 
-def _plotted(report: AuditReport) -> list[ClassRow]:
-    bounded = [r for r in report.classes if r.lambda_star is not None]
-    rest = [r for r in report.classes if r.lambda_star is None]
-    return (bounded + rest)[:MAX_CLASSES_PLOTTED]
-
-
-def clip_geometry(report: AuditReport, clip: float, proposed_lambda: float | None,
-                  thresholds: dict[str, float | None]) -> str:
-    """Tail importance ratio (1-p)/t_lambda per class against lambda, with the clip band."""
+def parse_rate(report: AuditReport, proposed_lambda: float | None = None, sweep=None) -> str:
+    """The fixed point's predicted strict-parse rate against lambda: the analytic curve
+    with its band, the sampled points with their intervals, the drop line and lambda_v;
+    a sweep's observed rates (after training) on the same axes when there is one."""
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7.5, 4.2))
         ax = fig.add_subplot()
-        for row in _plotted(report):
-            points = [(lam, r) for lam, r in zip(report.lambdas, row.mean_tail_ratio) if r is not None and r > 0]
-            if not points:
-                continue
-            (line,) = ax.plot([p[0] for p in points], [p[1] for p in points], label=row.label, linewidth=1.4)
-            star = thresholds.get(row.label)
-            if star is not None and report.lambdas[0] <= star <= report.lambdas[-1]:
-                ax.axvline(star, color=line.get_color(), linestyle=":", linewidth=1)
-        ax.axhline(clip, color="black", linestyle="--", linewidth=1)
-        ax.axhline(1.0 / clip, color="black", linestyle="--", linewidth=1)
-        ax.text(report.lambdas[0], clip, f" c = {clip:g}", va="bottom")
-        ax.text(report.lambdas[0], 1.0 / clip, f" 1/c = {1 / clip:.3g}", va="top")
+        lambdas, rates = report.lambdas, report.parse_rate
+        ax.fill_between(lambdas, rates.analytic_low, rates.analytic_high, color="tab:blue", alpha=0.15, linewidth=0)
+        ax.plot(lambdas, rates.analytic, color="tab:blue", linewidth=1.6, label="predicted (analytic, 90% band)")
+        points = rates.rollouts
+        if points:
+            ax.errorbar([r.lam for r in points], [r.parse_rate for r in points],
+                        yerr=[[r.parse_rate - r.interval[0] for r in points], [r.interval[1] - r.parse_rate for r in points]],
+                        fmt="o", color="tab:orange", capsize=3, label="sampled from the fixed point (90% interval)")
+            best = max(r.parse_rate for r in points if r.lam <= (report.cliff.lambda_v or math.inf))
+            ax.axhline(best - report.cliff.drop, color="grey", linestyle="--", linewidth=1,
+                       label=f"drop line: best - {report.cliff.drop:g}")
+        cliff = report.cliff
+        if cliff.lambda_v is not None:
+            lo, hi = cliff.interval
+            ax.axvspan(lo, hi, color="crimson", alpha=0.12, linewidth=0)
+            ax.axvline(cliff.lambda_v, color="crimson", linewidth=1.4, label=f"lambda_v = {cliff.lambda_v:.3f}")
+        if sweep is not None:
+            grid = sorted({r.lam for r in sweep.runs})
+            pooled = [sum(r.parse_rate for r in sweep.runs if r.lam == lam) /
+                      max(1, sum(1 for r in sweep.runs if r.lam == lam)) for lam in grid]
+            ax.plot(grid, pooled, marker="s", color="tab:green", linewidth=1,
+                    label=f"observed after {sweep.settings.steps} training steps (mean of {sweep.settings.seeds} seeds)")
         if proposed_lambda is not None:
-            ax.axvline(proposed_lambda, color="crimson", linewidth=2, label=f"proposed lambda = {proposed_lambda:g}")
-        ax.set_yscale("log")
+            ax.axvline(proposed_lambda, color="black", linestyle=":", linewidth=1.4,
+                       label=f"proposed lambda = {proposed_lambda:g}")
+        ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("lambda")
-        ax.set_ylabel("tail importance ratio (1-p) / t_lambda")
-        ax.set_title("Clip-safe geometry: each class leaves [1/c, c] at its lambda* (dotted)")
-        ax.legend(fontsize=7, loc="best")
+        ax.set_ylabel("strict parse rate")
+        ax.set_title("The G-OPD fixed point's parse rate against lambda")
+        ax.legend(fontsize=7, loc="lower left")
         return _svg(fig)
 
 
@@ -75,22 +80,6 @@ def reliability(report: AuditReport) -> str:
         return _svg(fig)
 
 
-def finite_budget(steps: list[int], budget_lambdas: list[float], fixed_point: float, label: str) -> str:
-    """lambda*_T of the binding class against training steps T."""
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(6, 3.6))
-        ax = fig.add_subplot()
-        shown = [(t, v) for t, v in zip(steps, budget_lambdas) if math.isfinite(v)]
-        ax.plot([s for s, _ in shown], [v for _, v in shown], marker=".", label=f"lambda*_T ({label})")
-        ax.axhline(fixed_point, color="black", linestyle="--", linewidth=1, label=f"fixed point lambda* = {fixed_point:.3f}")
-        ax.set_xscale("log")
-        ax.set_xlabel("training steps T")
-        ax.set_ylabel("lambda at which the cliff is reached")
-        ax.set_title("Finite-budget boundary")
-        ax.legend(fontsize=7)
-        return _svg(fig)
-
-
 def sweep(sweep_report) -> str:
     """Parse rate and task metric against lambda, one line per seed; the locked
     prediction's windows shaded, the observed onset marked."""
@@ -105,14 +94,14 @@ def sweep(sweep_report) -> str:
             if scored:
                 metric_ax.plot([r.lam for r in scored], [r.ndcg_at_1 for r in scored], linestyle=":", marker=".",
                                label=f"NDCG@1 on parsed outputs, seed {seed}")
-        colours = {"reduced": "tab:blue", "exact": "tab:orange"}
+        colours = {"fixed point": "tab:blue", "clip band": "tab:orange"}
         first, last = min(sweep_report.settings.lambdas), max(sweep_report.settings.lambdas)
         for verdict in sweep_report.verdicts:
             lo, hi = verdict.window
             hi = last if hi is None else hi
             if lo is not None and lo <= last and hi >= first:  # shade only what lies on the swept grid
-                ax.axvspan(max(lo, first), min(hi, last), alpha=0.15, color=colours.get(verdict.threshold, "grey"),
-                           label=f"locked {verdict.threshold} window")
+                ax.axvspan(max(lo, first), min(hi, last), alpha=0.15, color=colours.get(verdict.rule, "grey"),
+                           label=f"locked {verdict.rule} window")
         ax.set_xlim(first - 0.02, last + 0.02)
         onset = sweep_report.onset_pooled
         if onset is not None:
@@ -123,6 +112,6 @@ def sweep(sweep_report) -> str:
         metric_ax.set_ylabel("NDCG@1 on parsed outputs")
         ax.set_ylim(-0.02, 1.02)
         metric_ax.set_ylim(-0.02, 1.02)
-        ax.set_title("Sweep: where validity collapses, against the locked prediction")
+        ax.set_title("Sweep: parse rate after training, against the locked prediction")
         ax.legend(fontsize=7, loc="lower left")
         return _svg(fig)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-SWEEP_SCHEMA_VERSION = 1
+SWEEP_SCHEMA_VERSION = 2
 
 
 class SweepSettings(BaseModel):
@@ -30,12 +30,14 @@ class Prediction(BaseModel):
     """What the audit predicted, locked before the first training step."""
 
     binding_class: str | None
-    clip: float
-    reduced_lambda_star: float | None
-    reduced_interval: tuple[float | None, float | None]
-    exact_lambda_star: float | None
-    exact_interval: tuple[float | None, float | None]
+    drop: float
+    lambda_max: float = Field(description="the audited grid's end: no cliff predicted means none up to here")
+    lambda_v: float | None = Field(description="the fixed point's cliff; None: no cliff up to lambda_max")
+    interval: tuple[float | None, float | None]
     recommended_lambda: float | None
+    clip: float
+    clip_band_lambda_star: float | None = Field(description="the refuted clip-band rule's cliff (smallest over "
+                                                            "classes, Bernoulli form), locked for comparison")
     report_path: str
     report_sha256: str
     sweep_settings: SweepSettings
@@ -56,11 +58,12 @@ class OnsetInterval(BaseModel):
     upper: float
 
 
-class WindowVerdict(BaseModel):
-    threshold: str  # "reduced" (Bernoulli reduction) or "exact" (K-ary fixed point)
-    window: tuple[float | None, float | None]
-    inside: bool | None = Field(description="None when the prediction is unbounded, or no onset was observed "
-                                            "on a grid that ends inside the window")
+class RuleVerdict(BaseModel):
+    rule: str  # "fixed point" (the prediction) or "clip band" (the refuted alternative)
+    window: tuple[float | None, float | None] = Field(description="(None, None): no cliff predicted")
+    hit: bool | None = Field(description="None when the sweep cannot tell (its grid ends inside the window, or "
+                                         "its onset lies past the audited grid)")
+    outcome: str = Field(description='"inside", "agree: no cliff", "miss: earlier by ...", "miss: later by ..."')
     miss: float | None
     direction: str | None
     miss_at_least: bool = Field(False, description="the miss is a lower bound: no onset was observed up to the "
@@ -77,4 +80,4 @@ class SweepReport(BaseModel):
     runs: list[RunResult]
     onset_per_seed: dict[str, OnsetInterval | None]
     onset_pooled: OnsetInterval | None
-    verdicts: list[WindowVerdict]
+    verdicts: list[RuleVerdict]

@@ -1,4 +1,4 @@
-"""Where the cliff is observed, and whether a locked prediction saw it coming. numpy only.
+"""Where the cliff is observed, and whether a locked prediction saw it coming. No torch.
 
 Onset rule: walk lambda upwards; the onset is the first lambda whose strict parse
 rate falls more than ``tolerance`` (absolute) below the best rate seen at the
@@ -17,7 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-ONSET_TOLERANCE = 0.10
+from cliffaudit import theory
+
+ONSET_TOLERANCE = theory.DEFAULT_DROP
 
 
 @dataclass(frozen=True)
@@ -27,13 +29,9 @@ class Onset:
 
 
 def observed_onset(lambdas: list[float], parse_rates: list[float], tolerance: float = ONSET_TOLERANCE) -> Onset | None:
-    pairs = sorted(zip(lambdas, parse_rates))
-    best = -math.inf
-    for j, (lam, rate) in enumerate(pairs):
-        if j > 0 and all(later < best - tolerance for _, later in pairs[j:]):
-            return Onset(pairs[j - 1][0], lam)
-        best = max(best, rate)
-    return None
+    """The rule of ``theory.onset_interval``, which predictions use too."""
+    found = theory.onset_interval(lambdas, parse_rates, tolerance)
+    return None if found is None else Onset(*found)
 
 
 @dataclass(frozen=True)
@@ -66,3 +64,31 @@ def check_window(onset: Onset | None, window: tuple[float | None, float | None],
     if onset.lower > hi:
         return WindowCheck(False, onset.lower - hi, "later")
     return WindowCheck(True, 0.0, "inside")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    hit: bool | None
+    text: str
+    check: WindowCheck | None
+
+
+def judge(onset: Onset | None, window: tuple[float | None, float | None], grid_end: float,
+          predicted_up_to: float) -> Outcome:
+    """A locked prediction against the observed onset. ``window`` (None, None) predicts no
+    cliff up to ``predicted_up_to``: no onset on the grid agrees with it (a hit), an onset
+    at or below ``predicted_up_to`` misses it (earlier)."""
+    if window[0] is None:
+        if onset is None:
+            return Outcome(True, f"agree: no cliff up to {min(grid_end, predicted_up_to):g}", None)
+        if onset.upper <= predicted_up_to:
+            check = WindowCheck(False, predicted_up_to - onset.upper, "earlier")
+            return Outcome(False, f"miss: a cliff in ({onset.lower:g}, {onset.upper:g}] where none was predicted", check)
+        return Outcome(None, "no verdict: the onset lies past the audited grid", None)
+    check = check_window(onset, window, grid_end)
+    if check is None:
+        return Outcome(None, "no verdict: the sweep's grid ends inside the window", None)
+    if check.inside:
+        return Outcome(True, "inside", check)
+    at_least = "at least " if check.miss_at_least else ""
+    return Outcome(False, f"miss: {check.direction} by {at_least}{check.miss:.3f}", check)

@@ -21,23 +21,8 @@ from cliffaudit import __version__, audit, probe
 from cliffaudit.report import AuditSettings, write_json_atomically
 from cliffaudit.report.load import ReportError, load_report
 from cliffaudit.sweep import onset as onsets
-from cliffaudit.sweep.model import (OnsetInterval, Prediction, RunResult, SweepReport, SweepSettings,
-                                    WindowVerdict)
+from cliffaudit.sweep.model import OnsetInterval, Prediction, RuleVerdict, RunResult, SweepReport, SweepSettings
 from cliffaudit.sweep.train import RunSettings, evaluate, train_run
-
-
-def parse_lambdas(text: str) -> list[float]:
-    """``1.0:1.6:0.05`` (inclusive) or ``1.0,1.2,1.5``."""
-    try:
-        if ":" in text:
-            start, stop, step = (float(x) for x in text.split(":"))
-            if step <= 0 or stop < start:
-                raise ValueError
-            count = int(round((stop - start) / step)) + 1
-            return [round(start + i * step, 10) for i in range(count)]
-        return sorted(float(x) for x in text.split(","))
-    except ValueError:
-        raise ValueError(f"--lambdas must be START:STOP:STEP or a comma list, got {text!r}") from None
 
 
 def _sha256(path: Path) -> str:
@@ -55,16 +40,12 @@ def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, P
                                                clip=settings.clip))
         report_path = out / "audit" / "report.json"
         write_json_atomically(report.model_dump_json(indent=2) + "\n", report_path)
-    row = next((r for r in report.classes if r.label == report.binding_class), None)
+    band = [r.clip_band_lambda_star for r in report.classes if r.clip_band_lambda_star is not None]
     return Prediction(
-        binding_class=report.binding_class, clip=report.settings.clip,
-        reduced_lambda_star=row.reduced_lambda_star if row else None,
-        reduced_interval=row.reduced_interval if row else (None, None),
-        exact_lambda_star=row.exact_lambda_star if row else None,
-        exact_interval=row.exact_interval if row else (None, None),
-        recommended_lambda=report.recommended_lambda, report_path=str(report_path),
-        report_sha256=_sha256(report_path),
-        sweep_settings=settings), report_path
+        binding_class=report.binding_class, drop=report.cliff.drop, lambda_max=report.cliff.lambda_max,
+        lambda_v=report.cliff.lambda_v, interval=report.cliff.interval, recommended_lambda=report.recommended_lambda,
+        clip=report.settings.clip, clip_band_lambda_star=min(band) if band else None,
+        report_path=str(report_path), report_sha256=_sha256(report_path), sweep_settings=settings), report_path
 
 
 def _lock(prediction: Prediction, out: Path, echo) -> str:
@@ -151,11 +132,14 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
     pooled_rates = [float(np.mean([r.parse_rate for r in runs if r.lam == lam])) for lam in settings.lambdas]
     pooled = onsets.observed_onset(settings.lambdas, pooled_rates, settings.onset_tolerance)
     verdicts = []
-    for name, window in (("reduced", prediction.reduced_interval), ("exact", prediction.exact_interval)):
-        check = onsets.check_window(pooled, window, grid_end=max(settings.lambdas))
-        verdicts.append(WindowVerdict(threshold=name, window=window, inside=check.inside if check else None,
-                                      miss=check.miss if check else None, direction=check.direction if check else None,
-                                      miss_at_least=check.miss_at_least if check else False))
+    star = prediction.clip_band_lambda_star
+    for rule, window in (("fixed point", prediction.interval),
+                         ("clip band", (star, star) if star is not None else (None, None))):
+        outcome = onsets.judge(pooled, window, max(settings.lambdas), prediction.lambda_max)
+        check = outcome.check
+        verdicts.append(RuleVerdict(rule=rule, window=window, hit=outcome.hit, outcome=outcome.text,
+                                    miss=check.miss if check else None, direction=check.direction if check else None,
+                                    miss_at_least=check.miss_at_least if check else False))
     report = SweepReport(tool_version=__version__, settings=settings, prediction=prediction,
                          prediction_sha256=lock_hash, lock_verified=_sha256(out / "prediction.json") == lock_hash,
                          runs=sorted(runs, key=lambda r: (r.seed, r.lam)), onset_per_seed=per_seed,
@@ -181,9 +165,7 @@ def summary(report: SweepReport) -> str:
     lines.append("observed onset (pooled): " + ("none on the grid" if pooled is None
                                                  else f"({pooled.lower:g}, {pooled.upper:g}]"))
     for v in report.verdicts:
-        window = f"[{v.window[0]}, {v.window[1]}]"
-        status = "no verdict" if v.inside is None else (
-            "INSIDE" if v.inside else f"MISS by {'at least ' if v.miss_at_least else ''}{v.miss:.3f} ({v.direction})")
-        lines.append(f"{v.threshold} threshold window {window}: {status}")
+        window = "no cliff" if v.window[0] is None else f"[{v.window[0]:.4g}, {v.window[1]:.4g}]"
+        lines.append(f"{v.rule} rule, locked {window}: {v.outcome}")
     lines.append(f"prediction sha256 {report.prediction_sha256} ({'verified' if report.lock_verified else 'CHANGED'})")
     return "\n".join(lines)

@@ -7,53 +7,69 @@ from pathlib import Path
 import numpy as np
 
 from cliffaudit import theory
-from cliffaudit.report import AuditReport, AuditSettings, ClassRow, Fingerprints, Precondition, RunInfo
+from cliffaudit.report import (AuditReport, AuditSettings, ClassRow, Cliff, Fingerprints, ParseRate, Precondition,
+                               Reachability, RolloutPoint, RunInfo)
 
 CONFIGS = Path(__file__).parent / "configs"
 GRID = np.round(np.linspace(1.0, 3.0, 201), 10)  # the audit's default grid, 1.00 to 3.00 by 0.01
-RECOMMENDED = 1.25  # lower end of the binding class's interval in known_report()
+RECOMMENDED = 1.25  # lower end of lambda_v's interval in known_report()
+LAMBDA_V = 1.3
+BINDING_DRAWS = 0.5  # driving draws per rollout of the binding class in known_report()
 
 
-def bernoulli_row(label: str, p: float, b: float, clip: float, interval: tuple[float | None, float | None]) -> ClassRow:
-    """A class whose exact tail-ratio curve is the Bernoulli fixed point's, so the
-    reduced and the exact thresholds agree up to the grid's resolution."""
-    limit = theory.threshold(p, b, clip)
-    star = limit.lambda_star if limit.bounded else None
-    return ClassRow(
-        label=label, positions=40, prompts=8, teacher_valid_mass=p, student_valid_mass=b, regime=limit.regime.value,
-        reduced_lambda_star=star, reduced_edge=limit.edge, base_neutral_lambda_star=None,
-        exact_lambda_star=star, exact_edge=limit.edge, lambda_star=star, interval=interval,
-        reduced_interval=interval, exact_interval=interval, reduced_percentiles={}, exact_percentiles={},
-        disagreement=False, mean_tail_ratio=[theory.tail_ratio(p, b, lam) for lam in GRID])
+def row(label: str, p: float, b: float, share: float | None = None, draws: float | None = None) -> ClassRow:
+    star = theory.bernoulli_lambda_v(p, b)
+    band = theory.clip_band_lambda_star(p, b, 2.0)
+    return ClassRow(label=label, teacher_positions=40, student_positions=40, prompts=8, teacher_valid_mass=p,
+                    student_valid_mass=b, reference_valid_mass=b, bernoulli_lambda_v=star if np.isfinite(star) else None,
+                    clip_band_lambda_star=band if np.isfinite(band) else None, share_of_drop=share,
+                    draws_per_rollout=draws)
 
 
-def make_report(rows: list[ClassRow], recommended: float | None, binding: str | None, clip: float = 2.0,
+def make_report(rows: list[ClassRow], cliff: Cliff, binding: str | None, rollouts: int | None = None,
                 preconditions: list[Precondition] | None = None) -> AuditReport:
-    settings = AuditSettings(teacher="/ckpt/teacher", student="/ckpt/student", probes="/ckpt/probes.jsonl", clip=clip)
+    settings = AuditSettings(teacher="/ckpt/teacher", student="/ckpt/student", probes="/ckpt/probes.jsonl",
+                             rollouts=rollouts)
+    curve = [theory.bernoulli_valid_mass(0.95, 0.999, lam) for lam in GRID]
+    binding_row = next((r for r in rows if r.label == binding), None)
+    per_rollout = binding_row.draws_per_rollout if binding_row else None
     return AuditReport(
         tool_version="test", settings=settings,
         fingerprints=Fingerprints(teacher={"model.safetensors": "0" * 64}, student={"model.safetensors": "1" * 64},
                                   probes="2" * 64),
         device="cpu", records=8, lambdas=GRID.tolist(), teacher_parse_rate=0.95, student_parse_rate=0.7,
-        classes=rows, binding_class=binding, recommended_lambda=recommended,
+        parse_rate=ParseRate(analytic=curve, analytic_low=curve, analytic_high=curve,
+                             rollouts=[RolloutPoint(lam=1.0, samples=100, valid=95, parse_rate=0.95,
+                                                    interval=(0.9, 0.98), violations={"value:number": 5})]),
+        cliff=cliff, binding_class=binding, binding_share=binding_row.share_of_drop if binding_row else None,
+        reachability=Reachability(budget_rollouts=rollouts, draws_per_rollout=per_rollout,
+                                  draws_to_reach=theory.DRAWS_TO_REACH, expected_draws=None, rollouts_needed=None,
+                                  reachable=None if cliff.lambda_v is None else True, statement="test"),
+        recommended_lambda=cliff.interval[0] if cliff.lambda_v is not None else None, recommendation="test",
+        classes=rows,
         preconditions=preconditions if preconditions is not None else [
             Precondition(name="calibrated", passed=True, detail="gap 0.02 (teacher), 0.04 (student)")],
         calibration={}, run=RunInfo(processes=1, wall_seconds=1.0, tokens_probed=1000, peak_memory_bytes=1 << 30))
 
 
+def cliff(lambda_v: float | None, interval=(None, None)) -> Cliff:
+    return Cliff(drop=0.1, lambda_max=float(GRID[-1]), lambda_v=lambda_v, interval=interval, source="rollouts",
+                 analytic_lambda_v=lambda_v, analytic_interval=interval, rollout_lambda_v=lambda_v,
+                 rollout_interval=interval, agree=True)
+
+
 def known_report(**changes) -> AuditReport:
-    """Two classes at c = 2: 'value:number' (p=0.99, b=0.9, lambda* 1.2912) binds;
-    'key' (p=0.9, b=0.97, lambda* 1.6341) does not. Recommended lambda 1.25."""
-    rows = [bernoulli_row("value:number", 0.99, 0.9, 2.0, (RECOMMENDED, 1.33)),
-            bernoulli_row("key", 0.9, 0.97, 2.0, (1.58, 1.70))]
-    report = make_report(rows, RECOMMENDED, "value:number")
+    """A cliff at lambda_v = 1.3 (interval 1.25 to 1.35): 'value:number' carries 90% of the
+    fall and is drawn 0.5 times a rollout; 'key' 10%, drawn 0.02 times. Recommended 1.25."""
+    rows = [row("value:number", 0.95, 0.999, share=0.9, draws=BINDING_DRAWS),
+            row("key", 0.9, 0.97, share=0.1, draws=0.02)]
+    report = make_report(rows, cliff(LAMBDA_V, (RECOMMENDED, 1.35)), "value:number")
     return report.model_copy(update=changes)
 
 
 def no_cliff_report() -> AuditReport:
-    """b == p in every class: the fixed point is the teacher for every lambda."""
-    rows = [bernoulli_row("value:number", 0.95, 0.95, 2.0, (None, None))]
-    return make_report(rows, None, None)
+    """b < p in every class: extrapolation sharpens the format; no cliff up to 3."""
+    return make_report([row("value:number", 0.99, 0.9)], cliff(None), None)
 
 
 def write_report(report: AuditReport, directory: Path) -> Path:

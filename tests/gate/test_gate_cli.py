@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from cliffaudit import theory
 from cliffaudit.demo import paths
 from cliffaudit.report import Precondition
 from cliffaudit.report.load import load_report
@@ -34,7 +33,8 @@ def test_pass_below_the_bound(gate, known_report_path):
     assert code == 0 and err == ""
     assert out.startswith("PASS: lambda 1.2 is below the bound 1.2500")
     assert "lambda = 1.2 from --lambda 1.2 (command line)" in out
-    assert "c = 2 from settings.clip=2" in out
+    assert "c: not stated (it does not move the cliff" in out
+    assert "budget: unknown" in out
 
 
 def test_fail_at_or_above_the_bound(gate, known_report_path):
@@ -59,21 +59,24 @@ def test_no_cliff_passes_inside_the_grid_and_fails_beyond_it(gate, tmp_path):
     assert "beyond the audited grid's end 3" in out
 
 
-def test_another_clip_recomputes_the_bound_and_says_it_is_a_point_estimate(gate, known_report_path):
-    code, out, _ = gate(known_report_path, "--lambda", "1.3", "--clip", "3", "--format", "json")
+def test_the_clip_is_reported_and_does_not_move_the_bound(gate, known_report_path):
+    code, out, _ = gate(known_report_path, "--lambda", "1.2", "--clip", "1.05", "--format", "json")
     result = json.loads(out)
-    assert code == 0
-    assert result["bound_is_point_estimate"] is True
-    assert result["bound"] == pytest.approx(theory.lambda_star(0.99, 0.9, 3.0), abs=1e-3)
-    assert result["clip"] == 3.0
-    text = gate(known_report_path, "--lambda", "1.3", "--clip", "3")[1]
-    assert "point estimate at c = 3" in text and "no bootstrap interval" in text
+    assert code == 0 and result["bound"] == RECOMMENDED and result["clip"] == 1.05
+    assert gate(known_report_path, "--lambda", "1.3", "--clip", "50")[0] == 1
+
+
+def test_a_budget_that_cannot_reach_the_cliff_passes_past_the_bound(gate, known_report_path):
+    code, out, _ = gate(known_report_path, "--lambda", "1.5", "--rollouts", "5")
+    assert code == 0 and "not within 5 rollouts" in out and "budget: 5 rollouts from --rollouts 5" in out
+    assert gate(known_report_path, "--lambda", "1.5", "--rollouts", "100000")[0] == 1
 
 
 def test_a_real_audit_report(gate, audit_report, tmp_path):
     path = write_report(audit_report, tmp_path)
     end = audit_report.lambdas[-1]
     ceiling = end if audit_report.recommended_lambda is None else min(audit_report.recommended_lambda, end)
+    assert ceiling > 1.0
     code, out, _ = gate(path, "--lambda", f"{(1.0 + ceiling) / 2:.4f}")  # halfway between 1 and the bound
     assert code == 0
     assert gate(path, "--lambda", str(end + 0.5))[0] == 1  # past the grid's end: the gate does not vouch for it
@@ -85,10 +88,13 @@ def test_the_committed_demo_report_gates_against_the_shipped_checkpoints(gate):
     """What `make demo` shows: exit 0 below the demo's recommended bound, 1 above it,
     and the report still describes the checkpoints the package ships."""
     path = Path(__file__).resolve().parents[2] / "reports" / "demo" / "report.json"
-    bound = load_report(path).recommended_lambda
+    report = load_report(path)
+    assert report.recommended_lambda is None  # the demo has no cliff up to its grid's end
     models = ["--teacher", str(paths.TEACHER_DIR), "--student", str(paths.STUDENT_DIR)]
-    assert gate(path, "--lambda", f"{1 + (bound - 1) / 2:.4f}", *models)[0] == 0
-    assert gate(path, "--lambda", f"{bound + 0.05:.4f}", *models)[0] == 1
+    end = report.lambdas[-1]
+    assert gate(path, "--lambda", "1.5", *models)[0] == 0
+    assert gate(path, "--lambda", f"{end}", *models)[0] == 0
+    assert gate(path, "--lambda", f"{end + 0.05:.4f}", *models)[0] == 1
 
 
 # ----------------------------------------------------------------------------- unusable input
@@ -101,7 +107,8 @@ def unusable_reports(tmp_path):
     (tmp_path / "version.json").write_text(json.dumps(version))
     (tmp_path / "other.json").write_text(json.dumps({"name": "some other tool", "lambda": 1.2}))
     (tmp_path / "list.json").write_text("[1, 2, 3]")
-    (tmp_path / "partial.json").write_text(json.dumps({"schema_version": 1, "lambdas": [1.0, 2.0]}))
+    (tmp_path / "partial.json").write_text(json.dumps({"schema_version": 2, "lambdas": [1.0, 2.0]}))
+    (tmp_path / "old.json").write_text(json.dumps({"schema_version": 1, "recommended_lambda": 1.08}))
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00report")
     (tmp_path / "grid.json").write_text(known_report(lambdas=[]).model_dump_json())
 
@@ -109,7 +116,8 @@ def unusable_reports(tmp_path):
 @pytest.mark.parametrize(("name", "fragment"), [
     ("missing.json", "missing.json: cannot read: No such file or directory"),
     ("not-json.json", "not-json.json: not JSON (line 1: Expecting property name"),
-    ("version.json", "report schema_version 99, this cliffaudit reads 1"),
+    ("version.json", "report schema_version 99, this cliffaudit reads 2"),
+    ("old.json", "schema_version 1 report predicts the clip-band cliff"),
     ("other.json", "not a cliffaudit report (no schema_version)"),
     ("list.json", "not a cliffaudit report"),
     ("partial.json", "partial.json: field tool_version: Field required"),
@@ -144,14 +152,23 @@ def test_a_config_without_lambda_exits_two(gate, known_report_path, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_a_config_without_clip_exits_two_unless_clip_is_given(gate, known_report_path, tmp_path):
+def test_a_config_without_clip_is_judged_and_says_so(gate, known_report_path, tmp_path):
     config = tmp_path / "run.sh"
     config.write_text("python3 -m verl.trainer.main_ppo actor_rollout_ref.actor.policy_loss.lambda_vals=1.1\n")
-    code, out, err = gate(known_report_path, "--train-config", config)
-    assert_one_line_error(code, out, err, "the report was audited at c = 2")
+    code, out, _ = gate(known_report_path, "--train-config", config)
+    assert code == 0 and "c: not stated" in out
     code, out, _ = gate(known_report_path, "--train-config", config, "--clip", "2")
     assert code == 0
     assert "c = 2 from --clip 2 (command line); the config states no c" in out
+
+
+def test_a_config_that_states_its_budget_is_judged_with_it(gate, known_report_path):
+    # 256 prompts x 4 samples x 200 steps: the cliff is reachable, lambda 1.5 fails.
+    code, out, _ = gate(known_report_path, "--train-config", CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml")
+    assert code == 1
+    assert "budget: 204,800 rollouts from data.train_batch_size x actor_rollout_ref.rollout.n x " \
+           "trainer.total_training_steps=256 x 4 x 200" in out
+    assert "reachable within 204,800 rollouts" in out
 
 
 def test_missing_and_undetectable_configs_exit_two(gate, known_report_path, tmp_path):
@@ -243,7 +260,8 @@ def test_json_format_is_one_object_with_verdict_bound_and_sources(gate, known_re
     assert code == 1
     assert result["verdict"] == "fail" and result["exit_code"] == 1
     assert result["proposed_lambda"] == 1.4 and result["clip"] == 2.0
-    assert result["bound"] == RECOMMENDED and result["bound_is_point_estimate"] is False
+    assert result["bound"] == RECOMMENDED and result["lambda_v"] == 1.3
+    assert result["rollouts"] == 300 * 16 * 4 and result["sources"]["rollouts"]["key"].startswith("--rollout-batch")
     assert result["binding_class"] == "value:number"
     assert result["framework"] == "slime"
     assert result["sources"]["lambda"]["key"] == "--opd-kl-coef"

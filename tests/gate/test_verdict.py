@@ -1,15 +1,17 @@
-"""The decision itself: strictly below the bound minus the margin, and inside the
-audited grid; and the staleness check of the fingerprints."""
+"""The decision itself: strictly below the bound minus the margin and inside the
+audited grid, or past it only where the budget cannot reach the cliff; and the
+staleness check of the fingerprints."""
 
 from __future__ import annotations
 
 import pytest
 
+from cliffaudit import theory
 from cliffaudit.gate.errors import GateInputError
-from cliffaudit.gate.verdict import check_fingerprints, evaluate, stale_files
+from cliffaudit.gate.verdict import check_fingerprints, evaluate, stale_files, unreachable_within
 from cliffaudit.report import Precondition
 
-from .reports import RECOMMENDED, known_report, no_cliff_report
+from .reports import BINDING_DRAWS, RECOMMENDED, known_report, no_cliff_report
 
 
 @pytest.mark.parametrize(("lam", "margin", "passed"), [
@@ -27,53 +29,57 @@ def test_pass_means_strictly_below_the_bound_minus_the_margin(lam, margin, passe
     assert verdict.must_be_below == pytest.approx(RECOMMENDED - margin)
 
 
-def test_a_failing_reason_names_the_bound_and_the_margin():
+def test_a_failing_reason_names_the_bound_the_margin_and_the_missing_budget():
     verdict = evaluate(known_report(), 1.22, margin=0.05)
     assert "not below the bound 1.2500 minus the margin 0.05 (1.2000)" in verdict.reason
+    assert "no training budget is known" in verdict.reason
 
 
-def test_no_cliff_on_the_grid_passes_inside_it_and_fails_beyond():
+def test_no_cliff_passes_inside_the_grid_and_fails_beyond():
     report = no_cliff_report()
     inside = evaluate(report, 3.0)
-    assert inside.passed and "no class reaches the cliff" in inside.reason
+    assert inside.passed and "no cliff up to lambda_max = 3" in inside.reason
     beyond = evaluate(report, 3.01)
     assert not beyond.passed
     assert "beyond the audited grid's end 3" in beyond.reason
 
 
-def test_a_bound_beyond_the_grid_does_not_vouch_for_lambdas_past_its_end():
-    report = known_report(recommended_lambda=7.5)  # as a closed-form threshold can be
-    assert evaluate(report, 2.9).passed
-    verdict = evaluate(report, 3.5)
-    assert not verdict.passed
-    assert "exact threshold was not checked" in verdict.reason
-
-
-def test_another_clip_judges_against_the_recomputed_bound():
+def test_past_the_bound_a_budget_that_cannot_reach_the_cliff_passes():
     report = known_report()
-    assert not evaluate(report, 1.3).passed  # 1.3 >= 1.25 at c = 2
-    at_three = evaluate(report, 1.3, clip=3.0)  # lambda* rises to ~1.46 at c = 3
-    assert at_three.passed and at_three.bound.point_estimate
-    assert not evaluate(report, 1.3, clip=1.28).passed
+    # The classes carrying the fall are drawn 0.5 and 0.02 times a rollout: 'key' (10% of the
+    # fall, a material share) needs DRAWS_TO_REACH / 0.02 rollouts.
+    small = int(theory.DRAWS_TO_REACH / BINDING_DRAWS) - 1
+    assert unreachable_within(report, small)
+    verdict = evaluate(report, 1.5, rollouts=small)
+    assert verdict.passed and f"not within {small:,} rollouts" in verdict.reason
+    large = int(theory.DRAWS_TO_REACH / BINDING_DRAWS) + 1
+    assert not unreachable_within(report, large)
+    assert not evaluate(report, 1.5, rollouts=large).passed
+    assert not evaluate(report, 3.5, rollouts=small).passed  # past the grid: nothing is known
+
+
+def test_without_shares_a_budget_never_makes_a_cliff_unreachable():
+    report = known_report()
+    rows = [r.model_copy(update={"share_of_drop": None}) for r in report.classes]
+    assert not unreachable_within(report.model_copy(update={"classes": rows}), 1)
 
 
 def test_failed_preconditions_are_warnings_not_verdicts():
-    failed = Precondition(name="parse headroom", passed=False, detail="student 0.90 vs teacher 0.85")
-    report = known_report(preconditions=[failed])
-    verdict = evaluate(report, 1.2)
+    failed = Precondition(name="calibrated", passed=False, detail="student 0.90 vs 0.70")
+    verdict = evaluate(known_report(preconditions=[failed]), 1.2)
     assert verdict.passed
-    assert verdict.warnings == ("precondition 'parse headroom' failed: student 0.90 vs teacher 0.85",)
+    assert verdict.warnings == ("precondition 'calibrated' failed: student 0.90 vs 0.70",)
 
 
-@pytest.mark.parametrize(("lam", "clip", "margin", "fragment"), [
-    (float("nan"), None, 0.0, "lambda must be a finite number"),
-    (-0.5, None, 0.0, "lambda must be a finite number"),
-    (1.2, 1.0, 0.0, "clip must be > 1"),
-    (1.2, None, -0.1, "margin must be a finite number >= 0"),
+@pytest.mark.parametrize(("lam", "margin", "rollouts", "fragment"), [
+    (float("nan"), 0.0, None, "lambda must be a finite number"),
+    (-0.5, 0.0, None, "lambda must be a finite number"),
+    (1.2, -0.1, None, "margin must be a finite number >= 0"),
+    (1.2, 0.0, 0, "whole number of rollouts >= 1"),
 ])
-def test_unusable_numbers_are_refused(lam, clip, margin, fragment):
+def test_unusable_numbers_are_refused(lam, margin, rollouts, fragment):
     with pytest.raises(GateInputError, match=fragment):
-        evaluate(known_report(), lam, clip, margin)
+        evaluate(known_report(), lam, margin, rollouts)
 
 
 def test_stale_files_names_what_changed_was_removed_or_added():

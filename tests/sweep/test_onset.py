@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cliffaudit.sweep.onset import Onset, check_window, observed_onset
+from cliffaudit.sweep.onset import Onset, check_window, judge, observed_onset
 
 
 def test_onset_is_the_first_fall_below_the_best_rate():
@@ -38,3 +38,18 @@ def test_no_onset_on_a_grid_past_the_window_is_a_miss():
     assert check_window(None, (1.08, 1.12), grid_end=1.1) is None
     # An unbounded prediction and no onset: nothing to compare.
     assert check_window(None, (None, None), grid_end=1.6) is None
+
+
+def test_judging_a_locked_prediction():
+    # no cliff predicted up to 3, none seen up to 1.6: a hit
+    assert judge(None, (None, None), 1.6, 3.0).text == "agree: no cliff up to 1.6"
+    assert judge(None, (None, None), 1.6, 3.0).hit is True
+    # no cliff predicted, a collapse seen inside the audited grid: a miss
+    missed = judge(Onset(1.2, 1.3), (None, None), 1.6, 3.0)
+    assert missed.hit is False and "where none was predicted" in missed.text
+    # a collapse past the audited grid cannot judge a prediction that stops there
+    assert judge(Onset(3.2, 3.4), (None, None), 4.0, 3.0).hit is None
+    # a predicted window
+    assert judge(Onset(1.2, 1.3), (1.25, 1.35), 1.6, 3.0).text == "inside"
+    later = judge(None, (1.08, 1.12), 1.6, 3.0)
+    assert later.hit is False and later.text == "miss: later by at least 0.480"

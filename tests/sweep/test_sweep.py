@@ -27,7 +27,7 @@ def test_tiny_sweep_end_to_end(tiny_checkpoints, audit_report, tmp_path, capsys)
     assert sweep["prediction_sha256"] == digest and sweep["lock_verified"]
     assert digest in printed
     assert [(r["lam"], r["seed"]) for r in sweep["runs"]] == [(1.0, 0), (1.5, 0)]
-    assert {v["threshold"] for v in sweep["verdicts"]} == {"reduced", "exact"}
+    assert [v["rule"] for v in sweep["verdicts"]] == ["fixed point", "clip band"]
     assert sweep["prediction"]["binding_class"] == audit_report.binding_class
     page = (out / "sweep.html").read_text()
     assert 'id="plot-sweep"' in page and digest in page

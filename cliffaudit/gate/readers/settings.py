@@ -1,5 +1,6 @@
-"""What a reader finds in a training config: lambda and the clip c, each with
-the key that gave it, and the rules that turn a config value into c."""
+"""What a reader finds in a training config: lambda, the clip c and the training
+budget in rollouts, each with the key that gave it, and the rules that turn a
+config value into c."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class TrainingSettings:
     # does not supply one either (e.g. TRL, whose configs carry neither).
     no_lambda_reason: str = ""
     no_clip_reason: str = ""
+    rollouts: ConfigValue | None = None  # rollouts per step x steps, when every factor is stated
 
     @property
     def clip(self) -> ConfigValue | None:
@@ -104,6 +106,23 @@ def checked_clip(document: ConfigDocument, value: ConfigValue) -> ConfigValue:
     if not (value.value > 1.0 and math.isfinite(value.value)):
         raise GateInputError(f"{value.location}: {value.key}={value.written} is not an importance-weight cap c > 1")
     return value
+
+
+def rollout_budget(document: ConfigDocument, keys: tuple[str, ...]) -> ConfigValue | None:
+    """The product of ``keys`` (prompts per step, samples per prompt, steps) as the
+    training budget in rollouts; None unless the config states every factor, since
+    an assumed default could understate the budget and pass an unsafe launch."""
+    found = [document.get(key) for key in keys]
+    if any(occurrence is None for occurrence in found):
+        return None
+    factors = [as_float(document, occurrence) for occurrence in found]
+    if not all(math.isfinite(f) and f >= 1 and f == int(f) for f in factors):
+        return None
+    total = math.prod(int(f) for f in factors)
+    first = found[0]
+    written = " x ".join(str(o.written) for o in found)
+    return ConfigValue(float(total), " x ".join(keys), written, document.where(first), first.line,
+                       "training budget in rollouts: prompts per step x samples per prompt x steps")
 
 
 def forwarded_arguments_warning(document: ConfigDocument) -> list[str]:

@@ -9,6 +9,8 @@ usually gathered in bash arrays (``GRPO_ARGS=( ... )``).
 * c: ``--tis-clip`` (truncated importance sampling, c as written) and
   ``--eps-clip-high`` (else ``--eps-clip``), PPO's eps, c = 1 + eps. The
   smaller c counts.
+* budget: ``--rollout-batch-size`` x ``--n-samples-per-prompt`` x ``--num-rollout``,
+  when all three are stated.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from cliffaudit.gate.readers.settings import (
     forwarded_arguments_warning,
     lambda_value,
     ppo_clip_value,
+    rollout_budget,
 )
 
 NAME = "slime"
@@ -30,6 +33,7 @@ OPD_SWITCH = "--use-opd"
 TIS_SWITCH = "--use-tis"
 TIS_CAP_FLAG = "--tis-clip"
 PPO_CLIP_FLAGS = ("--eps-clip-high", "--eps-clip")
+BUDGET_FLAGS = ("--rollout-batch-size", "--n-samples-per-prompt", "--num-rollout")
 _SIGNATURE = {LAMBDA_FLAG, OPD_SWITCH, "--opd-type", "--opd-teacher-load", TIS_CAP_FLAG, *PPO_CLIP_FLAGS}
 
 
@@ -53,7 +57,8 @@ def read(document: ConfigDocument) -> TrainingSettings:
         no_lambda = f"{document.path} sets no {LAMBDA_FLAG}"
     return TrainingSettings(
         framework=NAME, path=document.path, lam=lam, clip_candidates=candidates, warnings=warnings,
-        no_lambda_reason=no_lambda, no_clip_reason=f"{document.path} sets neither {TIS_CAP_FLAG} nor {PPO_CLIP_FLAGS[0]}")
+        no_lambda_reason=no_lambda, no_clip_reason=f"{document.path} sets neither {TIS_CAP_FLAG} nor {PPO_CLIP_FLAGS[0]}",
+        rollouts=rollout_budget(document, BUDGET_FLAGS))
 
 
 def _ppo_clip(document: ConfigDocument) -> ConfigValue | None:

@@ -11,6 +11,8 @@ Configured by Hydra: a YAML file, or overrides on the launch line
   c = hi), unless ``algorithm.rollout_correction.rollout_is`` is null (off); and
   ``actor_rollout_ref.actor.clip_ratio_high`` (else ``clip_ratio``), PPO's eps,
   c = 1 + eps. The smaller c counts.
+* budget: ``data.train_batch_size`` x ``actor_rollout_ref.rollout.n`` x
+  ``trainer.total_training_steps``, when all three are stated.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from cliffaudit.gate.readers.settings import (
     forwarded_arguments_warning,
     lambda_value,
     ppo_clip_value,
+    rollout_budget,
 )
 
 NAME = "verl"
@@ -35,6 +38,7 @@ OPD_SWITCH_KEY = "actor_rollout_ref.actor.policy_loss.only_reverse_kl_advantages
 IS_MODE_KEY = "algorithm.rollout_correction.rollout_is"
 IS_THRESHOLD_KEY = "algorithm.rollout_correction.rollout_is_threshold"
 PPO_CLIP_KEYS = ("actor_rollout_ref.actor.clip_ratio_high", "actor_rollout_ref.actor.clip_ratio")
+BUDGET_KEYS = ("data.train_batch_size", "actor_rollout_ref.rollout.n", "trainer.total_training_steps")
 
 
 def detect(document: ConfigDocument) -> bool:
@@ -53,7 +57,8 @@ def read(document: ConfigDocument) -> TrainingSettings:
     return TrainingSettings(
         framework=NAME, path=document.path, lam=lam, clip_candidates=candidates, warnings=warnings,
         no_lambda_reason=f"{document.path} sets no {LAMBDA_KEY}",
-        no_clip_reason=f"{document.path} sets neither {IS_THRESHOLD_KEY} nor {PPO_CLIP_KEYS[0]}")
+        no_clip_reason=f"{document.path} sets neither {IS_THRESHOLD_KEY} nor {PPO_CLIP_KEYS[0]}",
+        rollouts=rollout_budget(document, BUDGET_KEYS))
 
 
 def _rollout_is_cap(document: ConfigDocument) -> ConfigValue | None:

@@ -1,4 +1,4 @@
-"""cliffaudit.theory against its closed forms, numeric root-finding and its limits."""
+"""The clip-band rule (the refuted alternative) against its closed forms, root-finding and limits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
-from cliffaudit import theory
+import cliffaudit.theory.clip_band as theory
+from cliffaudit.theory import bernoulli_valid_mass
 
 # ------------------------------------------------------------------ worked values
 
@@ -20,12 +21,7 @@ from cliffaudit import theory
     [(0.99, 0.9, 2.0, 1.2912), (0.99, 0.995, 2.0, 2.0073)],
 )
 def test_worked_values(p, b, clip, expected):
-    assert theory.lambda_star(p, b, clip) == pytest.approx(expected, abs=5e-5)
-
-
-def test_worked_base_neutral_marker():
-    assert theory.base_neutral_lambda_star(0.962, 2.0) == pytest.approx(1.2206, abs=5e-5)
-    assert theory.base_neutral_lambda_star(0.962, 2.0) == theory.lambda_star(0.962, 0.5, 2.0)
+    assert theory.clip_band_lambda_star(p, b, clip) == pytest.approx(expected, abs=5e-5)
 
 
 # ------------------------------------------------------------------ closed forms vs root-finding
@@ -56,7 +52,7 @@ GRID = [
 
 @pytest.mark.parametrize(("p", "b", "clip"), GRID)
 def test_closed_forms_match_root_finding(p, b, clip):
-    result = theory.threshold(p, b, clip)
+    result = theory.clip_band_threshold(p, b, clip)
     if not result.bounded:
         # Only the thickening branch with c(1-p) >= 1 is unbounded.
         assert b > p and clip * (1 - p) >= 1
@@ -75,20 +71,20 @@ clips = st.floats(min_value=1.01, max_value=20.0, allow_nan=False)
 @given(p=masses, b=masses, clip=clips)
 def test_lambda_star_exceeds_one_when_b_differs(p, b, clip):
     assume(abs(p - b) > 1e-9)
-    assert theory.lambda_star(p, b, clip) > 1.0
+    assert theory.clip_band_lambda_star(p, b, clip) > 1.0
 
 
 @given(p=masses, b=masses, c1=clips, c2=clips)
 def test_lambda_star_increases_with_clip(p, b, c1, c2):
     assume(abs(p - b) > 1e-6 and abs(c1 - c2) > 1e-6)
     lo, hi = sorted((c1, c2))
-    assert theory.lambda_star(p, b, lo) < theory.lambda_star(p, b, hi) or math.isinf(theory.lambda_star(p, b, lo))
+    assert theory.clip_band_lambda_star(p, b, lo) < theory.clip_band_lambda_star(p, b, hi) or math.isinf(theory.clip_band_lambda_star(p, b, lo))
 
 
 @given(p=masses, b=masses, clip=clips)
 def test_tail_ratio_at_lambda_star_sits_on_the_edge(p, b, clip):
     assume(abs(p - b) > 1e-6)
-    result = theory.threshold(p, b, clip)
+    result = theory.clip_band_threshold(p, b, clip)
     assume(result.bounded and result.lambda_star < 1e6)
     ratio = theory.tail_ratio(p, b, result.lambda_star)
     edge = clip if result.edge == "upper" else 1.0 / clip
@@ -97,7 +93,7 @@ def test_tail_ratio_at_lambda_star_sits_on_the_edge(p, b, clip):
 
 @pytest.mark.parametrize("b", [0.1, 0.5, 0.9])
 def test_lambda_star_tends_to_one_as_teacher_sharpens(b):
-    values = [theory.lambda_star(1 - 10.0**-k, b, 2.0) for k in range(2, 13)]
+    values = [theory.clip_band_lambda_star(1 - 10.0**-k, b, 2.0) for k in range(2, 13)]
     assert all(later < earlier for earlier, later in zip(values, values[1:]))
     assert values[-1] - 1.0 < 0.1
     assert values[-1] > 1.0
@@ -107,34 +103,13 @@ def test_lambda_star_tends_to_one_as_teacher_sharpens(b):
 @given(p=st.floats(0.01, 0.999), b=st.floats(0.01, 0.999), clip=st.floats(1.05, 10.0))
 def test_exact_threshold_equals_closed_form_on_two_tokens(p, b, clip):
     assume(abs(p - b) > 1e-3)
-    closed = theory.lambda_star(p, b, clip)
+    closed = theory.clip_band_lambda_star(p, b, clip)
     assume(closed < 1e5)
-    exact = theory.exact_lambda_star(np.log([p, 1 - p]), np.log([b, 1 - b]), [True, False], clip)
+    exact = theory.exact_clip_band_lambda_star(np.log([p, 1 - p]), np.log([b, 1 - b]), [True, False], clip)
     if math.isinf(closed):
         assert math.isinf(exact)
     else:
         assert exact == pytest.approx(closed, rel=1e-9)
-
-
-@settings(max_examples=40, deadline=None)
-@given(p=st.floats(0.6, 0.999), b=st.floats(0.05, 0.999), clip=st.floats(1.1, 5.0),
-       eta=st.floats(0.05, 4.0), t1=st.integers(1, 300), t2=st.integers(1, 300))
-def test_finite_budget_bounds_the_fixed_point_and_shrinks_with_steps(p, b, clip, eta, t1, t2):
-    assume(abs(p - b) > 1e-3)
-    limit = theory.lambda_star(p, b, clip)
-    assume(math.isfinite(limit))
-    short, long = sorted((t1, t2))
-    at_short = theory.finite_budget_lambda_star(p, b, clip, short, eta)
-    at_long = theory.finite_budget_lambda_star(p, b, clip, long, eta)
-    assert at_short >= limit - 1e-9
-    assert at_long <= at_short + 1e-9
-
-
-def test_finite_budget_falls_to_lambda_star():
-    limit = theory.lambda_star(0.99, 0.9, 2.0)
-    budgets = [theory.finite_budget_lambda_star(0.99, 0.9, 2.0, t, 0.5) for t in (10, 100, 1000, 20000)]
-    assert budgets == sorted(budgets, reverse=True)
-    assert budgets[-1] == pytest.approx(limit, rel=1e-6)
 
 
 # ------------------------------------------------------------------ exact K-ary fixed point
@@ -147,15 +122,16 @@ def test_exact_tail_differs_from_reduction():
     exact = theory.exact_tail_mass(np.log(teacher), np.log(ref), valid, 1.5)
     p = teacher[valid].sum() / teacher.sum()
     b = ref[valid].sum() / ref.sum()
-    reduced = theory.fixed_point_tail_mass(p, b, 1.5)
+    reduced = 1.0 - bernoulli_valid_mass(p, b, 1.5)
     assert exact == pytest.approx(0.0030, rel=0.05)
     assert reduced == pytest.approx(9.5e-5, rel=0.05)
     # The reduction sees only sharpening (b < p) and crosses the upper edge; the exact
     # fixed point amplifies the suppressed breaking token and crosses the lower edge.
-    assert theory.threshold(p, b, 2.0).edge == "upper"
-    exact_star = theory.exact_lambda_star(np.log(teacher), np.log(ref), valid, 2.0)
+    assert theory.clip_band_threshold(p, b, 2.0).edge == "upper"
+    exact_star = theory.exact_clip_band_lambda_star(np.log(teacher), np.log(ref), valid, 2.0)
     assert 1.0 < exact_star < 2.0
-    assert theory.exact_tail_ratio(np.log(teacher), np.log(ref), valid, exact_star) == pytest.approx(0.5, rel=1e-9)
+    tail_at_star = theory.exact_tail_mass(np.log(teacher), np.log(ref), valid, exact_star)
+    assert teacher[~valid].sum() / teacher.sum() / tail_at_star == pytest.approx(0.5, rel=1e-9)
     assert theory.tail_ratio(p, b, exact_star) > 1.0
 
 
@@ -165,41 +141,40 @@ def test_exact_tail_at_lambda_one_is_teacher_tail():
     valid = rng.random(50) < 0.3
     tail = theory.exact_tail_mass(np.log(teacher), np.log(ref), valid, 1.0)
     assert tail == pytest.approx(teacher[~valid].sum(), rel=1e-12)
-    assert theory.exact_tail_ratio(np.log(teacher), np.log(ref), valid, 1.0) == pytest.approx(1.0, rel=1e-12)
 
 
 def test_exact_inputs_are_checked():
     with pytest.raises(ValueError, match="valid must mark"):
-        theory.exact_lambda_star(np.log([0.5, 0.5]), np.log([0.5, 0.5]), [True, True], 2.0)
+        theory.exact_clip_band_lambda_star(np.log([0.5, 0.5]), np.log([0.5, 0.5]), [True, True], 2.0)
     with pytest.raises(ValueError, match="share one shape"):
-        theory.exact_lambda_star(np.log([0.5, 0.5]), np.log([0.2, 0.3, 0.5]), [True, False], 2.0)
+        theory.exact_clip_band_lambda_star(np.log([0.5, 0.5]), np.log([0.2, 0.3, 0.5]), [True, False], 2.0)
     with pytest.raises(ValueError, match="clip"):
-        theory.exact_lambda_star(np.log([0.5, 0.5]), np.log([0.2, 0.8]), [True, False], 1.0)
+        theory.exact_clip_band_lambda_star(np.log([0.5, 0.5]), np.log([0.2, 0.8]), [True, False], 1.0)
 
 
 # ------------------------------------------------------------------ edge cases
 
 
 def test_teacher_mass_one_returns_flagged_limit():
-    result = theory.threshold(1.0, 0.9, 2.0)
+    result = theory.clip_band_threshold(1.0, 0.9, 2.0)
     assert result.lambda_star == 1.0
     assert result.regime is theory.Regime.DEGENERATE
     assert "p == 1" in result.note
 
 
 def test_student_mass_one_returns_flagged_limit():
-    result = theory.threshold(0.9, 1.0, 2.0)
+    result = theory.clip_band_threshold(0.9, 1.0, 2.0)
     assert result.lambda_star == 1.0 and result.regime is theory.Regime.DEGENERATE
 
 
 def test_equal_masses_are_unbounded():
-    result = theory.threshold(0.9, 0.9, 2.0)
+    result = theory.clip_band_threshold(0.9, 0.9, 2.0)
     assert math.isinf(result.lambda_star) and result.regime is theory.Regime.NEUTRAL and not result.bounded
 
 
 def test_thickening_without_reachable_edge_is_unbounded():
     # c(1-p) = 2 * 0.6 >= 1: the tail can never reach c times the teacher's.
-    assert math.isinf(theory.lambda_star(0.4, 0.9, 2.0))
+    assert math.isinf(theory.clip_band_lambda_star(0.4, 0.9, 2.0))
 
 
 @pytest.mark.parametrize(
@@ -215,14 +190,7 @@ def test_thickening_without_reachable_edge_is_unbounded():
 )
 def test_bad_arguments_raise_naming_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=rf"^{name} must"):
-        theory.threshold(**kwargs)
-
-
-def test_finite_budget_arguments_are_checked():
-    with pytest.raises(ValueError, match="^eta"):
-        theory.finite_budget_lambda_star(0.99, 0.9, 2.0, 10, 5.0)
-    with pytest.raises(ValueError, match="^steps"):
-        theory.finite_budget_lambda_star(0.99, 0.9, 2.0, -1, 0.5)
+        theory.clip_band_threshold(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -237,7 +205,7 @@ def test_stable_near_zero_and_one(p, b):
         expected = mpmath.log((1 - B) * (C - 1 + P) / (B * (1 - P))) / mpmath.log(P * (1 - B) / (B * (1 - P)))
     else:
         expected = mpmath.log(B * C * (1 - P) / ((1 - B) * (1 - C * (1 - P)))) / mpmath.log(B * (1 - P) / ((1 - B) * P))
-    got = theory.lambda_star(p, b, 2.0)
+    got = theory.clip_band_lambda_star(p, b, 2.0)
     assert math.isfinite(got)
     assert got == pytest.approx(float(expected), rel=1e-9)
     assert math.isfinite(theory.tail_ratio(p, b, got))

@@ -1,0 +1,61 @@
+"""Whether training reaches the fixed point's cliff within its budget. numpy only.
+
+On-policy G-OPD learns only from the tokens it samples. At a position, call the
+breaking tokens the fixed point amplifies (``pi_T > pi_ref``) ``A`` and every
+other token ``F``. As lambda grows the fixed point moves mass to ``A``; training
+from the warm start gets it there one of two ways:
+
+* ``F`` loses weight at the fixed point: ``sum_F pi_T^lam pi_ref^(1-lam) <
+  sum_F pi_ref``. Then the tokens training samples all the time (those in ``F``)
+  have a negative advantage on the whole and are pushed down, and the freed mass
+  flows to ``A`` without ``A`` ever being drawn. The driving draws are those of ``F``.
+* otherwise the sampled ``F`` tokens are pushed *up*, and ``A`` grows only when
+  it is drawn itself. The driving draws are those of ``A``.
+
+The *drive mass* of a position is the warm start's probability of drawing a
+driving token there; summed over a rollout's positions it is the expected number
+of driving draws per rollout, and times the budget (rollouts per step x steps)
+the expected draws over the run. Below ``DRAWS_TO_REACH`` no simulated run at a
+stable learning rate reached the fixed point's drop (docs/theory.md, "Reachability").
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import logsumexp
+
+__all__ = ["DRAWS_TO_REACH", "drive_mass", "is_reachable", "rollouts_needed"]
+
+# Expected driving draws over a run below which simulated runs did not reach the
+# fixed point's drop (cliffaudit.theory.simulate; docs/theory.md, "Reachability").
+DRAWS_TO_REACH = 3.0
+
+
+def drive_mass(teacher, reference, student, valid, lam: float) -> np.ndarray:
+    """The student's mass on the tokens whose draws move each position towards the
+    fixed point's breaks at ``lam``; distributions over the last axis."""
+    with np.errstate(divide="ignore"):
+        log_teacher, log_ref = np.log(np.asarray(teacher, dtype=np.float64)), np.log(np.asarray(reference, dtype=np.float64))
+    student, valid = np.asarray(student, dtype=np.float64), np.asarray(valid, dtype=bool)
+    amplified = ~valid & (log_teacher > log_ref)
+    with np.errstate(invalid="ignore"):
+        log_weight = np.nan_to_num(lam * log_teacher + (1.0 - lam) * log_ref, nan=-np.inf)
+    kept_weight = logsumexp(np.where(amplified, -np.inf, log_weight), axis=-1)
+    kept_mass = logsumexp(np.where(amplified, -np.inf, log_ref), axis=-1)
+    through_kept = (kept_weight < kept_mass)[..., None]
+    driving = np.where(through_kept, ~amplified, amplified)
+    return np.where(driving, student, 0.0).sum(-1)
+
+
+def is_reachable(draws_per_rollout: float, rollouts: float | None) -> bool:
+    """Without a budget a cliff counts as reachable: the verdict fails closed."""
+    if rollouts is None:
+        return True
+    return draws_per_rollout * rollouts >= DRAWS_TO_REACH
+
+
+def rollouts_needed(draws_per_rollout: float) -> float:
+    """About how many rollouts a run needs to reach the cliff (inf when never)."""
+    return DRAWS_TO_REACH / draws_per_rollout if draws_per_rollout > 0 else math.inf

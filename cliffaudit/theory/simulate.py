@@ -1,0 +1,202 @@
+"""Tabular G-OPD: the sweep's training loss on softmax policies whose every quantity is exact.
+
+numpy only, no torch. A *case* is a short output of independent positions (one
+position, or a format decision followed by continuation tokens), each with a
+teacher distribution, a reference distribution (the warm start, where training
+starts) and a mask of contract-preserving tokens. Training is what
+``cliffaudit/sweep`` does to a language model, term for term (docs/theory.md,
+"The training loss"): each step samples ``batch_size`` outputs from the current
+policy, computes the token-level G-OPD advantage
+
+    A = lam * (log pi_T(y) - log pi_ref(y)) - (log pi_old(y) - log pi_ref(y))
+
+and takes ``updates_per_rollout`` Adam steps on the PPO-clipped loss
+``-min(r A, clip(r, 1 - eps_low, c) A)``, ``r = pi/pi_old``, averaged over the
+batch's tokens (rollouts come from the training policy itself, so the truncated
+importance weight is 1). After training, the parse rate is exact: the product
+over positions of the policy's valid mass. Onsets use the sweep's rule
+(``fixed_point.onset_interval``) on the mean over seeds.
+
+``tests/theory/test_simulate.py`` proves ``loss_gradient`` equals the torch
+autograd gradient of ``cliffaudit.sweep.loss.gopd_loss``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import log_softmax
+
+from cliffaudit.theory.fixed_point import DEFAULT_DROP, exact_lambda_v, onset_interval, sequence_parse_rate
+from cliffaudit.theory.reachability import drive_mass, is_reachable
+
+__all__ = ["Case", "Simulation", "Training", "loss_gradient", "simulate"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One tabular pair: [positions, K] probabilities and a valid mask."""
+
+    name: str
+    teacher: np.ndarray
+    reference: np.ndarray
+    valid: np.ndarray
+
+    def __post_init__(self):
+        shapes = set()
+        for label in ("teacher", "reference"):
+            probs = np.atleast_2d(np.asarray(getattr(self, label), dtype=np.float64))
+            if (probs < 0).any() or not np.allclose(probs.sum(-1), 1.0, atol=1e-6):
+                raise ValueError(f"{label} probabilities must be >= 0 and sum to 1 at every position")
+            object.__setattr__(self, label, probs / probs.sum(-1, keepdims=True))
+            shapes.add(probs.shape)
+        valid = np.atleast_2d(np.asarray(self.valid, dtype=bool))
+        shapes.add(valid.shape)
+        if len(shapes) != 1:
+            raise ValueError(f"teacher, reference and valid must share one shape, got {sorted(shapes)}")
+        if (valid.all(-1) | ~valid.any(-1)).any():
+            raise ValueError("valid must mark some tokens valid and some invalid at every position")
+        object.__setattr__(self, "valid", valid)
+
+    def parse_rate(self, lambdas) -> np.ndarray:
+        """V(lambda) of the G-OPD fixed point."""
+        with np.errstate(divide="ignore"):
+            return sequence_parse_rate(np.log(self.teacher), np.log(self.reference), self.valid, lambdas)
+
+    def lambda_v(self, drop: float = DEFAULT_DROP) -> float:
+        with np.errstate(divide="ignore"):
+            return exact_lambda_v(np.log(self.teacher), np.log(self.reference), self.valid, drop)
+
+    def draws_per_rollout(self, lam: float) -> float:
+        """Expected driving draws per rollout at the warm start towards the fixed point
+        at ``lam`` (theory.reachability); training starts at the reference."""
+        return float(drive_mass(self.teacher, self.reference, self.reference, self.valid, lam).sum())
+
+
+@dataclass(frozen=True)
+class Training:
+    """A training budget and the sweep's optimiser settings."""
+
+    steps: int = 400
+    batch_size: int = 16  # rollouts per step
+    lr: float = 0.05
+    clip: float = 2.0
+    eps_low: float = 0.2
+    updates_per_rollout: int = 2
+    seeds: int = 3
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1 or self.seeds < 1 or self.updates_per_rollout < 1:
+            raise ValueError("steps, batch_size, seeds and updates_per_rollout must be >= 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not (self.clip > 1 and math.isfinite(self.clip)):
+            raise ValueError(f"clip must be a finite number > 1, got {self.clip!r}")
+
+    @property
+    def rollouts(self) -> int:
+        return self.steps * self.batch_size
+
+
+@dataclass
+class Simulation:
+    case: Case
+    training: Training
+    lambdas: np.ndarray
+    parse_rates: np.ndarray  # [lambdas, seeds]: exact parse rate after training
+    drop: float = DEFAULT_DROP
+    predicted_rates: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.predicted_rates = self.case.parse_rate(self.lambdas)
+
+    @property
+    def pooled(self) -> np.ndarray:
+        return self.parse_rates.mean(axis=1)
+
+    def onset(self) -> tuple[float, float] | None:
+        """Observed onset on the mean over seeds (the sweep's pooled onset)."""
+        return onset_interval(self.lambdas, self.pooled, self.drop)
+
+    def onset_per_seed(self) -> list[tuple[float, float] | None]:
+        return [onset_interval(self.lambdas, self.parse_rates[:, s], self.drop) for s in range(self.parse_rates.shape[1])]
+
+    @property
+    def lambda_v(self) -> float:
+        return self.case.lambda_v(self.drop)
+
+    @property
+    def expected_draws(self) -> float:
+        """Driving draws over the run towards the predicted cliff (0 when there is none)."""
+        lam = self.lambda_v
+        return self.case.draws_per_rollout(lam) * self.training.rollouts if math.isfinite(lam) else 0.0
+
+    @property
+    def reachable(self) -> bool:
+        return math.isfinite(self.lambda_v) and is_reachable(self.expected_draws, 1)
+
+
+def loss_gradient(logits: np.ndarray, tokens: np.ndarray, old_logp: np.ndarray, advantage: np.ndarray, clip: float,
+                  eps_low: float = 0.2) -> np.ndarray:
+    """Gradient of the sweep's loss with respect to tabular logits.
+
+    ``logits`` [..., T, K] (one softmax per position), ``tokens`` [..., B, T] the
+    sampled ids, ``old_logp`` and ``advantage`` [..., B, T]. The loss is the mean
+    over the B*T tokens of ``-min(r A, clip(r, 1 - eps_low, c) A)`` with
+    ``r = pi(y)/pi_old(y)``: its gradient on a token is ``-A r (onehot(y) - pi)``
+    unless the clipped branch is the smaller one and flat there
+    (``A > 0, r > c`` or ``A < 0, r < 1 - eps_low``).
+    """
+    log_pi = log_softmax(logits, axis=-1)
+    k = logits.shape[-1]
+    new_logp = np.take_along_axis(np.broadcast_to(log_pi[..., None, :, :], (*tokens.shape, k)),
+                                  tokens[..., None], axis=-1)[..., 0]
+    ratio = np.exp(new_logp - old_logp)
+    flat = ((advantage > 0) & (ratio > clip)) | ((advantage < 0) & (ratio < 1.0 - eps_low))
+    weight = np.where(flat, 0.0, -advantage * ratio)  # [..., B, T]
+    onehot = tokens[..., None] == np.arange(k)  # [..., B, T, K]
+    per_position = (weight[..., None] * onehot).sum(axis=-3) - np.exp(log_pi) * weight.sum(axis=-2)[..., None]
+    return per_position / (tokens.shape[-2] * tokens.shape[-1])
+
+
+def simulate(case: Case, lambdas, training: Training = Training(), seed: int = 0,
+             drop: float = DEFAULT_DROP) -> Simulation:
+    """Train one tabular policy per (lambda, seed) from the reference; exact parse rates after.
+
+    All lambdas of a seed share its random numbers (common random numbers), so the
+    curve over lambda is smooth where the dynamics are."""
+    lambdas = np.asarray(lambdas, dtype=np.float64)
+    n_lambdas, seeds = lambdas.size, training.seeds
+    with np.errstate(divide="ignore"):
+        log_teacher, log_ref = np.log(case.teacher), np.log(case.reference)
+    # log 0 stands in as a large negative number: a token neither model emits stays at 0.
+    log_teacher, log_ref = np.maximum(log_teacher, -700.0), np.maximum(log_ref, -700.0)
+    positions, k = case.valid.shape
+    logits = np.broadcast_to(log_ref, (n_lambdas, seeds, positions, k)).copy()
+    first, second = np.zeros_like(logits), np.zeros_like(logits)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8  # torch.optim.AdamW's defaults (weight decay 0 in the sweep)
+    lam = lambdas[:, None, None, None]
+    rng = np.random.default_rng(seed)
+    updates = 0
+    for _ in range(training.steps):
+        uniforms = rng.random((seeds, training.batch_size, positions))
+        log_pi = log_softmax(logits, axis=-1)
+        cdf = np.cumsum(np.exp(log_pi), axis=-1)
+        tokens = np.minimum((uniforms[None, :, :, :, None] > cdf[:, :, None, :, :]).sum(-1), k - 1)
+        pick = (lambda table: np.take_along_axis(
+            np.broadcast_to(table[..., None, :, :], (*tokens.shape, k)), tokens[..., None], axis=-1)[..., 0])
+        old_logp = pick(log_pi)
+        teacher_logp = pick(np.broadcast_to(log_teacher, log_pi.shape))
+        ref_logp = pick(np.broadcast_to(log_ref, log_pi.shape))
+        advantage = lam * (teacher_logp - ref_logp) - (old_logp - ref_logp)
+        for _ in range(training.updates_per_rollout):
+            grad = loss_gradient(logits, tokens, old_logp, advantage, training.clip, training.eps_low)
+            updates += 1
+            first = beta1 * first + (1 - beta1) * grad
+            second = beta2 * second + (1 - beta2) * grad * grad
+            step = training.lr * (first / (1 - beta1 ** updates)) / (np.sqrt(second / (1 - beta2 ** updates)) + eps)
+            logits = logits - step
+    valid_mass = np.where(case.valid, np.exp(log_softmax(logits, axis=-1)), 0.0).sum(-1)
+    return Simulation(case, training, lambdas, valid_mass.prod(-1), drop)
