@@ -364,7 +364,8 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 
 @cli.command("sweep")
 @click.option("--teacher", required=True)
-@click.option("--student", required=True, help="The warm start: every run starts here, and it is the reference.")
+@click.option("--student", required=True, help="The warm start: every run starts here.")
+@click.option("--reference", help="G-OPD's reference [default: the warm start].")
 @click.option("--probes", required=True, type=click.Path(dir_okay=False), help="Training prompts (JSONL).")
 @click.option("--eval-probes", required=True, type=click.Path(dir_okay=False), help="Held-out prompts (JSONL).")
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False))
@@ -379,8 +380,8 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 @click.option("--rollout-dtype", help="Sample rollouts in this precision (e.g. bfloat16) against fp32 training.")
 @click.option("--from-report", type=click.Path(dir_okay=False), help="Lock this audit's prediction instead of auditing.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/sweep", show_default=True)
-def sweep_command(teacher, student, probes, eval_probes, schema_path, lambdas, seeds, steps, clip, lr, batch_size,
-                  max_new_tokens, eval_samples, rollout_dtype, from_report, out_dir) -> int:
+def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, steps, clip, lr,
+                  batch_size, max_new_tokens, eval_samples, rollout_dtype, from_report, out_dir) -> int:
     """Train short G-OPD runs over a lambda grid and test the locked prediction."""
     from pathlib import Path
 
@@ -392,7 +393,8 @@ def sweep_command(teacher, student, probes, eval_probes, schema_path, lambdas, s
         raise BadInput(f"--clip must be > 1, got {clip}")
     try:
         grid = parse_lambdas(lambdas)
-        settings = SweepSettings(teacher=teacher, student=student, probes=probes, eval_probes=eval_probes,
+        settings = SweepSettings(teacher=teacher, student=student, reference=reference, probes=probes,
+                                 eval_probes=eval_probes,
                                  schema_path=schema_path, lambdas=grid, seeds=seeds, steps=steps, clip=clip, lr=lr,
                                  batch_size=batch_size, max_new_tokens=max_new_tokens,
                                  eval_samples_per_prompt=eval_samples, rollout_dtype=rollout_dtype,

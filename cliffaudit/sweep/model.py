@@ -10,6 +10,7 @@ SWEEP_SCHEMA_VERSION = 2
 class SweepSettings(BaseModel):
     teacher: str
     student: str
+    reference: str | None = Field(None, description="G-OPD's reference; None: the warm start")
     probes: str
     eval_probes: str
     schema_path: str | None = None

@@ -36,8 +36,8 @@ def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, P
     else:
         echo("no --from-report: auditing the training probes first")
         report = audit.run_audit(AuditSettings(teacher=settings.teacher, student=settings.student,
-                                               probes=settings.probes, schema_path=settings.schema_path,
-                                               clip=settings.clip))
+                                               reference=settings.reference, probes=settings.probes,
+                                               schema_path=settings.schema_path, clip=settings.clip))
         report_path = out / "audit" / "report.json"
         write_json_atomically(report.model_dump_json(indent=2) + "\n", report_path)
     band = [r.clip_band_lambda_star for r in report.classes if r.clip_band_lambda_star is not None]
@@ -52,7 +52,8 @@ def _lock(prediction: Prediction, out: Path, echo) -> str:
     """Write prediction.json once; a resumed sweep must find the same prediction."""
     path = out / "prediction.json"
     text = prediction.model_dump_json(indent=2) + "\n"
-    if path.exists() and path.read_text() != text:
+    # Compared as models: a field added since the lock, at its default, is the same prediction.
+    if path.exists() and Prediction.model_validate_json(path.read_text()) != prediction:
         raise ValueError(f"{path} holds another prediction: use a new --out for new settings")
     if not path.exists():
         write_json_atomically(text, path)
@@ -71,7 +72,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
 
     train_records = audit.read_probes(settings.probes, _schema(settings))
     eval_records = audit.read_probes(settings.eval_probes, _schema(settings))
-    pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32")
+    pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32", reference_path=settings.reference)
     tokenizer, vocab = pair.tokenizer, _vocabulary(pair.tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
@@ -96,7 +97,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
             run = RunSettings(lam=lam, seed=seed, steps=settings.steps, clip=settings.clip, lr=settings.lr,
                               batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens,
                               rollout_dtype=settings.rollout_dtype)
-            train_run(student, pair.teacher, pair.student, pad, tokenizer.eos_token_id, train_prompts, run,
+            train_run(student, pair.teacher, pair.reference, pad, tokenizer.eos_token_id, train_prompts, run,
                       on_step=lambda _: bar.update(1))
             scores = evaluate(student, eval_schemas, eval_targets, eval_prompts, pad, tokenizer.eos_token_id, vocab,
                               settings.eval_samples_per_prompt, settings.max_new_tokens, seed)
