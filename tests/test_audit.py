@@ -174,3 +174,32 @@ def test_contract_in_a_worker_process_gives_the_same_report(tiny_checkpoints, au
     again = audit.run_audit(tiny_settings(tiny_checkpoints))
     assert started == [True]
     assert again.model_dump(exclude={"run"}) == audit_report.model_dump(exclude={"run"})
+
+
+def test_without_rollouts_the_cliff_comes_from_the_analytic_curve(tiny_checkpoints):
+    report = audit.run_audit(tiny_settings(tiny_checkpoints, fixed_point_lambdas=0))
+    assert report.cliff.source == "analytic" and report.cliff.agree
+    assert [r.lam for r in report.parse_rate.rollouts] == [1.0]  # only the teacher's own samples
+    assert "no fixed-point rollouts" in report.preconditions[2].detail
+
+
+def _cliff(lambda_v):
+    from cliffaudit.report import Cliff
+
+    return Cliff(drop=0.1, lambda_max=3.0, lambda_v=lambda_v, interval=(lambda_v - 0.05, lambda_v), source="rollouts",
+                 analytic_lambda_v=lambda_v, analytic_interval=(lambda_v - 0.1, lambda_v + 0.1),
+                 rollout_lambda_v=lambda_v, rollout_interval=(lambda_v - 0.05, lambda_v), agree=True)
+
+
+@pytest.mark.parametrize(("budget", "reachable", "fragment"), [
+    (None, True, "no training budget given (--rollouts), so it counts as reachable"),
+    (100, True, "reachable within 100 rollouts (5.0 expected driving draws"),
+    (10, False, "not reachable within 10 rollouts (about 60 needed)"),
+])
+def test_reachability_statement(tiny_checkpoints, budget, reachable, fragment):
+    settings = tiny_settings(tiny_checkpoints, rollouts=budget)
+    result = audit._reachability(settings, _cliff(1.4), "fence", {"fence": 0.05, "value": 1.0})
+    assert result.reachable is reachable and fragment in result.statement
+    assert result.draws_per_rollout == 0.05 and result.rollouts_needed == pytest.approx(theory.DRAWS_TO_REACH / 0.05)
+    none = audit._reachability(settings, _cliff(1.4).model_copy(update={"lambda_v": None}), None, {})
+    assert none.reachable is None and "no cliff" in none.statement
