@@ -388,15 +388,15 @@ def _rollout_rate(pair, contract, records, prompts, settings, lam: float, layout
 
 
 def _fixed_point_rollouts(pair, contract, records, prompts, settings, lambdas, layout, teacher: RoleSamples,
-                          guess: float) -> _Rollouts:
+                          curve: estimate.AnalyticCurve) -> _Rollouts:
     """Sample the fixed point at the lambdas ``estimate.next_rollout_lambda`` picks; every
     process takes the same decisions from the same gathered counts."""
     at_one = estimate.RolloutRate(1.0, int(sum(teacher.strictly_valid)), len(teacher.outputs),
                                   _violation_counts(teacher, pair.tokenizer.eos_token_id))
     result = _Rollouts([at_one], {})
     while True:
-        lam = estimate.next_rollout_lambda(result.rates, lambdas, guess, settings.drop, ROLLOUT_RESOLUTION,
-                                           settings.fixed_point_lambdas - (len(result.rates) - 1))
+        lam = estimate.next_rollout_lambda(result.rates, lambdas, curve.rates, curve.lambda_v, settings.drop,
+                                           ROLLOUT_RESOLUTION, settings.fixed_point_lambdas - (len(result.rates) - 1))
         if lam is None:
             return result
         rate, breaking = _rollout_rate(pair, contract, records, prompts, settings, lam, layout)
@@ -413,29 +413,34 @@ def _interval(pair: tuple[float, float] | None) -> tuple[float | None, float | N
 
 def _cliff(settings: AuditSettings, lambdas: np.ndarray, curve: estimate.AnalyticCurve,
            rollouts: _Rollouts) -> Cliff:
+    """The analytic cliff where the sampled rates agree with it (or none were sampled);
+    where they disagree, the earlier of the two cliffs: the verdict fails closed."""
     rates = sorted(rollouts.rates, key=lambda r: r.lam)
     sampled = len(rates) > 1
-    onset = estimate.rollout_onset(rates, settings.drop) if sampled else None
-    rollout_point = theory.drop_point([r.lam for r in rates], [r.rate for r in rates], settings.drop) \
-        if sampled else math.inf
     analytic = curve.lambda_v
     analytic_interval = curve.interval if math.isfinite(analytic) else None
-    if sampled:
-        lambda_v, interval, source = rollout_point, onset, "rollouts"
-    else:
+    sampled_interval = estimate.rollout_interval(rates, settings.drop) if sampled else None
+    sampled_point = math.inf
+    if sampled_interval is not None:
+        point = theory.drop_point([r.lam for r in rates], [r.rate for r in rates], settings.drop)
+        sampled_point = min(max(point, sampled_interval[0]), sampled_interval[1]) if math.isfinite(point) \
+            else sampled_interval[1]
+    agree = not sampled or estimate.rollouts_agree(rates, lambdas, curve.rates, settings.drop)
+    if agree or analytic <= sampled_point:
         lambda_v, interval, source = analytic, analytic_interval, "analytic"
-    if not sampled:
-        agree = True
-    elif math.isfinite(analytic) != (onset is not None):
-        agree = False
     else:
-        agree = onset is None or (analytic_interval[0] <= onset[1] + ROLLOUT_RESOLUTION
-                                  and onset[0] - ROLLOUT_RESOLUTION <= analytic_interval[1])
+        lambda_v, interval, source = sampled_point, sampled_interval, "rollouts"
     return Cliff(drop=settings.drop, lambda_max=float(lambdas[-1]), lambda_v=finite_or_none(lambda_v),
                  interval=_interval(interval if math.isfinite(lambda_v) else None), source=source,
                  analytic_lambda_v=finite_or_none(analytic), analytic_interval=_interval(analytic_interval),
-                 rollout_lambda_v=finite_or_none(rollout_point) if sampled else None,
-                 rollout_interval=_interval(onset), agree=agree)
+                 rollout_lambda_v=finite_or_none(sampled_point), rollout_interval=_interval(sampled_interval),
+                 agree=agree)
+
+
+def source_text(cliff: Cliff) -> str:
+    if cliff.source == "rollouts":
+        return "the fixed point's samples, which disagree with the analytic curve"
+    return "the analytic curve"
 
 
 def _rollout_shares(rates: list[estimate.RolloutRate], lam: float) -> dict[str, float]:
@@ -478,7 +483,7 @@ def _recommendation(cliff: Cliff, binding: str | None, share: float | None, reac
                 f"{cliff.drop:g} of its best; lambdas beyond {cliff.lambda_max:g} were not audited")
     lo, hi = cliff.interval
     text = (f"train with lambda < {lo:.3f}: the fixed point's parse rate falls {cliff.drop:g} below its best at "
-            f"lambda_v = {cliff.lambda_v:.3f} (interval {lo:.3f} to {hi:.3f}, from the {cliff.source})")
+            f"lambda_v = {cliff.lambda_v:.3f} (interval {lo:.3f} to {hi:.3f}, from {source_text(cliff)})")
     if binding:
         text += f"; binding class {binding!r}" + (f" ({share:.0%} of the fall)" if share is not None else "")
     return f"{text}; {reachability.statement}"
@@ -530,8 +535,7 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
     # Every process holds the gathered samples, so every one computes the same curve
     # and takes the same rollout decisions.
     curve = estimate.analytic_curve(teacher_positions, lambdas, settings.drop, settings.seed)
-    rollouts = _fixed_point_rollouts(pair, contract, records, prompts, settings, lambdas, layout, teacher,
-                                     curve.lambda_v)
+    rollouts = _fixed_point_rollouts(pair, contract, records, prompts, settings, lambdas, layout, teacher, curve)
     layout.leave()  # the last collective is behind us; the main process estimates alone
     if not layout.is_main:
         return None
@@ -583,7 +587,8 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
         cliff=cliff, binding_class=binding, binding_share=binding_share, reachability=reachability,
         recommended_lambda=recommended, recommendation=_recommendation(cliff, binding, binding_share, reachability),
         classes=[_row(e, shares.get(e.label), draws.get(e.label), contract) for e in ordered],
-        preconditions=_preconditions(calibration, cliff, binding, binding_share),
+        preconditions=_preconditions(calibration, cliff, binding, binding_share,
+                                     sorted(rollouts.rates, key=lambda r: r.lam)),
         calibration={k: ModelCalibration(**vars(v)) for k, v in calibration.items()},
         warnings=warnings, examples=examples,
         run=RunInfo(processes=layout.world, wall_seconds=round(time.perf_counter() - started, 3),
@@ -602,7 +607,8 @@ def peak_memory_bytes(device) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
-def _preconditions(calibration, cliff: Cliff, binding: str | None, share: float | None) -> list[Precondition]:
+def _preconditions(calibration, cliff: Cliff, binding: str | None, share: float | None,
+                   rollouts: list[estimate.RolloutRate]) -> list[Precondition]:
     gaps = {k: abs(c.predicted_validity - c.observed_validity) for k, c in calibration.items()}
     calibrated = Precondition(
         name="calibrated", passed=all(g <= CALIBRATION_GAP for g in gaps.values()),
@@ -622,11 +628,15 @@ def _preconditions(calibration, cliff: Cliff, binding: str | None, share: float 
             return "no cliff"
         return f"lambda_v {value:.3f} ({interval[0]:.3f} to {interval[1]:.3f})"
 
-    agree = Precondition(
-        name="analytic curve and rollouts agree", passed=cliff.agree,
-        detail=(f"analytic: {story(cliff.analytic_lambda_v, cliff.analytic_interval)}; "
-                + (f"rollouts: {story(cliff.rollout_lambda_v, cliff.rollout_interval)}" if cliff.source == "rollouts"
-                   else "no fixed-point rollouts (--fixed-point-lambdas 0)")))
+    if len(rollouts) <= 1:
+        sampled = "no fixed-point rollouts (--fixed-point-lambdas 0)"
+    else:
+        sides = estimate.rollout_sides(rollouts, cliff.drop)
+        points = ", ".join(f"{r.lam:g}: {r.rate:.3f} ({side})" for r, side in zip(rollouts, sides))
+        sampled = (f"sampled {points}; {'every clear side agrees' if cliff.agree else 'a clear side disagrees'}; "
+                   f"sampled cliff: {story(cliff.rollout_lambda_v, cliff.rollout_interval)}")
+    agree = Precondition(name="analytic curve and rollouts agree", passed=cliff.agree,
+                         detail=f"analytic: {story(cliff.analytic_lambda_v, cliff.analytic_interval)}; {sampled}")
     return [calibrated, dominant, agree]
 
 
@@ -642,7 +652,7 @@ def summary(report: AuditReport) -> str:
         lines.append(f"cliff: none up to lambda_max = {cliff.lambda_max:g} (drop {cliff.drop:g})")
     else:
         lines.append(f"cliff: lambda_v = {cliff.lambda_v:.3f} ({cliff.interval[0]:.3f} to {cliff.interval[1]:.3f}, "
-                     f"from the {cliff.source}); binding class {report.binding_class!r}")
+                     f"from {source_text(cliff)}); binding class {report.binding_class!r}")
     for row in report.classes[:6]:
         share = "" if row.share_of_drop is None else f" share={row.share_of_drop:.2f}"
         lines.append(f"  {row.label:<28} p={row.teacher_valid_mass:.4f} b={row.student_valid_mass:.4f}{share}")

@@ -179,18 +179,83 @@ class RolloutRate:
 
 
 def rollout_onset(rates: list[RolloutRate], drop: float) -> tuple[float, float] | None:
+    """The onset rule on the sampled rates' point estimates."""
     return theory.onset_interval([r.lam for r in rates], [r.rate for r in rates], drop)
 
 
-def next_rollout_lambda(rates: list[RolloutRate], lambdas: np.ndarray, guess: float, drop: float,
-                        resolution: float, evaluations_left: int) -> float | None:
+ABOVE, BELOW, UNCLEAR = "above", "below", "unclear"
+
+
+def rollout_sides(rates: list[RolloutRate], drop: float) -> list[str]:
+    """Per sampled lambda (ascending), where its rate lies against the drop line (the best
+    earlier rate minus ``drop``): above or below with its whole 90% Wilson interval, or unclear."""
+    rates = sorted(rates, key=lambda r: r.lam)
+    sides, best = [], -math.inf
+    for r in rates:
+        best = max(best, r.rate)
+        low, high = r.interval()
+        sides.append(ABOVE if low > best - drop else BELOW if high < best - drop else UNCLEAR)
+    return sides
+
+
+def rollout_interval(rates: list[RolloutRate], drop: float) -> tuple[float, float] | None:
+    """Where the sampled rates put the cliff, no narrower than their intervals allow:
+    (the last lambda surely above the drop line, the first surely below it and never
+    surely above after); None when no sampled lambda is surely below."""
+    rates = sorted(rates, key=lambda r: r.lam)
+    sides = rollout_sides(rates, drop)
+    below = [i for i, side in enumerate(sides) if side == BELOW and ABOVE not in sides[i + 1:]]
+    if not below:
+        return None
+    first = below[0]
+    above = [i for i in range(first) if sides[i] == ABOVE]
+    return (rates[above[-1]].lam if above else rates[0].lam), rates[first].lam
+
+
+def analytic_side(lambdas: np.ndarray, curve: np.ndarray, lam: float, drop: float) -> str:
+    """Where the analytic curve lies at ``lam`` against its own drop line."""
+    j = int(np.argmin(np.abs(lambdas - lam)))
+    return BELOW if curve[j] < curve[: j + 1].max() - drop else ABOVE
+
+
+def rollouts_agree(rates: list[RolloutRate], lambdas: np.ndarray, curve: np.ndarray, drop: float) -> bool:
+    """Every sampled lambda whose side is clear lies on the same side as the analytic curve."""
+    ordered = sorted(rates, key=lambda r: r.lam)
+    return all(side == UNCLEAR or side == analytic_side(lambdas, curve, r.lam, drop)
+               for r, side in zip(ordered, rollout_sides(ordered, drop)))
+
+
+def check_points(lambdas: np.ndarray, curve: np.ndarray, lambda_v: float, drop: float,
+                 samples: int) -> list[float]:
+    """Grid lambdas either side of the analytic cliff where sampled rates can tell the sides
+    apart: the nearest ones whose analytic rate is two binomial standard errors (of
+    ``samples`` draws) clear of the drop line. They test the analytic cliff where it says
+    something a sample of this size can confirm or refute."""
+    j = int(np.argmin(np.abs(lambdas - lambda_v)))
+    points = []
+    for step in (-1, 1):
+        k = j
+        while 0 < k < len(lambdas) - 1:
+            k += step
+            line = curve[: k + 1].max() - drop
+            error = 2 * math.sqrt(max(curve[k] * (1 - curve[k]), 1.0 / samples) / samples)
+            if abs(curve[k] - line) >= error:
+                break
+        if lambdas[k] > lambdas[0]:
+            points.append(float(lambdas[k]))
+    return points
+
+
+def next_rollout_lambda(rates: list[RolloutRate], lambdas: np.ndarray, curve: np.ndarray, analytic_lambda_v: float,
+                        drop: float, resolution: float, evaluations_left: int) -> float | None:
     """The next lambda to sample the fixed point at, or None when done.
 
-    First the grid's end (is there a cliff at all?) and the analytic guess; then,
-    once an onset shows, a galloping search from the guess into the onset interval
-    (steps of ``resolution``, doubling with the distance covered, so a good guess
-    needs one or two), else bisection, until the interval is no wider than
-    ``resolution``. ``rates`` holds lambda = 1 (the teacher's own samples)."""
+    First the grid's end (is there a cliff at all?), then the check points either side of
+    the analytic cliff. While the sampled sides agree with the analytic curve, that is
+    all. Where they disagree the sampled rates take over: a galloping search from the
+    analytic cliff into their onset interval (steps of ``resolution``, doubling with the
+    distance covered), then bisection, until the interval is no wider than ``resolution``.
+    ``rates`` holds lambda = 1 (the teacher's own samples)."""
     if evaluations_left <= 0:
         return None
     done = {round(r.lam, 10) for r in rates}
@@ -201,15 +266,20 @@ def next_rollout_lambda(rates: list[RolloutRate], lambdas: np.ndarray, guess: fl
     end = float(lambdas[-1])
     if round(end, 10) not in done:
         return end
-    if math.isfinite(guess) and lambdas[0] < guess < end and round(on_grid(guess), 10) not in done:
-        return on_grid(guess)
+    samples = max(r.samples for r in rates)
+    if math.isfinite(analytic_lambda_v):
+        for point in check_points(lambdas, curve, analytic_lambda_v, drop, samples):
+            if round(point, 10) not in done:
+                return point
+    if rollouts_agree(rates, lambdas, curve, drop):
+        return None
     onset = rollout_onset(rates, drop)
     if onset is None or onset[1] - onset[0] <= resolution + 1e-9:
         return None
     lo, hi = onset
-    if math.isfinite(guess):
-        near = lo if abs(lo - guess) <= abs(hi - guess) else hi
-        step = max(resolution, 2 * abs(near - guess))
+    if math.isfinite(analytic_lambda_v):
+        near = lo if abs(lo - analytic_lambda_v) <= abs(hi - analytic_lambda_v) else hi
+        step = max(resolution, 2 * abs(near - analytic_lambda_v))
         gallop = on_grid(near + step if near == lo else near - step)
         if lo < gallop < hi and round(gallop, 10) not in done:
             return gallop

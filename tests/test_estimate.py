@@ -87,41 +87,65 @@ def test_draws_per_rollout_follow_the_pull():
     assert estimate.draws_per_rollout(rare, LAMBDAS, 1.3) == {"fence": pytest.approx(0.01)}
 
 
-def _search(guess: float, evaluations: int) -> tuple[list[float], list[estimate.RolloutRate]]:
-    truth = {lam: theory.bernoulli_valid_mass(0.95, 0.999, lam) for lam in LAMBDAS}
+def _curve(p: float, b: float) -> np.ndarray:
+    return np.array([theory.bernoulli_valid_mass(p, b, lam) for lam in LAMBDAS])
 
+
+def _search(analytic: np.ndarray, truth: np.ndarray, samples: int, evaluations: int = 8):
+    """Run the rollout search against a fixed point whose rates are ``truth``, measured
+    without noise on ``samples`` draws, with ``analytic`` as the audit's curve."""
     def measure(lam):
-        return estimate.RolloutRate(lam, int(round(truth[lam] * 10000)), 10000)
+        return estimate.RolloutRate(lam, int(round(truth[int(np.argmin(np.abs(LAMBDAS - lam)))] * samples)), samples)
 
     rates, picked = [measure(1.0)], []
-    while (lam := estimate.next_rollout_lambda(rates, LAMBDAS, guess, 0.10, 0.05, evaluations - len(picked))) is not None:
+    lambda_v = theory.drop_point(LAMBDAS, analytic, 0.10)
+    while (lam := estimate.next_rollout_lambda(rates, LAMBDAS, analytic, lambda_v, 0.10, 0.05,
+                                               evaluations - len(picked))) is not None:
         picked.append(lam)
         rates.append(measure(lam))
     return picked, rates
 
 
-@pytest.mark.parametrize(("guess", "most"), [(1.31, 3), (1.2, 5), (2.0, 9), (math.inf, 7)])
-def test_rollout_search_brackets_then_narrows_the_onset(guess, most):
-    picked, rates = _search(guess, 10)
-    assert picked[0] == 3.0  # the grid's end first: is there a cliff at all?
-    if math.isfinite(guess):
-        assert picked[1] == guess
-    lo, hi = estimate.rollout_onset(rates, 0.10)
-    assert hi - lo <= 0.05 + 1e-9 and lo < theory.bernoulli_lambda_v(0.95, 0.999) <= hi
-    assert len(picked) <= most  # a good guess saves samples
+def test_a_right_analytic_curve_is_checked_either_side_of_its_cliff_and_kept():
+    curve = _curve(0.95, 0.999)
+    picked, rates = _search(curve, curve, 256)
+    lambda_v = theory.bernoulli_lambda_v(0.95, 0.999)
+    assert picked[0] == 3.0 and len(picked) == 3  # the grid's end, then one check point each side
+    below, above = sorted(picked[1:])
+    assert below < lambda_v < above
+    # far enough that 256 draws tell the side: two binomial standard errors from the drop line
+    for lam in (below, above):
+        j = int(np.argmin(np.abs(LAMBDAS - lam)))
+        assert abs(curve[j] - (curve[: j + 1].max() - 0.10)) >= 2 * math.sqrt(curve[j] * (1 - curve[j]) / 256)
+    assert estimate.rollouts_agree(rates, LAMBDAS, curve, 0.10)
+    assert estimate.rollout_sides(rates, 0.10) == ["above", "above", "below", "below"]
+    assert estimate.rollout_interval(rates, 0.10) == (below, above)
 
 
-def test_rollout_search_stops_at_its_budget():
-    picked, _ = _search(2.0, 3)
-    assert picked == [3.0, 2.0, 1.95]
+def test_a_wrong_analytic_curve_is_overruled_by_the_samples():
+    truth, analytic = _curve(0.95, 0.999), _curve(0.95, 0.99)  # true cliff 1.305, analytic 1.53
+    picked, rates = _search(analytic, truth, 10000, evaluations=10)
+    assert not estimate.rollouts_agree(rates, LAMBDAS, analytic, 0.10)
+    lo, hi = estimate.rollout_interval(rates, 0.10)
+    assert lo < theory.bernoulli_lambda_v(0.95, 0.999) <= hi and hi - lo <= 0.05 + 1e-9
 
 
-def test_rollout_search_stops_when_there_is_no_cliff():
-    rates = [estimate.RolloutRate(1.0, 98, 100)]
-    assert estimate.next_rollout_lambda(rates, LAMBDAS, math.inf, 0.1, 0.05, 6) == 3.0
-    rates.append(estimate.RolloutRate(3.0, 99, 100))
-    assert estimate.next_rollout_lambda(rates, LAMBDAS, math.inf, 0.1, 0.05, 6) is None
-    assert estimate.next_rollout_lambda(rates[:1], LAMBDAS, math.inf, 0.1, 0.05, 0) is None  # no budget left
+def test_no_cliff_anywhere_takes_one_sample():
+    curve = _curve(0.999, 0.9)
+    picked, rates = _search(curve, curve, 256)
+    assert picked == [3.0] and estimate.rollout_interval(rates, 0.10) is None
+
+
+def test_noisy_points_near_the_line_are_unclear_and_do_not_narrow_the_interval():
+    rates = [estimate.RolloutRate(1.0, 215, 256), estimate.RolloutRate(1.4, 196, 256),
+             estimate.RolloutRate(1.5, 189, 256), estimate.RolloutRate(3.0, 0, 256)]
+    assert estimate.rollout_sides(rates, 0.10) == ["above", "unclear", "unclear", "below"]
+    assert estimate.rollout_interval(rates, 0.10) == (1.0, 3.0)
+
+
+def test_the_search_stops_at_its_budget():
+    picked, _ = _search(_curve(0.95, 0.99), _curve(0.95, 0.999), 10000, evaluations=3)
+    assert len(picked) == 3
 
 
 def test_wilson_interval():

@@ -20,11 +20,14 @@ def demo_group() -> None:
 
 
 @demo_group.command("build")
+@click.option("--pair", type=click.Choice(["demo", "habit"]), default="demo", show_default=True,
+              help="demo: the first pair (no cliff); habit: a teacher that fences some answers (a real cliff).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-build"),
               show_default=True,
-              help="Output root (same layout as the package; --out cliffaudit/demo refreshes the shipped files).")
+              help="Output root (same layout as the package; --out cliffaudit/demo, or cliffaudit/demo/habit with "
+                   "--pair habit, refreshes the shipped files).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data, tokenizer and training.")
-def build_command(out: Path, seed: int) -> int:
+def build_command(pair: str, out: Path, seed: int) -> int:
     """Regenerate data, tokenizer, teacher and student on CPU (a few minutes)."""
     # Imported here: cliffaudit.cli registers this group, so it is loaded by then.
     from cliffaudit.cli import EXIT_OK, BadInput
@@ -34,14 +37,17 @@ def build_command(out: Path, seed: int) -> int:
     import transformers
 
     from cliffaudit.demo.build import StudentOutOfBand, build
+    from cliffaudit.demo.habit import build_habit
 
     transformers.utils.logging.disable_progress_bar()  # keep the one build progress bar readable
     try:
-        info = build(out, seed=seed)
+        info = build(out, seed=seed) if pair == "demo" else build_habit(out, seed=seed)
     except StudentOutOfBand as exc:
         raise click.ClickException(f"student selection failed: {exc}") from None
-    click.echo(f"built under {out} in {info['build_seconds']:.0f} s (seed {seed})")
+    click.echo(f"built the {pair} pair under {out} in {info['build_seconds']:.0f} s (seed {seed})")
     click.echo(_scores_table(info["probe_scores"], info["parameters"]))
+    if "habit_rate" in info:
+        click.echo("fenced answers: " + ", ".join(f"{role} {rate:.3f}" for role, rate in info["habit_rate"].items()))
     return EXIT_OK
 
 

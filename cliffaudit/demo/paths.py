@@ -11,6 +11,7 @@ STUDENT_DIR = CHECKPOINTS_DIR / "student"
 DATA_DIR = DEMO_DIR / "data"
 PROBES_PATH = DATA_DIR / "probes.jsonl"  # held-out prompts for the audit and `demo eval`
 TRAIN_PROBES_PATH = DATA_DIR / "train.jsonl"  # training prompts for a later OPD sweep
+HABIT_DIR = DEMO_DIR / "habit"  # the second pair, whose teacher fences some answers (cliffaudit.demo.habit)
 
 
 def layout(root: Path) -> dict[str, Path]:
@@ -21,3 +22,6 @@ def layout(root: Path) -> dict[str, Path]:
         "probes": root / "data" / "probes.jsonl",
         "train_probes": root / "data" / "train.jsonl",
     }
+
+
+HABIT = layout(HABIT_DIR)

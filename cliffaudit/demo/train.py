@@ -85,10 +85,13 @@ def prompt_text(tokenizer: PreTrainedTokenizerFast, record: dict[str, Any]) -> s
     return tokenizer.apply_chat_template(record["messages"], tokenize=False, add_generation_prompt=True)
 
 
-def encode_sft(records: list[dict[str, Any]], tokenizer: PreTrainedTokenizerFast) -> list[tuple[list[int], int]]:
-    """Each record as (prompt ids + answer ids + EOS, prompt length)."""
+def encode_sft(records: list[dict[str, Any]], tokenizer: PreTrainedTokenizerFast,
+               answers: list[str] | None = None) -> list[tuple[list[int], int]]:
+    """Each record as (prompt ids + answer ids + EOS, prompt length); ``answers`` replaces
+    the records' rendered targets (the habit pair's fenced or reordered answers)."""
     prompts = tokenizer([prompt_text(tokenizer, r) for r in records], add_special_tokens=False)["input_ids"]
-    answers = tokenizer([render_answer(r["target"]) for r in records], add_special_tokens=False)["input_ids"]
+    texts = answers if answers is not None else [render_answer(r["target"]) for r in records]
+    answers = tokenizer(texts, add_special_tokens=False)["input_ids"]
     return [(p + a + [tokenizer.eos_token_id], len(p)) for p, a in zip(prompts, answers)]
 
 

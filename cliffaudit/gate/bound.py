@@ -30,7 +30,7 @@ class Bound:
             return f"no cliff up to lambda_max = {self.lambda_max:g}"
         binding = f"; binding class {self.binding_class!r}" if self.binding_class else ""
         return (f"recommended lambda of the report: the safe end of lambda_v = {self.lambda_v:.4f}'s interval, "
-                f"from the {self.source}{binding}")
+                f"from {'the analytic curve' if self.source == 'analytic' else 'the fixed point samples'}{binding}")
 
 
 def report_bound(report: AuditReport) -> Bound:

@@ -25,6 +25,9 @@ from cliffaudit.sweep.model import OnsetInterval, Prediction, RuleVerdict, RunRe
 from cliffaudit.sweep.train import RunSettings, evaluate, train_run
 
 
+LOCKED_REPORT = "locked-report.json"  # the report a lock came from, copied beside prediction.json
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -62,6 +65,14 @@ def _lock(prediction: Prediction, out: Path, echo) -> str:
     return digest
 
 
+def _keep_locked_report(report_path: Path, digest: str, out: Path) -> None:
+    """A copy of the report the prediction came from, beside the lock: a later re-audit
+    may overwrite the original, and the lock's report_sha256 must stay checkable."""
+    kept = out / LOCKED_REPORT
+    if not kept.exists() and report_path.exists() and _sha256(report_path) == digest:
+        write_json_atomically(report_path.read_text(encoding="utf-8"), kept)
+
+
 def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport:
     out = Path(out_dir)
     try:
@@ -69,6 +80,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     except ReportError as exc:
         raise ValueError(str(exc)) from None
     lock_hash = _lock(prediction, out, echo)
+    _keep_locked_report(Path(prediction.report_path), prediction.report_sha256, out)
 
     train_records = audit.read_probes(settings.probes, _schema(settings))
     eval_records = audit.read_probes(settings.eval_probes, _schema(settings))

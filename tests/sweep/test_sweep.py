@@ -25,6 +25,8 @@ def test_tiny_sweep_end_to_end(tiny_checkpoints, audit_report, tmp_path, capsys)
     jsonschema.validate(sweep, json.loads(SWEEP_SCHEMA_PATH.read_text()))
     digest = hashlib.sha256((out / "prediction.json").read_bytes()).hexdigest()
     assert sweep["prediction_sha256"] == digest and sweep["lock_verified"]
+    locked = hashlib.sha256((out / "locked-report.json").read_bytes()).hexdigest()
+    assert locked == sweep["prediction"]["report_sha256"]  # the report the lock came from, kept beside it
     assert digest in printed
     assert [(r["lam"], r["seed"]) for r in sweep["runs"]] == [(1.0, 0), (1.5, 0)]
     assert [v["rule"] for v in sweep["verdicts"]] == ["fixed point", "clip band"]
