@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench schemas clean
+.PHONY: test demo demo-habit bench schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ demo: $(STAMP)
 		--probes $(DEMO)/data/probes.jsonl --out reports/demo
 	$(BIN)/cliffaudit gate reports/demo/report.json --lambda 1.5 \
 		--teacher $(DEMO)/checkpoints/teacher --student $(DEMO)/checkpoints/student
+
+HABIT := cliffaudit/demo/habit
+
+# The second pair, whose teacher fences some answers: a real cliff (docs/demo.md). The
+# gate passes a lambda below the recommended one and fails one past the cliff.
+demo-habit: $(STAMP)
+	$(BIN)/cliffaudit audit --teacher $(HABIT)/checkpoints/teacher --student $(HABIT)/checkpoints/student \
+		--probes $(HABIT)/data/probes.jsonl --rollouts 960 --out reports/habit
+	$(BIN)/cliffaudit gate reports/habit/report.json --lambda 1.2 --rollouts 960
+	-$(BIN)/cliffaudit gate reports/habit/report.json --lambda 1.5 --rollouts 960
 
 bench: $(STAMP)
 	$(BIN)/python bench/contract_bench.py

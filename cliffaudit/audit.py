@@ -437,6 +437,11 @@ def _cliff(settings: AuditSettings, lambdas: np.ndarray, curve: estimate.Analyti
                  agree=agree)
 
 
+def _end(value: float | None) -> str:
+    """An interval's upper end; None when it runs past the audited grid."""
+    return "past the grid's end" if value is None else f"{value:.3f}"
+
+
 def source_text(cliff: Cliff) -> str:
     if cliff.source == "rollouts":
         return "the fixed point's samples, which disagree with the analytic curve"
@@ -483,7 +488,7 @@ def _recommendation(cliff: Cliff, binding: str | None, share: float | None, reac
                 f"{cliff.drop:g} of its best; lambdas beyond {cliff.lambda_max:g} were not audited")
     lo, hi = cliff.interval
     text = (f"train with lambda < {lo:.3f}: the fixed point's parse rate falls {cliff.drop:g} below its best at "
-            f"lambda_v = {cliff.lambda_v:.3f} (interval {lo:.3f} to {hi:.3f}, from {source_text(cliff)})")
+            f"lambda_v = {cliff.lambda_v:.3f} (interval {lo:.3f} to {_end(hi)}, from {source_text(cliff)})")
     if binding:
         text += f"; binding class {binding!r}" + (f" ({share:.0%} of the fall)" if share is not None else "")
     return f"{text}; {reachability.statement}"
@@ -626,7 +631,7 @@ def _preconditions(calibration, cliff: Cliff, binding: str | None, share: float 
     def story(value, interval) -> str:
         if value is None:
             return "no cliff"
-        return f"lambda_v {value:.3f} ({interval[0]:.3f} to {interval[1]:.3f})"
+        return f"lambda_v {value:.3f} ({interval[0]:.3f} to {_end(interval[1])})"
 
     if len(rollouts) <= 1:
         sampled = "no fixed-point rollouts (--fixed-point-lambdas 0)"
@@ -651,7 +656,7 @@ def summary(report: AuditReport) -> str:
     if cliff.lambda_v is None:
         lines.append(f"cliff: none up to lambda_max = {cliff.lambda_max:g} (drop {cliff.drop:g})")
     else:
-        lines.append(f"cliff: lambda_v = {cliff.lambda_v:.3f} ({cliff.interval[0]:.3f} to {cliff.interval[1]:.3f}, "
+        lines.append(f"cliff: lambda_v = {cliff.lambda_v:.3f} ({cliff.interval[0]:.3f} to {_end(cliff.interval[1])}, "
                      f"from {source_text(cliff)}); binding class {report.binding_class!r}")
     for row in report.classes[:6]:
         share = "" if row.share_of_drop is None else f" share={row.share_of_drop:.2f}"

@@ -94,12 +94,12 @@ def analytic_curve(teacher: Positions, lambdas: np.ndarray, drop: float, seed: i
     boot = (weights @ per_record) / (weights @ counts)[:, None]
     lo_q, hi_q = 50 * (1 - INTERVAL), 50 * (1 + INTERVAL)
     boot_lambda_v = np.array([theory.drop_point(lambdas, row, drop) for row in boot])
-    return AnalyticCurve(
-        rates=rates, low=np.percentile(boot, lo_q, axis=0), high=np.percentile(boot, hi_q, axis=0),
-        lambda_v=theory.drop_point(lambdas, rates, drop),
-        interval=(float(np.percentile(boot_lambda_v, lo_q, method="lower")),
-                  float(np.percentile(boot_lambda_v, hi_q, method="higher"))),
-        sample_log_valid=log_valid)
+    lambda_v = theory.drop_point(lambdas, rates, drop)
+    # A skewed bootstrap can leave the point estimate outside its percentile interval: widen to hold it.
+    interval = (min(float(np.percentile(boot_lambda_v, lo_q, method="lower")), lambda_v),
+                max(float(np.percentile(boot_lambda_v, hi_q, method="higher")), lambda_v))
+    return AnalyticCurve(rates=rates, low=np.percentile(boot, lo_q, axis=0), high=np.percentile(boot, hi_q, axis=0),
+                         lambda_v=lambda_v, interval=interval, sample_log_valid=log_valid)
 
 
 def drop_shares(teacher: Positions, curve: AnalyticCurve, lambdas: np.ndarray, lam: float) -> dict[str, float]:

@@ -496,10 +496,12 @@ def teacher_forced_logits(model, prompts, outputs, pad_id, device) -> tuple[torc
 CURVES = ("tail", "pull")  # what ``score`` computes over the lambda grid, besides the masses
 
 
-def _no_positions() -> PositionMasses:
+def _no_positions(lambdas: int, curve: str | None) -> PositionMasses:
+    """A batch without contract positions, shaped like one with them (curves [0, lambdas] or [0, 0])."""
     empty = np.zeros(0)
-    return PositionMasses(empty.astype(int), empty.astype(int), *[empty] * 7, np.zeros((0, 0)), np.zeros((0, 0)),
-                          np.zeros((0, AMPLIFIED_TOP), int), np.zeros((0, AMPLIFIED_TOP)))
+    width = {name: lambdas if curve == name else 0 for name in CURVES}
+    return PositionMasses(empty.astype(int), empty.astype(int), *[empty] * 7, np.zeros((0, width["tail"])),
+                          np.zeros((0, width["pull"])), np.zeros((0, AMPLIFIED_TOP), int), np.zeros((0, AMPLIFIED_TOP)))
 
 
 @torch.no_grad()
@@ -521,7 +523,7 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
         raise ValueError(f"curve must be one of {CURVES} or None, got {curve!r}")
     lengths = [len(seq.mask_index) for seq in contract.sequences]
     if sum(lengths) == 0:
-        return _no_positions()
+        return _no_positions(len(lambdas), curve)
     device = pair.device
     pad_id = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else contract.vocab_size - 1
     teacher_logits, width = teacher_forced_logits(pair.teacher, prompts, outputs, pad_id, input_device(pair.teacher))

@@ -1,8 +1,15 @@
-"""Read a report.json back, refusing anything that is not a report of this version."""
+"""Read a report.json back, refusing anything that is not a consistent report of this version.
+
+A report is judged by the gate and re-rendered by ``cliffaudit report``: both must
+refuse what they could misread. So a report is parsed strictly (no ``"1.5"`` for a
+number, no NaN or Infinity, which are not JSON) and then checked against the
+invariants an audit always satisfies."""
 
 from __future__ import annotations
 
 import json
+import math
+from itertools import pairwise
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -22,9 +29,11 @@ def load_report(path: Path) -> AuditReport:
     except UnicodeDecodeError:
         raise ReportError(f"{path}: not a cliffaudit report (not UTF-8 text)") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise ReportError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    except ValueError as exc:
+        raise ReportError(f"{path}: not JSON ({exc})") from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ReportError(f"{path}: not a cliffaudit report (no schema_version)")
     if data["schema_version"] == 1:
@@ -34,8 +43,61 @@ def load_report(path: Path) -> AuditReport:
         raise ReportError(f"{path}: report schema_version {data['schema_version']!r}, "
                           f"this cliffaudit reads {SCHEMA_VERSION}: re-run the audit")
     try:
-        return AuditReport.model_validate(data)
+        report = AuditReport.model_validate_json(text, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise ReportError(f"{path}: field {field}: {first['msg']}") from None
+    problem = inconsistency(report)
+    if problem:
+        raise ReportError(f"{path}: {problem}")
+    return report
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def inconsistency(report: AuditReport) -> str | None:
+    """The first thing in ``report`` that no audit writes, or None."""
+    lambdas = report.lambdas
+    if not lambdas or any(b <= a for a, b in pairwise(lambdas)) or lambdas[0] < 0:
+        return "the lambda grid is empty, negative or not ascending"
+    rates = report.parse_rate
+    for name in ("analytic", "analytic_low", "analytic_high"):
+        values = getattr(rates, name)
+        if len(values) != len(lambdas):
+            return f"parse_rate.{name} has {len(values)} values for {len(lambdas)} grid points"
+        if not all(0.0 <= v <= 1.0 for v in values):
+            return f"parse_rate.{name} holds a value outside [0, 1]"
+    if not all(0.0 <= p.parse_rate <= 1.0 and 0 <= p.valid <= p.samples for p in rates.rollouts):
+        return "a sampled parse rate is outside [0, 1]"
+    for name in ("teacher_parse_rate", "student_parse_rate"):
+        if not 0.0 <= getattr(report, name) <= 1.0:
+            return f"{name} is outside [0, 1]"
+    cliff = report.cliff
+    if not 0.0 < cliff.drop < 1.0:
+        return f"cliff.drop {cliff.drop!r} is not in (0, 1)"
+    if cliff.lambda_max != lambdas[-1]:
+        return f"cliff.lambda_max {cliff.lambda_max!r} is not the grid's end {lambdas[-1]!r}"
+    if (cliff.lambda_v is None) != (report.recommended_lambda is None):
+        return "recommended_lambda and cliff.lambda_v disagree on whether there is a cliff"
+    if cliff.lambda_v is not None:
+        lo, hi = cliff.interval  # hi None: the interval runs past the grid's end
+        if lo is None or not (lambdas[0] <= lo <= cliff.lambda_v <= (math.inf if hi is None else hi)):
+            return f"cliff.interval {cliff.interval!r} does not hold lambda_v {cliff.lambda_v!r} inside the grid"
+        if report.recommended_lambda != lo:
+            return f"recommended_lambda {report.recommended_lambda!r} is not the safe end of lambda_v's interval"
+    if not report.classes:
+        return "the report has no classes"
+    labels = {row.label for row in report.classes}
+    if report.binding_class is not None and report.binding_class not in labels:
+        return f"binding_class {report.binding_class!r} is not one of the report's classes"
+    for row in report.classes:
+        masses = (row.teacher_valid_mass, row.student_valid_mass, row.reference_valid_mass)
+        if not all(0.0 <= m <= 1.0 for m in masses):
+            return f"class {row.label!r} has a mass outside [0, 1]"
+        numbers = [row.share_of_drop, row.draws_per_rollout, row.bernoulli_lambda_v, row.clip_band_lambda_star]
+        if not all(n is None or math.isfinite(n) for n in numbers):
+            return f"class {row.label!r} holds a non-finite number"
+    return None

@@ -75,13 +75,16 @@ class Cliff(BaseModel):
     lambda_max: float
     lambda_v: float | None = Field(description="None: no cliff up to lambda_max")
     interval: tuple[float | None, float | None]
-    source: str = Field(description='"rollouts" or "analytic": which estimate lambda_v comes from')
+    source: str = Field(description='"analytic" (the samples agree, or none were taken) or "rollouts" (they '
+                                    'disagree and put the cliff earlier)')
     analytic_lambda_v: float | None
     analytic_interval: tuple[float | None, float | None]
     rollout_lambda_v: float | None
     rollout_interval: tuple[float | None, float | None] = Field(
-        description="(largest sampled lambda still within drop, first one past it)")
-    agree: bool = Field(description="the analytic curve and the rollouts tell the same story")
+        description="(last sampled lambda surely above the drop line, first surely below it) by 90% Wilson "
+                    "intervals; (null, null) when none is surely below")
+    agree: bool = Field(description="no sampled lambda lies surely on the other side of the drop line than the "
+                                    "analytic curve says")
 
 
 class Reachability(BaseModel):

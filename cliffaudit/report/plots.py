@@ -46,7 +46,7 @@ def parse_rate(report: AuditReport, proposed_lambda: float | None = None, sweep=
         cliff = report.cliff
         if cliff.lambda_v is not None:
             lo, hi = cliff.interval
-            ax.axvspan(lo, hi, color="crimson", alpha=0.12, linewidth=0)
+            ax.axvspan(lo, lambdas[-1] if hi is None else hi, color="crimson", alpha=0.12, linewidth=0)
             ax.axvline(cliff.lambda_v, color="crimson", linewidth=1.4, label=f"lambda_v = {cliff.lambda_v:.3f}")
         if sweep is not None:
             grid = sorted({r.lam for r in sweep.runs})

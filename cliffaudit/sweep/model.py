@@ -71,6 +71,19 @@ class RuleVerdict(BaseModel):
                                                    "grid's end, which lies past the window")
 
 
+class Convergence(BaseModel):
+    """How far the lambda = 1 runs got from the warm start to the fixed point there (the
+    teacher). The fixed point is a limit; runs that have not reached it at lambda = 1 test
+    a finite-budget onset, which comes later than lambda_v (docs/sweep.md)."""
+
+    warm_start: float = Field(description="the audit's strict parse rate of the warm start")
+    fixed_point_at_one: float = Field(description="the audit's strict parse rate of the teacher")
+    runs_at_one: float | None = Field(description="pooled parse rate of the lambda = 1 runs; None without them")
+    progress: float | None = Field(description="(warm_start - runs_at_one) / (warm_start - fixed_point_at_one)")
+    reached: bool | None = Field(description="progress at least 0.9; None when it cannot be told (no lambda = 1 "
+                                             "runs, or warm start and teacher parse alike)")
+
+
 class SweepReport(BaseModel):
     schema_version: int = SWEEP_SCHEMA_VERSION
     tool_version: str
@@ -82,3 +95,4 @@ class SweepReport(BaseModel):
     onset_per_seed: dict[str, OnsetInterval | None]
     onset_pooled: OnsetInterval | None
     verdicts: list[RuleVerdict]
+    convergence: Convergence | None = None

@@ -21,7 +21,8 @@ from cliffaudit import __version__, audit, probe
 from cliffaudit.report import AuditSettings, write_json_atomically
 from cliffaudit.report.load import ReportError, load_report
 from cliffaudit.sweep import onset as onsets
-from cliffaudit.sweep.model import OnsetInterval, Prediction, RuleVerdict, RunResult, SweepReport, SweepSettings
+from cliffaudit.sweep.model import (Convergence, OnsetInterval, Prediction, RuleVerdict, RunResult, SweepReport,
+                                    SweepSettings)
 from cliffaudit.sweep.train import RunSettings, evaluate, train_run
 
 
@@ -51,12 +52,20 @@ def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, P
         report_path=str(report_path), report_sha256=_sha256(report_path), sweep_settings=settings), report_path
 
 
+def _same_report_elsewhere(stored: Prediction, prediction: Prediction) -> Prediction:
+    """``stored`` with the new prediction's report path: which file held the report does not matter."""
+    settings = stored.sweep_settings.model_copy(update={"from_report": prediction.sweep_settings.from_report})
+    return stored.model_copy(update={"report_path": prediction.report_path, "sweep_settings": settings})
+
+
 def _lock(prediction: Prediction, out: Path, echo) -> str:
     """Write prediction.json once; a resumed sweep must find the same prediction."""
     path = out / "prediction.json"
     text = prediction.model_dump_json(indent=2) + "\n"
-    # Compared as models: a field added since the lock, at its default, is the same prediction.
-    if path.exists() and Prediction.model_validate_json(path.read_text()) != prediction:
+    # Compared as models: a field added since the lock, at its default, is the same prediction,
+    # and so is the same report (by its sha256) read from another path (its copy beside the lock).
+    if path.exists() and _same_report_elsewhere(Prediction.model_validate_json(path.read_text()), prediction) \
+            != prediction:
         raise ValueError(f"{path} holds another prediction: use a new --out for new settings")
     if not path.exists():
         write_json_atomically(text, path)
@@ -153,20 +162,41 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
         verdicts.append(RuleVerdict(rule=rule, window=window, hit=outcome.hit, outcome=outcome.text,
                                     miss=check.miss if check else None, direction=check.direction if check else None,
                                     miss_at_least=check.miss_at_least if check else False))
+    audited = _locked_report(prediction, out)
     report = SweepReport(tool_version=__version__, settings=settings, prediction=prediction,
                          prediction_sha256=lock_hash, lock_verified=_sha256(out / "prediction.json") == lock_hash,
                          runs=sorted(runs, key=lambda r: (r.seed, r.lam)), onset_per_seed=per_seed,
-                         onset_pooled=_interval(pooled), verdicts=verdicts)
+                         onset_pooled=_interval(pooled), verdicts=verdicts,
+                         convergence=convergence(audited.student_parse_rate, audited.teacher_parse_rate, runs))
     write_json_atomically(report.model_dump_json(indent=2) + "\n", out / "sweep.json")
     _write_html(report, out)
     return report
+
+
+REACHED = 0.9  # share of the way to the fixed point at lambda = 1 that counts as reaching it
+
+
+def convergence(warm_start: float, teacher: float, runs: list[RunResult]) -> Convergence:
+    at_one = [r.parse_rate for r in runs if r.lam == 1.0]
+    pooled = float(np.mean(at_one)) if at_one else None
+    progress = None
+    if pooled is not None and abs(warm_start - teacher) >= 0.02:  # closer than that, noise decides
+        progress = (warm_start - pooled) / (warm_start - teacher)
+    return Convergence(warm_start=warm_start, fixed_point_at_one=teacher, runs_at_one=pooled, progress=progress,
+                       reached=None if progress is None else progress >= REACHED)
+
+
+def _locked_report(prediction: Prediction, out: Path):
+    """The report the prediction was locked from: the copy beside the lock, else the original."""
+    kept = out / LOCKED_REPORT
+    return load_report(kept if kept.exists() else Path(prediction.report_path))
 
 
 def _write_html(sweep: SweepReport, out: Path) -> None:
     """sweep.html: the audit's report with the sweep's section."""
     from cliffaudit.report.html import write_html
 
-    write_html(load_report(Path(sweep.prediction.report_path)), out / "sweep.html", sweep=sweep)
+    write_html(_locked_report(sweep.prediction, out), out / "sweep.html", sweep=sweep)
 
 
 def summary(report: SweepReport) -> str:
@@ -180,5 +210,10 @@ def summary(report: SweepReport) -> str:
     for v in report.verdicts:
         window = "no cliff" if v.window[0] is None else f"[{v.window[0]:.4g}, {v.window[1]:.4g}]"
         lines.append(f"{v.rule} rule, locked {window}: {v.outcome}")
+    c = report.convergence
+    if c is not None and c.progress is not None:
+        lines.append(f"lambda = 1 runs: parse rate {c.runs_at_one:.2f}, {c.progress:.0%} of the way from the warm start "
+                     f"({c.warm_start:.2f}) to the fixed point ({c.fixed_point_at_one:.2f})"
+                     + ("" if c.reached else ": not reached, so the onset tests a finite budget and comes later"))
     lines.append(f"prediction sha256 {report.prediction_sha256} ({'verified' if report.lock_verified else 'CHANGED'})")
     return "\n".join(lines)

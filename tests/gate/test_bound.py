@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -34,12 +35,29 @@ def test_a_schema_1_report_is_refused_with_a_re_audit_message(tmp_path):
 
 @pytest.mark.parametrize(("changes", "fragment"), [
     ({"recommended_lambda": None}, "disagree on whether there is a cliff"),
-    ({"recommended_lambda": 1.5}, "is not between the grid's start and lambda_v"),
-    ({"lambdas": [1.0, 1.0]}, "not ascending"),
+    ({"recommended_lambda": 1.28}, "is not the safe end of lambda_v's interval"),
+    ({"lambdas": [1.0, 1.0]}, "the lambda grid is empty, negative or not ascending"),
+    ({"classes": []}, "the report has no classes"),
+    ({"binding_class": "no such class"}, "binding_class 'no such class' is not one of the report's classes"),
+    ({"teacher_parse_rate": 1.5}, "teacher_parse_rate is outside [0, 1]"),
 ])
 def test_inconsistent_reports_are_refused(tmp_path, changes, fragment):
     path = write_report(known_report(**changes), tmp_path)
-    with pytest.raises(GateInputError, match=fragment):
+    with pytest.raises(GateInputError, match=re.escape(fragment)):
+        load_report(path)
+
+
+@pytest.mark.parametrize(("written", "fragment"), [
+    ('"recommended_lambda": Infinity', "Infinity is not a JSON number"),
+    ('"recommended_lambda": NaN', "NaN is not a JSON number"),
+    ('"recommended_lambda": "1.25"', "field recommended_lambda: Input should be a valid number"),
+    ('"recommended_lambda": -1.25', "is not the safe end of lambda_v's interval"),
+])
+def test_impossible_bounds_are_refused(tmp_path, written, fragment):
+    text = write_report(known_report(), tmp_path).read_text()
+    path = tmp_path / "edited.json"
+    path.write_text(re.sub(r'"recommended_lambda": [0-9.]+', written, text))
+    with pytest.raises(GateInputError, match=re.escape(fragment)):
         load_report(path)
 
 

@@ -122,7 +122,7 @@ def unusable_reports(tmp_path):
     ("list.json", "not a cliffaudit report"),
     ("partial.json", "partial.json: field tool_version: Field required"),
     ("binary.json", "not a cliffaudit report (not UTF-8 text)"),
-    ("grid.json", "the report's lambda grid is empty or not ascending"),
+    ("grid.json", "the lambda grid is empty, negative or not ascending"),
 ])
 def test_unusable_reports_exit_two_and_write_nothing(gate, tmp_path, name, fragment):
     unusable_reports(tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cliffaudit.sweep.onset import Onset, check_window, judge, observed_onset
 
 
@@ -53,3 +55,18 @@ def test_judging_a_locked_prediction():
     assert judge(Onset(1.2, 1.3), (1.25, 1.35), 1.6, 3.0).text == "inside"
     later = judge(None, (1.08, 1.12), 1.6, 3.0)
     assert later.hit is False and later.text == "miss: later by at least 0.480"
+
+
+def test_convergence_of_the_lambda_one_runs():
+    from cliffaudit.sweep.model import RunResult
+    from cliffaudit.sweep.run import convergence
+
+    def run(lam, rate):
+        return RunResult(lam=lam, seed=0, parse_rate=rate, exact_match=None, ndcg_at_1=None, eval_samples=64,
+                         seconds=1.0)
+
+    half = convergence(0.94, 0.84, [run(1.0, 0.90), run(1.0, 0.88), run(1.5, 0.5)])
+    assert half.runs_at_one == 0.89 and half.progress == pytest.approx(0.5) and half.reached is False
+    assert convergence(0.94, 0.84, [run(1.0, 0.845)]).reached is True
+    assert convergence(0.90, 0.90, [run(1.0, 0.85)]).reached is None  # warm start and teacher parse alike
+    assert convergence(0.94, 0.84, [run(1.5, 0.85)]).runs_at_one is None

@@ -34,10 +34,15 @@ def test_tiny_sweep_end_to_end(tiny_checkpoints, audit_report, tmp_path, capsys)
     page = (out / "sweep.html").read_text()
     assert 'id="plot-sweep"' in page and digest in page
 
-    # Resumable: a rerun finds the finished runs and trains nothing new.
+    # Resumable: a rerun finds the finished runs and trains nothing new, also when the audit has
+    # been rerun since and the lock's report is read from its copy beside the lock.
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
     assert main(argv) == 0
+    report_path.write_text("{}")  # a later audit overwrote the original
+    from_copy = [*argv[:argv.index("--from-report") + 1], str(out / "locked-report.json"), "--out", str(out)]
+    assert main(from_copy) == 0
     assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == mtimes
+    assert json.loads((out / "sweep.json").read_text())["convergence"]["runs_at_one"] is not None
     capsys.readouterr()
 
 
