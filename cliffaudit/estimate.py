@@ -28,8 +28,6 @@ from cliffaudit import theory
 
 BOOTSTRAP_SAMPLES = 400
 INTERVAL = 0.90
-# Share of the drop a class must carry for a budget that leaves it unreachable to matter.
-MATERIAL_SHARE = 0.10
 
 
 @dataclass
