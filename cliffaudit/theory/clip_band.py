@@ -21,16 +21,16 @@ from scipy.special import logsumexp
 
 from cliffaudit.theory.fixed_point import (
     LAMBDA_SEARCH_GRID,
+    ROOT_XTOL,
     check_lambda,
     check_mass,
+    log_odds,
     log_tail_kary,
     normalised_kary,
 )
 
 __all__ = ["ClipBand", "Regime", "check_clip", "clip_band_threshold", "clip_band_lambda_star", "exact_clip_band_lambda_star",
            "exact_tail_mass", "tail_ratio"]
-
-_ROOT_XTOL = 1e-13
 
 
 class Regime(str, Enum):
@@ -65,16 +65,12 @@ def check_clip(clip: float) -> float:
     return clip
 
 
-def _logit(mass: float) -> float:
-    return math.log(mass) - math.log1p(-mass)
-
-
 def tail_ratio(p: float, b: float, lam: float) -> float:
     """Tail importance ratio ``(1-p)/t_lam`` of the Bernoulli fixed point (p, b < 1)."""
     p, b, lam = check_mass("p", p), check_mass("b", b), check_lambda(lam)
     if p == 1.0 or b == 1.0:
         raise ValueError("tail_ratio needs p < 1 and b < 1 (a mass of 1 has no tail)")
-    logit_q = lam * _logit(p) + (1.0 - lam) * _logit(b)
+    logit_q = lam * log_odds(p) + (1.0 - lam) * log_odds(b)
     return float(np.exp(math.log1p(-p) + np.logaddexp(0.0, logit_q)))
 
 
@@ -87,7 +83,7 @@ def clip_band_threshold(p: float, b: float, clip: float) -> ClipBand:
         return ClipBand(1.0, Regime.DEGENERATE, "upper", "p == 1 to floating-point precision: lambda* is the limit 1")
     if b == 1.0:
         return ClipBand(1.0, Regime.DEGENERATE, "lower", "b == 1 to floating-point precision: lambda* is the limit 1")
-    logit_p, logit_b = _logit(p), _logit(b)
+    logit_p, logit_b = log_odds(p), log_odds(b)
     log1m_p, log1m_b = math.log1p(-p), math.log1p(-b)
     if b < p:
         # Edge (1-p)/t = c: lambda* = ln[(1-b)(c-1+p) / (b(1-p))] / ln[p(1-b) / (b(1-p))]
@@ -130,6 +126,6 @@ def exact_clip_band_lambda_star(log_teacher, log_ref, valid, clip: float) -> flo
     hi, lo = float(grid[i]), 1.0 if i == 0 else float(grid[i - 1])
     if excess(np.array([lo]))[0] > 0:
         return lo
-    return float(brentq(lambda x: float(excess(np.array([x]))[0]), lo, hi, xtol=_ROOT_XTOL,
+    return float(brentq(lambda x: float(excess(np.array([x]))[0]), lo, hi, xtol=ROOT_XTOL,
                         rtol=4 * np.finfo(float).eps))
 

@@ -33,6 +33,7 @@ __all__ = [
     "drop_point",
     "exact_lambda_v",
     "exact_valid_mass",
+    "log_odds",
     "log_tail_kary",
     "normalised_kary",
     "onset_interval",
@@ -44,7 +45,7 @@ DEFAULT_DROP = 0.10  # absolute fall in parse rate that counts as a cliff (the s
 # Search grid for thresholds without a closed form: fine where cliffs live
 # (lambda in (1, 4]), geometric beyond. Crossings are then refined by brentq.
 LAMBDA_SEARCH_GRID = np.concatenate([np.linspace(1.0, 4.0, 3001), np.geomspace(4.0, 1.0e6, 1201)[1:]])
-_ROOT_XTOL = 1e-13
+ROOT_XTOL = 1e-13
 
 
 # --------------------------------------------------------------------------- checks
@@ -71,7 +72,7 @@ def check_drop(drop: float) -> float:
     return drop
 
 
-def _logit(mass: float) -> float:
+def log_odds(mass: float) -> float:
     # log(m) - log1p(-m): exact near 0 and as exact near 1 as the float allows.
     return math.log(mass) - math.log1p(-mass)
 
@@ -132,7 +133,7 @@ def bernoulli_valid_mass(p: float, b: float, lam: float) -> float:
         # The reference has no tail: pi_ref^(1-lam) is 0 there below lam = 1 and
         # unbounded above it, where all mass goes to the teacher's tail.
         return 1.0 if lam <= 1.0 else 0.0
-    return float(expit(lam * _logit(p) + (1.0 - lam) * _logit(b)))
+    return float(expit(lam * log_odds(p) + (1.0 - lam) * log_odds(b)))
 
 
 def bernoulli_lambda_v(p: float, b: float, drop: float = DEFAULT_DROP) -> float:
@@ -150,8 +151,8 @@ def bernoulli_lambda_v(p: float, b: float, drop: float = DEFAULT_DROP) -> float:
         return math.inf
     if b == 1.0:
         return 1.0
-    logit_b = _logit(b)
-    return (_logit(p - drop) - logit_b) / (_logit(p) - logit_b)
+    logit_b = log_odds(b)
+    return (log_odds(p - drop) - logit_b) / (log_odds(p) - logit_b)
 
 
 # --------------------------------------------------------------------------- exact K-ary fixed point
@@ -241,5 +242,5 @@ def exact_lambda_v(log_teacher, log_ref, valid, drop: float = DEFAULT_DROP) -> f
     lo, hi = found
     i = int(np.searchsorted(grid, lo))
     target = rates[: i + 1].max() - drop
-    return float(brentq(lambda x: float(rate(np.array([x]))[0]) - target, lo, hi, xtol=_ROOT_XTOL,
+    return float(brentq(lambda x: float(rate(np.array([x]))[0]) - target, lo, hi, xtol=ROOT_XTOL,
                         rtol=4 * np.finfo(float).eps))
