@@ -563,9 +563,15 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
         none = lt.new_zeros((len(lt), 0))
         columns["sample"].append(sample_of[start:stop])
         columns["position"].append(position_of[start:stop])
-        for name, log_probs in (("teacher", lt), ("student", ls), ("reference", lr)):
+        for name, log_probs in (("teacher", lt), ("student", ls)):
             columns[f"{name}_log_valid"].append(_masked_lse(log_probs, valid).cpu().numpy())
             columns[f"{name}_log_tail"].append(_masked_lse(log_probs, ~valid).cpu().numpy())
+        if pair.separate_reference:
+            columns["reference_log_valid"].append(_masked_lse(lr, valid).cpu().numpy())
+            columns["reference_log_tail"].append(_masked_lse(lr, ~valid).cpu().numpy())
+        else:  # the warm start is the reference: its masses, not a second pass over [positions, V]
+            columns["reference_log_valid"].append(columns["student_log_valid"][-1])
+            columns["reference_log_tail"].append(columns["student_log_tail"][-1])
         columns["student_log_amplified"].append(_masked_lse(ls, ratio > 0).cpu().numpy())
         columns["log_tail_curve"].append(
             (_fixed_point_log_tail(lt, lr, valid, lam, slice_elements) if curve == "tail" else none).cpu().numpy())
