@@ -108,9 +108,11 @@ class Simulation:
     parse_rates: np.ndarray  # [lambdas, seeds]: exact parse rate after training
     drop: float = DEFAULT_DROP
     predicted_rates: np.ndarray = field(init=False)
+    lambda_v: float = field(init=False)  # the fixed point's cliff; inf when there is none
 
     def __post_init__(self):
         self.predicted_rates = self.case.parse_rate(self.lambdas)
+        self.lambda_v = self.case.lambda_v(self.drop)
 
     @property
     def pooled(self) -> np.ndarray:
@@ -124,18 +126,16 @@ class Simulation:
         return [onset_interval(self.lambdas, self.parse_rates[:, s], self.drop) for s in range(self.parse_rates.shape[1])]
 
     @property
-    def lambda_v(self) -> float:
-        return self.case.lambda_v(self.drop)
-
-    @property
     def expected_draws(self) -> float:
         """Driving draws over the run towards the predicted cliff (0 when there is none)."""
-        lam = self.lambda_v
-        return self.case.draws_per_rollout(lam) * self.training.rollouts if math.isfinite(lam) else 0.0
+        if not math.isfinite(self.lambda_v):
+            return 0.0
+        return self.case.draws_per_rollout(self.lambda_v) * self.training.rollouts
 
     @property
     def reachable(self) -> bool:
-        return math.isfinite(self.lambda_v) and is_reachable(self.expected_draws, 1)
+        return math.isfinite(self.lambda_v) and is_reachable(self.case.draws_per_rollout(self.lambda_v),
+                                                               self.training.rollouts)
 
 
 def loss_gradient(logits: np.ndarray, tokens: np.ndarray, old_logp: np.ndarray, advantage: np.ndarray, clip: float,
