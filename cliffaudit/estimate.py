@@ -210,10 +210,15 @@ def rollout_interval(rates: list[RolloutRate], drop: float) -> tuple[float, floa
     return (rates[above[-1]].lam if above else rates[0].lam), rates[first].lam
 
 
+def _drop_line(curve: np.ndarray, j: int, drop: float) -> float:
+    """The curve's best value up to grid point ``j``, less ``drop``: the onset rule's line."""
+    return float(curve[: j + 1].max()) - drop
+
+
 def analytic_side(lambdas: np.ndarray, curve: np.ndarray, lam: float, drop: float) -> str:
     """Where the analytic curve lies at ``lam`` against its own drop line."""
     j = int(np.argmin(np.abs(lambdas - lam)))
-    return BELOW if curve[j] < curve[: j + 1].max() - drop else ABOVE
+    return BELOW if curve[j] < _drop_line(curve, j, drop) else ABOVE
 
 
 def rollouts_agree(rates: list[RolloutRate], lambdas: np.ndarray, curve: np.ndarray, drop: float) -> bool:
@@ -235,7 +240,7 @@ def check_points(lambdas: np.ndarray, curve: np.ndarray, lambda_v: float, drop: 
         k = j
         while 0 < k < len(lambdas) - 1:
             k += step
-            line = curve[: k + 1].max() - drop
+            line = _drop_line(curve, k, drop)
             error = 2 * math.sqrt(max(curve[k] * (1 - curve[k]), 1.0 / samples) / samples)
             if abs(curve[k] - line) >= error:
                 break
