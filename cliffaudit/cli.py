@@ -371,6 +371,8 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False))
 @click.option("--lambdas", default="1.0:1.6:0.1", show_default=True, help="START:STOP:STEP or a comma list.")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--first-seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seeds run from here: a new lock draws fresh runs instead of replaying old ones.")
 @click.option("--steps", type=click.IntRange(min=1), default=40, show_default=True)
 @click.option("--clip", type=float, default=2.0, show_default=True)
 @click.option("--lr", type=float, default=1e-4, show_default=True)
@@ -380,7 +382,7 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 @click.option("--rollout-dtype", help="Sample rollouts in this precision (e.g. bfloat16) against fp32 training.")
 @click.option("--from-report", type=click.Path(dir_okay=False), help="Lock this audit's prediction instead of auditing.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/sweep", show_default=True)
-def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, steps, clip, lr,
+def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, first_seed, steps, clip, lr,
                   batch_size, max_new_tokens, eval_samples, rollout_dtype, from_report, out_dir) -> int:
     """Train short G-OPD runs over a lambda grid and test the locked prediction."""
     from pathlib import Path
@@ -395,7 +397,8 @@ def sweep_command(teacher, student, reference, probes, eval_probes, schema_path,
         grid = parse_lambdas(lambdas)
         settings = SweepSettings(teacher=teacher, student=student, reference=reference, probes=probes,
                                  eval_probes=eval_probes,
-                                 schema_path=schema_path, lambdas=grid, seeds=seeds, steps=steps, clip=clip, lr=lr,
+                                 schema_path=schema_path, lambdas=grid, seeds=seeds, first_seed=first_seed, steps=steps,
+                                 clip=clip, lr=lr,
                                  batch_size=batch_size, max_new_tokens=max_new_tokens,
                                  eval_samples_per_prompt=eval_samples, rollout_dtype=rollout_dtype,
                                  from_report=from_report)

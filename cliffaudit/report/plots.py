@@ -107,6 +107,11 @@ def sweep(sweep_report) -> str:
         if onset is not None:
             ax.axvspan(onset.lower, onset.upper, fill=False, hatch="//", edgecolor="crimson",
                        label="observed onset (pooled)")
+        observed = sweep_report.onset_range
+        if observed is not None and observed.lower is not None:  # the range the verdicts judge
+            upper = last if observed.upper is None else observed.upper
+            ax.axvspan(observed.lower, upper, ymin=0.0, ymax=0.04, color="crimson", alpha=0.5,
+                       label=f"onset's range ({observed.level:.0%})")
         ax.set_xlabel("lambda")
         ax.set_ylabel("strict parse rate")
         metric_ax.set_ylabel("NDCG@1 on parsed outputs")

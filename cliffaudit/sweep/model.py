@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-SWEEP_SCHEMA_VERSION = 2
+SWEEP_SCHEMA_VERSION = 3  # 3: verdicts judge the onset's range (onset_range); 2 judged its point
 
 
 class SweepSettings(BaseModel):
@@ -16,6 +16,7 @@ class SweepSettings(BaseModel):
     schema_path: str | None = None
     lambdas: list[float]
     seeds: int = 3
+    first_seed: int = Field(0, description="seeds are first_seed, first_seed + 1, ...: a new lock can draw fresh runs")
     steps: int = 40
     clip: float = 2.0
     lr: float = 1e-4
@@ -59,12 +60,25 @@ class OnsetInterval(BaseModel):
     upper: float
 
 
+class OnsetRange(BaseModel):
+    """Where the pooled onset lies given the runs' noise (``sweep.onset.onset_range``)."""
+
+    lower: float | None = Field(description="earliest plausible onset's lower end; None: no cliff, within noise")
+    upper: float | None = Field(description="latest plausible onset's upper end; None: no onset on the grid is "
+                                            "plausible")
+    no_onset_share: float = Field(description="share of resampled sweeps with no onset on the grid")
+    level: float = Field(description="share of resampled onsets the range keeps")
+    resamples: int
+
+
 class RuleVerdict(BaseModel):
     rule: str  # "fixed point" (the prediction) or "clip band" (the refuted alternative)
     window: tuple[float | None, float | None] = Field(description="(None, None): no cliff predicted")
-    hit: bool | None = Field(description="None when the sweep cannot tell (its grid ends inside the window, or "
-                                         "its onset lies past the audited grid)")
-    outcome: str = Field(description='"inside", "agree: no cliff", "miss: earlier by ...", "miss: later by ..."')
+    hit: bool | None = Field(description="judged on onset_range (schema 3; on onset_pooled before); None when the "
+                                         "sweep cannot tell (its grid ends inside the window, or its onset may lie "
+                                         "past the audited grid)")
+    outcome: str = Field(description='"inside ...", "agree: no cliff ...", "miss: earlier by ...", '
+                                     '"miss: later by ..."')
     miss: float | None
     direction: str | None
     miss_at_least: bool = Field(False, description="the miss is a lower bound: no onset was observed up to the "
@@ -93,6 +107,8 @@ class SweepReport(BaseModel):
     lock_verified: bool = Field(description="prediction.json still has the hash printed before training")
     runs: list[RunResult]
     onset_per_seed: dict[str, OnsetInterval | None]
-    onset_pooled: OnsetInterval | None
+    onset_pooled: OnsetInterval | None = Field(description="the onset of the mean rate over seeds")
+    onset_range: OnsetRange | None = Field(None, description="where the pooled onset lies given the runs' noise; "
+                                                             "the verdicts judge it (absent before schema 3)")
     verdicts: list[RuleVerdict]
     convergence: Convergence | None = None

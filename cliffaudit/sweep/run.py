@@ -21,7 +21,7 @@ from cliffaudit import __version__, audit, probe
 from cliffaudit.report import AuditSettings, write_json_atomically
 from cliffaudit.report.load import ReportError, load_report
 from cliffaudit.sweep import onset as onsets
-from cliffaudit.sweep.model import (Convergence, OnsetInterval, Prediction, RuleVerdict, RunResult, SweepReport,
+from cliffaudit.sweep.model import (Convergence, OnsetInterval, OnsetRange, Prediction, RuleVerdict, RunResult, SweepReport,
                                     SweepSettings)
 from cliffaudit.sweep.train import RunSettings, evaluate, train_run
 
@@ -105,7 +105,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     eval_targets = [(r.model_extra or {}).get("target") for r, _ in eval_records]
 
     runs: list[RunResult] = []
-    jobs = [(lam, seed) for seed in range(settings.seeds) for lam in settings.lambdas]
+    jobs = [(lam, seed) for seed in _seeds(settings) for lam in settings.lambdas]
     with tqdm(total=len(jobs) * settings.steps, desc="sweep", unit="step") as bar:
         for lam, seed in jobs:
             path = out / "runs" / f"lambda{lam:.4f}_seed{seed}.json"
@@ -131,6 +131,10 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     return _summarise(settings, prediction, lock_hash, out, runs)
 
 
+def _seeds(settings: SweepSettings) -> range:
+    return range(settings.first_seed, settings.first_seed + settings.seeds)
+
+
 def _schema(settings: SweepSettings) -> dict | None:
     return json.loads(Path(settings.schema_path).read_text()) if settings.schema_path else None
 
@@ -147,17 +151,19 @@ def _interval(onset: onsets.Onset | None) -> OnsetInterval | None:
 
 def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]) -> SweepReport:
     per_seed = {}
-    for seed in range(settings.seeds):
+    for seed in _seeds(settings):
         mine = [r for r in runs if r.seed == seed]
         per_seed[str(seed)] = _interval(onsets.observed_onset([r.lam for r in mine], [r.parse_rate for r in mine],
                                                               settings.onset_tolerance))
     pooled_rates = [float(np.mean([r.parse_rate for r in runs if r.lam == lam])) for lam in settings.lambdas]
     pooled = onsets.observed_onset(settings.lambdas, pooled_rates, settings.onset_tolerance)
+    observed = onsets.onset_range([r.lam for r in runs], [r.parse_rate for r in runs], [r.eval_samples for r in runs],
+                                  settings.onset_tolerance)
     verdicts = []
     star = prediction.clip_band_lambda_star
     for rule, window in (("fixed point", prediction.interval),
                          ("clip band", (star, star) if star is not None else (None, None))):
-        outcome = onsets.judge(pooled, window, max(settings.lambdas), prediction.lambda_max)
+        outcome = onsets.judge(observed, window, max(settings.lambdas), prediction.lambda_max)
         check = outcome.check
         verdicts.append(RuleVerdict(rule=rule, window=window, hit=outcome.hit, outcome=outcome.text,
                                     miss=check.miss if check else None, direction=check.direction if check else None,
@@ -166,7 +172,11 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
     report = SweepReport(tool_version=__version__, settings=settings, prediction=prediction,
                          prediction_sha256=lock_hash, lock_verified=_sha256(out / "prediction.json") == lock_hash,
                          runs=sorted(runs, key=lambda r: (r.seed, r.lam)), onset_per_seed=per_seed,
-                         onset_pooled=_interval(pooled), verdicts=verdicts,
+                         onset_pooled=_interval(pooled),
+                         onset_range=OnsetRange(lower=observed.lower, upper=observed.upper,
+                                                no_onset_share=observed.no_onset_share, level=observed.level,
+                                                resamples=onsets.RANGE_RESAMPLES),
+                         verdicts=verdicts,
                          convergence=convergence(audited.student_parse_rate, audited.teacher_parse_rate, runs))
     write_json_atomically(report.model_dump_json(indent=2) + "\n", out / "sweep.json")
     _write_html(report, out)
@@ -200,16 +210,23 @@ def _write_html(sweep: SweepReport, out: Path) -> None:
 
 
 def summary(report: SweepReport) -> str:
-    lines = ["lambda  " + "  ".join(f"seed{s}" for s in range(report.settings.seeds)) + "   pooled"]
+    seeds = sorted({r.seed for r in report.runs})
+    lines = ["lambda  " + "  ".join(f"seed{s}" for s in seeds) + "   pooled"]
     for lam in report.settings.lambdas:
-        rates = [r.parse_rate for r in report.runs if r.lam == lam]
+        rates = [r.parse_rate for r in sorted(report.runs, key=lambda r: r.seed) if r.lam == lam]
         lines.append(f"{lam:<7.3f} " + "  ".join(f"{x:5.2f}" for x in rates) + f"   {np.mean(rates):5.2f}")
     pooled = report.onset_pooled
     lines.append("observed onset (pooled): " + ("none on the grid" if pooled is None
                                                  else f"({pooled.lower:g}, {pooled.upper:g}]"))
+    observed = report.onset_range
+    if observed is not None:
+        lines.append(f"its range over resampled runs ({observed.level:.0%}): "
+                     + onsets.OnsetRange(observed.lower, observed.upper, observed.no_onset_share).text())
     for v in report.verdicts:
         window = "no cliff" if v.window[0] is None else f"[{v.window[0]:.4g}, {v.window[1]:.4g}]"
         lines.append(f"{v.rule} rule, locked {window}: {v.outcome}")
+    if len(report.verdicts) > 1 and all(v.hit for v in report.verdicts):
+        lines.append("every rule is consistent with this sweep: it cannot tell them apart")
     c = report.convergence
     if c is not None and c.progress is not None:
         lines.append(f"lambda = 1 runs: parse rate {c.runs_at_one:.2f}, {c.progress:.0%} of the way from the warm start "

@@ -68,8 +68,9 @@ def train_run(student, teacher, reference, pad_id: int, eos_id: int, prompts: li
         keep = [i for i, o in enumerate(outputs) if o]
         batch, outputs = [batch[i] for i in keep], [outputs[i] for i in keep]
         with torch.no_grad():
-            rollout_logp, mask = token_logprobs(roller, batch, outputs, pad_id)
-            old_logp, _ = token_logprobs(student, batch, outputs, pad_id)
+            old_logp, mask = token_logprobs(student, batch, outputs, pad_id)
+            # Rollouts from the training policy itself: their log-probs are old_logp (IS weight 1).
+            rollout_logp = old_logp if roller is student else token_logprobs(roller, batch, outputs, pad_id)[0]
             teacher_logp, _ = token_logprobs(teacher, batch, outputs, pad_id)
             ref_logp, _ = token_logprobs(reference, batch, outputs, pad_id)
         advantage = gopd_advantage(settings.lam, teacher_logp, ref_logp, old_logp)
