@@ -1,5 +1,5 @@
 """Exact fixed-point tail throughput against vocabulary size: positions per second of
-``probe._fixed_point_log_tail`` on the default 201-point lambda grid, at V = 526 (the
+``fixed_point_sums.fixed_point_log_tail`` on the default 201-point lambda grid, at V = 526 (the
 demo), 32,000 and 152,064 (Qwen-sized), for two slice sizes of its work tensors
 (and a third, 2^26 floats, on an accelerator).
 
@@ -9,7 +9,7 @@ Prints measured figures; not a test. The inputs are synthetic but shaped like an
 audit's: half the positions structural (20 valid tokens), half inside a free
 string (nearly every token valid), teacher and student log-probabilities that
 differ by a temperature and noise. Per vocabulary it prints each slice size's time
-against that of 2^24 floats: what ``probe._SLICE_SCALE`` is chosen from.
+against that of 2^24 floats: what ``fixed_point_sums.SLICE_SCALE`` is chosen from.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from cliffaudit import probe
+from cliffaudit import fixed_point_sums
 
 SLICES = (1 << 21, 1 << 24)
 
@@ -69,7 +69,7 @@ def main() -> None:
         def tail(slice_elements: int) -> None:
             for start in range(0, args.positions, chunk):
                 stop = start + chunk
-                probe._fixed_point_log_tail(teacher[start:stop], student[start:stop], valid[start:stop], lam,
+                fixed_point_sums.fixed_point_log_tail(teacher[start:stop], student[start:stop], valid[start:stop], lam,
                                             slice_elements)
 
         slices = SLICES if device.type == "cpu" else SLICES + (1 << 26,)

@@ -17,6 +17,7 @@ import math
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from tqdm import tqdm
 from cliffaudit import __version__, estimate, theory
 from cliffaudit.contract import ContractSchemaError, TokenContract, load_contract_schema, strict_validate_bytes
 from cliffaudit.contract.background import BackgroundContract
+from cliffaudit.errors import InputError
 from cliffaudit.report import (
     AuditReport,
     AuditSettings,
@@ -54,7 +56,7 @@ NOT_ENDED = "(no end-of-sequence)"  # a sample cut off at --max-new-tokens
 NOT_STRICT = "(fails strict validation)"  # the contract accepted it, the strict validator did not
 
 
-class AuditInputError(ValueError):
+class AuditInputError(InputError):
     """Unusable audit input; the message names the file and line or field."""
 
 
@@ -176,6 +178,41 @@ def shard(n_batches: int, rank: int, world: int) -> list[int]:
 ROLES = ("student", "teacher")
 
 
+@dataclass(frozen=True)
+class AuditRun:
+    """What every stage of one audit reads: the models, the contract, the probes
+    (records with their schemas, and their rendered prompts), the settings, the lambda
+    grid and this process's place among the launched ones."""
+
+    pair: Any  # probe.ModelPair
+    contract: TokenContract
+    records: list[tuple[ProbeRecord, dict]]
+    prompts: list[list[int]]
+    settings: AuditSettings
+    lambdas: np.ndarray
+    layout: Any  # distributed.Layout
+
+    @property
+    def eos_id(self) -> int:
+        return self.pair.tokenizer.eos_token_id
+
+    @property
+    def pad_id(self) -> int:
+        tokenizer = self.pair.tokenizer
+        return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def samples(self, batch_records: list[int]) -> list[tuple[int, int]]:
+        """(record, sample index) of every sample a batch of records draws."""
+        return [(r, k) for r in batch_records for k in range(self.settings.samples_per_prompt)]
+
+    def batches(self) -> list[list[int]]:
+        return record_batches(len(self.records), self.settings.samples_per_prompt, self.settings.batch_size)
+
+    def my_batches(self) -> list[int]:
+        """The indices of this process's batches."""
+        return shard(len(self.batches()), self.layout.rank, self.layout.world)
+
+
 @dataclass
 class _SampledBatch:
     """One batch of one model's samples and the future of its contract (already done when inline)."""
@@ -188,21 +225,19 @@ class _SampledBatch:
     contract: Future  # of a ContractBatch
 
 
-def _sample_batch(pair, background, records, prompts, settings, role, index, batch_records) -> _SampledBatch:
+def _sample_batch(run: AuditRun, background: BackgroundContract, role: str, index: int) -> _SampledBatch:
     from cliffaudit import probe
 
-    model = pair.student if role == "student" else pair.teacher
-    tokenizer = pair.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    samples = [(r, k) for r in batch_records for k in range(settings.samples_per_prompt)]
-    batch_prompts = [prompts[r] for r, _ in samples]
-    seeds = [sample_seed(settings.seed, records[r][0].id, k, role) for r, k in samples]
-    outputs = probe.sample(model, batch_prompts, seeds, settings.max_new_tokens, tokenizer.eos_token_id, pad_id)
-    contract = background.submit(outputs, [records[r][1] for r, _ in samples])
+    model = run.pair.student if role == "student" else run.pair.teacher
+    samples = run.samples(run.batches()[index])
+    batch_prompts = [run.prompts[r] for r, _ in samples]
+    seeds = [sample_seed(run.settings.seed, run.records[r][0].id, k, role) for r, k in samples]
+    outputs = probe.sample(model, batch_prompts, seeds, run.settings.max_new_tokens, run.eos_id, run.pad_id)
+    contract = background.submit(outputs, [run.records[r][1] for r, _ in samples])
     return _SampledBatch(role, index, samples, batch_prompts, outputs, contract)
 
 
-def _score_batch(pair, contract, records, lambdas, batch: _SampledBatch) -> RoleSamples:
+def _score_batch(run: AuditRun, batch: _SampledBatch) -> RoleSamples:
     from cliffaudit import probe
 
     contract_batch = batch.contract.result()
@@ -210,12 +245,12 @@ def _score_batch(pair, contract, records, lambdas, batch: _SampledBatch) -> Role
     # the warm start's, the states training visits, carry reachability (the pull).
     curve = "tail" if batch.role == "teacher" else "pull"
     result = RoleSamples.empty()
-    result.masses.append(probe.score(pair, batch.prompts, batch.outputs, contract_batch, lambdas, curve))
+    result.masses.append(probe.score(run.pair, batch.prompts, batch.outputs, contract_batch, run.lambdas, curve))
     for (r, _), output, seq in zip(batch.samples, batch.outputs, contract_batch.sequences):
         result.record_index.append(r)
         result.outputs.append(output)
         result.labels.append(seq.labels)
-        result.strictly_valid.append(_strictly_valid(output, records[r][1], contract, pair.tokenizer.eos_token_id))
+        result.strictly_valid.append(_strictly_valid(output, run.records[r][1], run.contract, run.eos_id))
         result.violations.append(seq.violation)
     return result
 
@@ -228,35 +263,35 @@ def _strictly_valid(output: list[int], schema: dict, contract, eos: int) -> bool
     return strict_validate_bytes(text, schema).valid
 
 
-def _probe(pair, contract, records, prompts, settings, lambdas, layout) -> dict[str, RoleSamples]:
+def _probe(run: AuditRun) -> dict[str, RoleSamples]:
     """Both models' samples, scored: this process's share, gathered in global batch order.
 
     A pipeline: each batch is scored after the next one is sampled, so that its
     contract, in a background process on an accelerator, runs meanwhile (docs/audit.md)."""
-    batches = record_batches(len(records), settings.samples_per_prompt, settings.batch_size)
-    mine = shard(len(batches), layout.rank, layout.world)
+    batches, mine = run.batches(), run.my_batches()
     done: list[tuple[tuple[int, int], RoleSamples]] = []
-    total = len(ROLES) * sum(len(batches[i]) for i in mine) * settings.samples_per_prompt
+    total = len(ROLES) * sum(len(batches[i]) for i in mine) * run.settings.samples_per_prompt
     pending: _SampledBatch | None = None
     # On a CPU the models' threads already use every core: a worker would only contend
     # with them (the demo audit ran 1.35x longer with one), so the contract runs inline.
-    with BackgroundContract(contract, start_worker=pair.device.type != "cpu") as background, \
-            tqdm(total=total, desc="sample + score", unit="sample", leave=False, disable=not layout.is_main) as bar:
+    with BackgroundContract(run.contract, start_worker=run.pair.device.type != "cpu") as background, \
+            tqdm(total=total, desc="sample + score", unit="sample", leave=False,
+                 disable=not run.layout.is_main) as bar:
 
         def finish(batch: _SampledBatch) -> None:
-            done.append(((ROLES.index(batch.role), batch.index), _score_batch(pair, contract, records, lambdas, batch)))
+            done.append(((ROLES.index(batch.role), batch.index), _score_batch(run, batch)))
             bar.update(len(batch.samples))
 
         for role in ROLES:
             for i in mine:
-                sampled = _sample_batch(pair, background, records, prompts, settings, role, i, batches[i])
+                sampled = _sample_batch(run, background, role, i)
                 if pending is not None:
                     finish(pending)
                 pending = sampled
         if pending is not None:
             finish(pending)
     result = {role: RoleSamples.empty() for role in ROLES}
-    for (role, _), part in sorted(layout.gather(done), key=lambda item: item[0]):
+    for (role, _), part in sorted(run.layout.gather(done), key=lambda item: item[0]):
         result[ROLES[role]].extend(part)
     return result
 
@@ -349,34 +384,32 @@ def _violation_counts(samples: RoleSamples, eos: int) -> dict[str, int]:
     return counts
 
 
-def _rollout_rate(pair, contract, records, prompts, settings, lam: float, layout) -> tuple[estimate.RolloutRate,
-                                                                                            RoleSamples]:
+def _rollout_rate(run: AuditRun, lam: float) -> tuple[estimate.RolloutRate, RoleSamples]:
     """The fixed point at ``lam`` sampled on every probe record, this process's shard, gathered."""
     from cliffaudit import probe
 
-    tokenizer = pair.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    batches = record_batches(len(records), settings.samples_per_prompt, settings.batch_size)
+    batches = run.batches()
     mine = RoleSamples.empty()
-    for i in shard(len(batches), layout.rank, layout.world):
-        samples = [(r, k) for r in batches[i] for k in range(settings.samples_per_prompt)]
+    for i in run.my_batches():
+        samples = run.samples(batches[i])
         # One seed per (record, sample) for every lambda: common random numbers keep the
         # rates at neighbouring lambdas comparable.
-        seeds = [sample_seed(settings.seed, records[r][0].id, k, "fixed point") for r, k in samples]
-        outputs = probe.sample_fixed_point(pair.teacher, pair.reference, lam, [prompts[r] for r, _ in samples], seeds,
-                                           settings.max_new_tokens, tokenizer.eos_token_id, pad_id)
-        analysed = contract.analyze_batch(outputs, [records[r][1] for r, _ in samples])
+        seeds = [sample_seed(run.settings.seed, run.records[r][0].id, k, "fixed point") for r, k in samples]
+        outputs = probe.sample_fixed_point(run.pair.teacher, run.pair.reference, lam,
+                                           [run.prompts[r] for r, _ in samples], seeds, run.settings.max_new_tokens,
+                                           run.eos_id, run.pad_id)
+        analysed = run.contract.analyze_batch(outputs, [run.records[r][1] for r, _ in samples])
         for (r, _), output, seq in zip(samples, outputs, analysed.sequences):
             mine.record_index.append(r)
             mine.outputs.append(output)
             mine.labels.append(seq.labels)
-            mine.strictly_valid.append(_strictly_valid(output, records[r][1], contract, tokenizer.eos_token_id))
+            mine.strictly_valid.append(_strictly_valid(output, run.records[r][1], run.contract, run.eos_id))
             mine.violations.append(seq.violation)
     gathered = RoleSamples.empty()
-    for part in layout.gather([mine]):
+    for part in run.layout.gather([mine]):
         gathered.extend(part)
     rate = estimate.RolloutRate(lam, int(sum(gathered.strictly_valid)), len(gathered.outputs),
-                                _violation_counts(gathered, tokenizer.eos_token_id))
+                                _violation_counts(gathered, run.eos_id))
     breaking = RoleSamples.empty()
     for i in [i for i, v in enumerate(gathered.violations) if v is not None][:EXAMPLES_PER_ROLE]:
         breaking.record_index.append(gathered.record_index[i])
@@ -387,19 +420,19 @@ def _rollout_rate(pair, contract, records, prompts, settings, lam: float, layout
     return rate, breaking
 
 
-def _fixed_point_rollouts(pair, contract, records, prompts, settings, lambdas, layout, teacher: RoleSamples,
-                          curve: estimate.AnalyticCurve) -> _Rollouts:
+def _fixed_point_rollouts(run: AuditRun, teacher: RoleSamples, curve: estimate.AnalyticCurve) -> _Rollouts:
     """Sample the fixed point at the lambdas ``estimate.next_rollout_lambda`` picks; every
     process takes the same decisions from the same gathered counts."""
     at_one = estimate.RolloutRate(1.0, int(sum(teacher.strictly_valid)), len(teacher.outputs),
-                                  _violation_counts(teacher, pair.tokenizer.eos_token_id))
+                                  _violation_counts(teacher, run.eos_id))
     result = _Rollouts([at_one], {})
+    settings = run.settings
     while True:
-        lam = estimate.next_rollout_lambda(result.rates, lambdas, curve.rates, curve.lambda_v, settings.drop,
+        lam = estimate.next_rollout_lambda(result.rates, run.lambdas, curve.rates, curve.lambda_v, settings.drop,
                                            ROLLOUT_RESOLUTION, settings.fixed_point_lambdas - (len(result.rates) - 1))
         if lam is None:
             return result
-        rate, breaking = _rollout_rate(pair, contract, records, prompts, settings, lam, layout)
+        rate, breaking = _rollout_rate(run, lam)
         result.rates.append(rate)
         result.breaking[lam] = breaking
 
@@ -532,15 +565,16 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
     prompts = [probe.render_prompt(pair.tokenizer, r.prompt, r.messages, settings.use_chat_template)
                for r, _ in records]
     lambdas = lambda_grid(settings)
+    run = AuditRun(pair, contract, records, prompts, settings, lambdas, layout)
 
-    probed = _probe(pair, contract, records, prompts, settings, lambdas, layout)
+    probed = _probe(run)
     student, teacher = probed["student"], probed["teacher"]
     student_masses, teacher_masses = _concat(student.masses), _concat(teacher.masses)
     teacher_positions = _positions(teacher, teacher_masses)
     # Every process holds the gathered samples, so every one computes the same curve
     # and takes the same rollout decisions.
     curve = estimate.analytic_curve(teacher_positions, lambdas, settings.drop, settings.seed)
-    rollouts = _fixed_point_rollouts(pair, contract, records, prompts, settings, lambdas, layout, teacher, curve)
+    rollouts = _fixed_point_rollouts(run, teacher, curve)
     layout.leave()  # the last collective is behind us; the main process estimates alone
     if not layout.is_main:
         return None

@@ -13,14 +13,37 @@ import sys
 import click
 
 from cliffaudit import __version__
+from cliffaudit.demo.cli import demo_group
+from cliffaudit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput
+from cliffaudit.gate.cli import gate_command
+from cliffaudit.report.model import AuditSettings
+from cliffaudit.sweep.model import SweepSettings
+from cliffaudit.tasks import TASKS
 
-EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+def _default(model, field: str):
+    """A settings model's default, so that the option and the model state it once."""
+    return model.model_fields[field].default
 
 
-class BadInput(click.ClickException):
-    """Unusable input: a one-line message and exit code 2."""
+# Settings fields whose option is not spelled --field-name.
+_OPTION_OF = {"schema_path": "--schema", "eval_samples_per_prompt": "--eval-samples",
+              "use_chat_template": "--no-chat-template", "lambdas": "--lambdas"}
 
-    exit_code = EXIT_BAD_INPUT
+
+def _settings(model, **values):
+    """Build validated settings, or refuse with one line naming the option."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        option = _OPTION_OF.get(field, "--" + field.replace("_", "-")) if field else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        given = f", got {error['input']!r}" if field and "got" not in message else ""
+        raise BadInput(f"{option}: {message}{given}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,7 +138,7 @@ def _with_kary_options(function):
 @click.option("--b", "student_valid_mass", type=float, callback=_probability,
               help="Reference (warm-start) mass on it.")
 @_with_kary_options
-@click.option("--drop", type=float, default=0.10, show_default=True, callback=_drop,
+@click.option("--drop", type=float, default=_default(AuditSettings, "drop"), show_default=True, callback=_drop,
               help="Fall in parse rate that counts as the cliff.")
 @click.option("--rule", type=click.Choice(["fixed-point", "clip-band"]), default="fixed-point", show_default=True,
               help="clip-band: the refuted clip-band rule, for comparison (needs --clip).")
@@ -200,7 +223,7 @@ def _threshold(theory, rule, p, b, kary, drop, clip, proposed_lambda) -> dict:
 @click.option("--lr", type=float, default=0.05, show_default=True, help="Adam learning rate on the logits.")
 @click.option("--clip", type=float, default=2.0, show_default=True, help="PPO upper clip and IS cap c > 1.")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--drop", type=float, default=0.10, show_default=True, callback=_drop)
+@click.option("--drop", type=float, default=_default(AuditSettings, "drop"), show_default=True, callback=_drop)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def simulate_command(teacher_probs, student_probs, valid, lambdas, rollouts, batch_size, lr, clip, seeds, drop,
                      as_json) -> int:
@@ -262,25 +285,27 @@ def _simulation_text(r: dict) -> str:
 @click.option("--reference", help="G-OPD's reference (the fork's base_model_path) [default: the warm start].")
 @click.option("--probes", required=True, type=click.Path(dir_okay=False), help="Probe records, JSONL.")
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="JSON Schema for records without one.")
-@click.option("--drop", type=float, default=0.10, show_default=True, callback=_drop,
+@click.option("--drop", type=float, default=_default(AuditSettings, "drop"), show_default=True,
               help="Fall in parse rate that counts as the cliff.")
 @click.option("--rollouts", type=click.IntRange(min=1),
               help="Training budget in rollouts (per step x steps), to judge reachability [default: unknown, "
                    "every cliff counts as reachable].")
-@click.option("--clip", type=float, default=2.0, show_default=True,
+@click.option("--clip", type=float, default=_default(AuditSettings, "clip"), show_default=True,
               help="Importance-weight cap c > 1; only for the clip-band comparison.")
-@click.option("--samples-per-prompt", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=96, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--fixed-point-lambdas", type=click.IntRange(min=0), default=8, show_default=True,
+@click.option("--samples-per-prompt", type=int, default=_default(AuditSettings, "samples_per_prompt"), show_default=True)
+@click.option("--max-new-tokens", type=int, default=_default(AuditSettings, "max_new_tokens"), show_default=True)
+@click.option("--batch-size", type=int, default=_default(AuditSettings, "batch_size"), show_default=True)
+@click.option("--fixed-point-lambdas", type=int, default=_default(AuditSettings, "fixed_point_lambdas"),
+              show_default=True,
               help="Most lambdas at which to sample the fixed point itself; 0: the analytic curve only.")
-@click.option("--lambda-max", type=float, default=3.0, show_default=True, help="End of the audited lambda grid.")
+@click.option("--lambda-max", type=float, default=_default(AuditSettings, "lambda_max"), show_default=True,
+              help="End of the audited lambda grid.")
 @click.option("--device", default="auto", show_default=True, help="auto picks cuda, then mps, then cpu.")
 @click.option("--dtype", default="auto", show_default=True, help="auto: bf16 on cuda, fp32 elsewhere.")
 @click.option("--teacher-dtype", help="Teacher precision, overriding --dtype (e.g. bfloat16).")
 @click.option("--student-dtype", help="Student (and reference) precision, overriding --dtype.")
 @click.option("--device-map", help="e.g. auto: spread each model over the GPUs and CPU memory (accelerate).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=_default(AuditSettings, "seed"), show_default=True)
 @click.option("--no-chat-template", is_flag=True, help="Render prompts without the tokenizer's chat template.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the checkpoint directory.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/audit", show_default=True)
@@ -293,8 +318,15 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
     fixed point's predicted parse rate, its cliff lambda_v and a recommended lambda."""
     from pathlib import Path
 
-    from cliffaudit import audit, distributed, report
+    from cliffaudit import audit, distributed
 
+    # Checked before anything launches or loads: bad settings give one line and exit 2.
+    settings = _settings(
+        AuditSettings, teacher=teacher, student=student, reference=reference, probes=probes, schema_path=schema_path,
+        drop=drop, rollouts=rollouts, clip=clip, samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
+        batch_size=batch_size, fixed_point_lambdas=fixed_point_lambdas, lambda_max=lambda_max, device=device,
+        dtype=dtype, teacher_dtype=teacher_dtype, student_dtype=student_dtype, device_map=device_map, seed=seed,
+        use_chat_template=not no_chat_template, trust_remote_code=trust_remote_code)
     if num_processes > 1 and distributed.launched_world_size() == 1:
         argv = click.get_current_context().obj["argv"]
         code = distributed.relaunch(num_processes, _without_option(argv, "--num-processes"))
@@ -302,26 +334,15 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
             raise click.ClickException(f"a probing process failed (exit {code}); no report was written")
         return EXIT_OK
 
-    if not (clip > 1.0 and math.isfinite(clip)):
-        raise BadInput(f"--clip must be a finite number > 1, got {clip}")
-    if not (lambda_max > 1.0 and math.isfinite(lambda_max)):
-        raise BadInput(f"--lambda-max must be a finite number > 1, got {lambda_max}")
-    settings = report.AuditSettings(
-        teacher=teacher, student=student, reference=reference, probes=probes, schema_path=schema_path, drop=drop,
-        rollouts=rollouts, clip=clip, samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
-        batch_size=batch_size, fixed_point_lambdas=fixed_point_lambdas, lambda_max=lambda_max, device=device,
-        dtype=dtype, teacher_dtype=teacher_dtype, student_dtype=student_dtype, device_map=device_map, seed=seed,
-        use_chat_template=not no_chat_template, trust_remote_code=trust_remote_code)
     try:
         result = audit.run_audit(settings)
     except audit.AuditInputError as exc:
         raise BadInput(str(exc)) from None
     if result is None:  # another process of a launched run: the main one writes
         return EXIT_OK
-    from cliffaudit.report.html import write_html
+    from cliffaudit.render.html import write_report_and_html
 
-    path = report.write_report(result, Path(out_dir))
-    html_path = write_html(result, Path(out_dir) / "report.html")
+    path, html_path = write_report_and_html(result, Path(out_dir))
     click.echo(audit.summary(result))
     click.echo(f"wrote {path} and {html_path}")
     return EXIT_OK
@@ -336,7 +357,7 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
     """Re-render the HTML report from report.json."""
     from pathlib import Path
 
-    from cliffaudit.report.html import verdict, write_html
+    from cliffaudit.render.html import verdict, write_html
     from cliffaudit.report.load import ReportError, load_report
 
     if proposed_lambda is not None and not (math.isfinite(proposed_lambda) and proposed_lambda >= 0):
@@ -370,43 +391,44 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 @click.option("--eval-probes", required=True, type=click.Path(dir_okay=False), help="Held-out prompts (JSONL).")
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False))
 @click.option("--lambdas", default="1.0:1.6:0.1", show_default=True, help="START:STOP:STEP or a comma list.")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--first-seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seeds", type=int, default=_default(SweepSettings, "seeds"), show_default=True)
+@click.option("--first-seed", type=int, default=_default(SweepSettings, "first_seed"), show_default=True,
               help="Seeds run from here: a new lock draws fresh runs instead of replaying old ones.")
-@click.option("--steps", type=click.IntRange(min=1), default=40, show_default=True)
-@click.option("--clip", type=float, default=2.0, show_default=True)
-@click.option("--lr", type=float, default=1e-4, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--eval-samples", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--steps", type=int, default=_default(SweepSettings, "steps"), show_default=True)
+@click.option("--clip", type=float, default=_default(SweepSettings, "clip"), show_default=True)
+@click.option("--lr", type=float, default=_default(SweepSettings, "lr"), show_default=True)
+@click.option("--batch-size", type=int, default=_default(SweepSettings, "batch_size"), show_default=True)
+@click.option("--max-new-tokens", type=int, default=_default(SweepSettings, "max_new_tokens"), show_default=True)
+@click.option("--eval-samples", type=int, default=_default(SweepSettings, "eval_samples_per_prompt"), show_default=True)
+@click.option("--task", type=click.Choice(sorted(TASKS)), default=_default(SweepSettings, "task"), show_default=True,
+              help="How outputs that parse are scored against the eval records' targets.")
 @click.option("--rollout-dtype", help="Sample rollouts in this precision (e.g. bfloat16) against fp32 training.")
 @click.option("--from-report", type=click.Path(dir_okay=False), help="Lock this audit's prediction instead of auditing.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/sweep", show_default=True)
 def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, first_seed, steps, clip, lr,
-                  batch_size, max_new_tokens, eval_samples, rollout_dtype, from_report, out_dir) -> int:
+                  batch_size, max_new_tokens, eval_samples, task, rollout_dtype, from_report, out_dir) -> int:
     """Train short G-OPD runs over a lambda grid and test the locked prediction."""
     from pathlib import Path
 
     from cliffaudit.audit import AuditInputError
-    from cliffaudit.sweep.model import SweepSettings
+    from cliffaudit.render.html import write_sweep
     from cliffaudit.sweep.run import run_sweep, summary
 
-    if not clip > 1.0:
-        raise BadInput(f"--clip must be > 1, got {clip}")
     try:
         grid = parse_lambdas(lambdas)
-        settings = SweepSettings(teacher=teacher, student=student, reference=reference, probes=probes,
+        settings = _settings(SweepSettings, teacher=teacher, student=student, reference=reference, probes=probes,
                                  eval_probes=eval_probes,
                                  schema_path=schema_path, lambdas=grid, seeds=seeds, first_seed=first_seed, steps=steps,
                                  clip=clip, lr=lr,
                                  batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                 eval_samples_per_prompt=eval_samples, rollout_dtype=rollout_dtype,
+                                 eval_samples_per_prompt=eval_samples, task=task, rollout_dtype=rollout_dtype,
                                  from_report=from_report)
         report = run_sweep(settings, Path(out_dir), echo=click.echo)
     except (AuditInputError, ValueError) as exc:
         raise BadInput(str(exc)) from None
+    write_sweep(report, Path(out_dir))
     click.echo(summary(report))
-    click.echo(f"wrote {Path(out_dir) / 'sweep.json'}")
+    click.echo(f"wrote {Path(out_dir) / 'sweep.json'} and {Path(out_dir) / 'sweep.html'}")
     return EXIT_OK
 
 
@@ -439,10 +461,6 @@ def _threshold_text(r: dict) -> str:
                      f"{pr['verdict'].upper()}")
     return "\n".join(lines)
 
-
-# Subcommand groups that live in their own packages register last (they import this module's helpers).
-from cliffaudit.demo.cli import demo_group  # noqa: E402
-from cliffaudit.gate.cli import gate_command  # noqa: E402
 
 cli.add_command(demo_group)
 cli.add_command(gate_command)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from cliffaudit import probe
+from cliffaudit import fixed_point_sums, probe
 from cliffaudit.theory.clip_band import exact_tail_mass
 from cliffaudit.contract import TokenContract
 
@@ -184,16 +184,16 @@ def test_blocked_fixed_point_sum_equals_a_plain_logsumexp(tokens_per_product, mo
     """The exp-factorised blocked sum used on uniform grids is the same number as a
     float64 logsumexp over [positions, lambdas, tokens], padding and a ragged last block
     included, whether its matmul runs over all 300 tokens at once or in padded pieces."""
-    monkeypatch.setattr(probe, "_TOKENS_PER_PRODUCT", tokens_per_product)
+    monkeypatch.setattr(fixed_point_sums, "_TOKENS_PER_PRODUCT", tokens_per_product)
     torch.manual_seed(0)
     lt = torch.log_softmax(torch.randn(6, 300, dtype=torch.float64) * 8, -1)
     ls = torch.log_softmax(torch.randn(6, 300, dtype=torch.float64) * 8, -1)
-    lt[0, 100:] = probe._LOG_ZERO  # a padded row: only its first 100 tokens count
-    ls[0, 100:] = probe._LOG_ZERO
+    lt[0, 100:] = fixed_point_sums.LOG_ZERO  # a padded row: only its first 100 tokens count
+    ls[0, 100:] = fixed_point_sums.LOG_ZERO
     lam = torch.tensor(np.round(1.0 + 0.01 * np.arange(201), 10), dtype=torch.float32)  # 201 = 12 blocks + 9
-    assert probe._is_uniform(lam) and not probe._is_uniform(lam[[0, 1, 3]])
-    log_ratio = (lt - ls).masked_fill(lt <= probe._LOG_ZERO / 2, 0.0)
-    blocked = probe._blocked_log_sum(ls.float(), log_ratio.float(), lam).double()
+    assert fixed_point_sums.is_uniform(lam) and not fixed_point_sums.is_uniform(lam[[0, 1, 3]])
+    log_ratio = (lt - ls).masked_fill(lt <= fixed_point_sums.LOG_ZERO / 2, 0.0)
+    blocked = fixed_point_sums.blocked_log_sum(ls.float(), log_ratio.float(), lam).double()
     log_w = lam.double()[None, :, None] * lt[:, None, :] + (1 - lam.double())[None, :, None] * ls[:, None, :]
     assert torch.allclose(blocked, torch.logsumexp(log_w, -1), rtol=0, atol=2e-4)
 
@@ -201,18 +201,18 @@ def test_blocked_fixed_point_sum_equals_a_plain_logsumexp(tokens_per_product, mo
 def test_blocked_sum_shortens_or_skips_its_blocks_where_weights_would_overflow():
     lam = torch.tensor(np.round(1.0 + 0.01 * np.arange(201), 10), dtype=torch.float32)
     mild = torch.log_softmax(torch.randn(2, 50) * 3, -1)
-    assert probe._block_size(mild.flip(-1), mild - mild.flip(-1), torch.ones(2, 50, dtype=torch.bool), lam) == probe._BLOCK
+    assert fixed_point_sums.block_size(mild.flip(-1), mild - mild.flip(-1), torch.ones(2, 50, dtype=torch.bool), lam) == fixed_point_sums.BLOCK
     steep = torch.zeros(1, 2)
     steep[0, 1] = -300.0  # log-ratio 300: 16 steps of 0.01 would move a weight by e^48
-    assert probe._block_size(torch.zeros(1, 2), steep, torch.ones(1, 2, dtype=torch.bool), lam) == 13
+    assert fixed_point_sums.block_size(torch.zeros(1, 2), steep, torch.ones(1, 2, dtype=torch.bool), lam) == 13
     coarse = torch.tensor(np.round(1.0 + 0.5 * np.arange(40), 10), dtype=torch.float32)
-    assert probe._block_size(torch.zeros(1, 2), steep, torch.ones(1, 2, dtype=torch.bool), coarse) == 0  # plain logsumexp instead
+    assert fixed_point_sums.block_size(torch.zeros(1, 2), steep, torch.ones(1, 2, dtype=torch.bool), coarse) == 0  # plain logsumexp instead
     # And the fixed-point tail stays the plain computation's on such a coarse, steep grid.
     lt = torch.log_softmax(torch.randn(3, 40) * 30, -1)
     ls = torch.log_softmax(torch.randn(3, 40) * 30, -1)
     valid = torch.zeros(3, 40, dtype=torch.bool)
     valid[:, :3] = True
-    tail = probe._fixed_point_log_tail(lt, ls, valid, coarse)
+    tail = fixed_point_sums.fixed_point_log_tail(lt, ls, valid, coarse)
     log_w = coarse.double()[None, :, None] * lt.double()[:, None, :] + (1 - coarse.double())[None, :, None] * ls.double()[:, None, :]
     expected = torch.logsumexp(log_w[..., 3:], -1) - torch.logsumexp(log_w, -1)
     assert torch.allclose(tail.double(), expected, atol=1e-3)
@@ -229,10 +229,10 @@ def test_fixed_point_tail_slicing_does_not_change_results(grid):
     valid = torch.rand(7, 400) < 0.05
     valid[0], valid[1], valid[2] = False, True, torch.rand(400) < 0.9
     lam = torch.tensor(grid, dtype=torch.float32)
-    whole = probe._fixed_point_log_tail(lt, ls, valid, lam, 1 << 24)
+    whole = fixed_point_sums.fixed_point_log_tail(lt, ls, valid, lam, 1 << 24)
     assert torch.isneginf(whole[1]).all() and (whole[0] == 0).all()
     for slice_elements in (1, 3 * 400, 20 * 400):
-        sliced = probe._fixed_point_log_tail(lt, ls, valid, lam, slice_elements)
+        sliced = fixed_point_sums.fixed_point_log_tail(lt, ls, valid, lam, slice_elements)
         torch.testing.assert_close(sliced, whole, rtol=0, atol=1e-5)
 
 
@@ -250,7 +250,7 @@ def test_tokens_the_warm_start_never_emits_take_the_limit_theory_gives():
     valid = torch.zeros(4, 60, dtype=torch.bool)
     valid[:, :5] = True
     grid = np.round(1.0 + 0.01 * np.arange(201), 10)
-    tail = probe._fixed_point_log_tail(lt, ls, valid, torch.tensor(grid, dtype=torch.float32)).exp().double().numpy()
+    tail = fixed_point_sums.fixed_point_log_tail(lt, ls, valid, torch.tensor(grid, dtype=torch.float32)).exp().double().numpy()
     assert np.isfinite(tail).all()
     for row in range(4):
         for j in (0, 1, 50, 200):

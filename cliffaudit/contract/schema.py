@@ -16,6 +16,8 @@ from typing import Any, Union
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from cliffaudit.errors import InputError
+
 ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "examples", "default", "deprecated",
                          "readOnly", "writeOnly"})
 KEYWORDS_BY_TYPE = {
@@ -29,7 +31,7 @@ KEYWORDS_BY_TYPE = {
 }
 
 
-class ContractSchemaError(ValueError):
+class ContractSchemaError(InputError):
     """A schema the token-level contract cannot hold exactly; the message names where."""
 
 

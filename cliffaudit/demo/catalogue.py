@@ -196,23 +196,3 @@ def generate(seed: int, n_sft: int = 12000, n_selection: int = 128, n_probes: in
     probes = [r for r in make_records(probe_rng, catalogue, n_probes, "probe")
               if r["messages"][0]["content"] not in seen]
     return DemoData(catalogue, sft, selection, probes, sft[:n_train_probes])
-
-
-# ------------------------------------------------------------------ ranking metrics
-
-
-def exact_match(predicted: list[str] | None, target: list[str]) -> float:
-    return float(predicted is not None and list(predicted) == list(target))
-
-
-def ndcg_at_1(predicted: list[str] | None, target: list[str]) -> float:
-    """NDCG@1 with graded relevance K-1-rank (exponential gain); 0 for no prediction.
-
-    The ideal first item is the target's first, so the score is the gain of the
-    predicted first item over the gain of the best one.
-    """
-    if not predicted or predicted[0] not in target:
-        return 0.0
-    top_relevance = len(target) - 1
-    relevance = top_relevance - target.index(predicted[0])
-    return (2.0 ** relevance - 1.0) / (2.0 ** top_relevance - 1.0)

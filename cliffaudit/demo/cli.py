@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 
 from cliffaudit.demo import paths
+from cliffaudit.errors import EXIT_OK, BadInput
+
 
 @click.group("demo")
 def demo_group() -> None:
@@ -29,8 +31,6 @@ def demo_group() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data, tokenizer and training.")
 def build_command(pair: str, out: Path, seed: int) -> int:
     """Regenerate data, tokenizer, teacher and student on CPU (a few minutes)."""
-    # Imported here: cliffaudit.cli registers this group, so it is loaded by then.
-    from cliffaudit.cli import EXIT_OK, BadInput
 
     if seed < 0:
         raise BadInput(f"--seed must be >= 0, got {seed}")
@@ -52,7 +52,6 @@ def build_command(pair: str, out: Path, seed: int) -> int:
 
 
 def _checkpoint(path: Path, option: str) -> Path:
-    from cliffaudit.cli import BadInput
 
     if not (path / "config.json").is_file():
         raise BadInput(f"{option} {path} is not a checkpoint folder (no config.json)")
@@ -71,7 +70,6 @@ def _checkpoint(path: Path, option: str) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, seed: int, as_json: bool) -> int:
     """Strict parse rate, exact-match and NDCG@1 of temperature-1 samples on held-out probes."""
-    from cliffaudit.cli import EXIT_OK, BadInput
 
     models = {"teacher": _checkpoint(teacher, "--teacher"), "student": _checkpoint(student, "--student")}
     if not probes.is_file():

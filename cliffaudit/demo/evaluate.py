@@ -9,9 +9,9 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from cliffaudit.contract import strict_validate
-from cliffaudit.demo.catalogue import exact_match, ndcg_at_1
 from cliffaudit.demo.train import prompt_text, pure_sampling_config
 from cliffaudit.probe import left_pad
+from cliffaudit.tasks import exact_match, ndcg_at_1
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from cliffaudit.errors import BadInput
 from cliffaudit.gate import proposal as proposals
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.proposal import Proposal
@@ -49,9 +50,6 @@ def gate_command(report_path: Path, proposed_lambda: float | None, clip: float |
     slime, SkyRL or TRL config. Exit 0: below the bound (or past it where the
     budget cannot reach the cliff); 1: not; 2: unusable input.
     """
-    # Imported here: cliffaudit.cli registers this command, so it is loaded by then.
-    from cliffaudit.cli import BadInput
-
     try:
         verdict, proposal = _decide(report_path, proposed_lambda, clip, rollouts, train_config, framework, margin,
                                     {"teacher": teacher, "student": student})

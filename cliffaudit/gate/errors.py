@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from cliffaudit.errors import InputError
 
-class GateInputError(ValueError):
+
+class GateInputError(InputError):
     """Input the gate cannot judge: a missing or corrupt report, a stale one, a
     config without the keys it needs. The message is one line, ready to print.
 

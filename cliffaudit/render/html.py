@@ -14,8 +14,10 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from cliffaudit.report import plots
-from cliffaudit.report.model import AuditReport, write_json_atomically
+from cliffaudit.gate.verdict import evaluate
+from cliffaudit.render import plots
+from cliffaudit.report.model import AuditReport, report_text, write_json_atomically, write_together
+from cliffaudit.sweep.model import SweepReport, locked_report
 
 
 @dataclass
@@ -31,8 +33,6 @@ class Verdict:
 
 
 def verdict(report: AuditReport, proposed_lambda: float | None = None) -> Verdict:
-    from cliffaudit.gate.verdict import evaluate
-
     judged = evaluate(report, proposed_lambda, rollouts=report.settings.rollouts) \
         if proposed_lambda is not None else None
     return Verdict(report.recommended_lambda, report.cliff.lambda_max, report.binding_class, proposed_lambda,
@@ -42,7 +42,7 @@ def verdict(report: AuditReport, proposed_lambda: float | None = None) -> Verdic
 def render_html(report: AuditReport, proposed_lambda: float | None = None, sweep=None) -> str:
     """The report page; ``sweep`` (a SweepReport) adds the sweep's section."""
     v = verdict(report, proposed_lambda)
-    env = Environment(loader=PackageLoader("cliffaudit.report", "templates"),
+    env = Environment(loader=PackageLoader("cliffaudit.render", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["lam"] = lambda x: "none" if x is None or not math.isfinite(x) else f"{x:.3f}"
     template = env.get_template("report.html.jinja")
@@ -57,3 +57,18 @@ def render_html(report: AuditReport, proposed_lambda: float | None = None, sweep
 def write_html(report: AuditReport, path: Path, **options) -> Path:
     write_json_atomically(render_html(report, **options), Path(path))
     return Path(path)
+
+
+def write_sweep(sweep: SweepReport, out_dir: Path) -> tuple[Path, Path]:
+    """sweep.json and sweep.html (the locked audit's page with the sweep's section), together."""
+    out = Path(out_dir)
+    page = render_html(locked_report(sweep.prediction, out), sweep=sweep)
+    write_together({out / "sweep.json": sweep.model_dump_json(indent=2) + "\n", out / "sweep.html": page})
+    return out / "sweep.json", out / "sweep.html"
+
+
+def write_report_and_html(report: AuditReport, out_dir: Path) -> tuple[Path, Path]:
+    """report.json and report.html, which appear together or not at all."""
+    json_path, html_path = Path(out_dir) / "report.json", Path(out_dir) / "report.html"
+    write_together({json_path: report_text(report), html_path: render_html(report)})
+    return json_path, html_path

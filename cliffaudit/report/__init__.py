@@ -1,4 +1,8 @@
-"""The outputs a person reads: the typed JSON report and its HTML rendering. No torch here."""
+"""The audit report's data: its typed model, strict loading and atomic writing. No torch here.
+
+Its rendering lives in ``cliffaudit.render``, after the gate, so nothing here climbs
+the pipeline.
+"""
 
 from cliffaudit.report.model import (
     REPORT_SCHEMA_PATH,
@@ -19,8 +23,10 @@ from cliffaudit.report.model import (
     finite_or_none,
     report_json_schema,
     sha256_file,
+    report_text,
     write_json_atomically,
     write_report,
+    write_together,
 )
 
 __all__ = [
@@ -42,6 +48,8 @@ __all__ = [
     "finite_or_none",
     "report_json_schema",
     "sha256_file",
+    "report_text",
     "write_json_atomically",
     "write_report",
+    "write_together",
 ]

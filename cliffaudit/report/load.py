@@ -14,10 +14,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from cliffaudit.errors import InputError
 from cliffaudit.report.model import SCHEMA_VERSION, AuditReport
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """An unusable report; the message names the file and why."""
 
 

@@ -9,10 +9,14 @@ import hashlib
 import json
 import math
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from cliffaudit.theory import DEFAULT_DROP, check_clip
 
 SCHEMA_VERSION = 2
 
@@ -22,18 +26,25 @@ def finite_or_none(value: float) -> float | None:
 
 
 class AuditSettings(BaseModel):
+    """An audit's settings: the one place their defaults and checks live (the CLI's
+    options take their defaults from here, and a report's settings are checked again
+    when it is loaded)."""
+
     teacher: str
     student: str
     reference: str | None = Field(None, description="G-OPD's reference (pi_ref); None: the warm start (student)")
     probes: str
     schema_path: str | None = None
-    drop: float = Field(0.10, description="absolute fall in parse rate that counts as a cliff")
-    rollouts: int | None = Field(None, description="training budget in rollouts (per step x steps); None: unknown")
+    drop: float = Field(DEFAULT_DROP, gt=0.0, lt=1.0, description="absolute fall in parse rate that counts as a "
+                                                                  "cliff")
+    rollouts: int | None = Field(None, ge=1, description="training budget in rollouts (per step x steps); "
+                                                         "None: unknown")
     clip: float = Field(2.0, description="importance-weight cap c; read for the clip-band comparison only")
-    samples_per_prompt: int = 4
-    max_new_tokens: int = 96
-    batch_size: int = 16
-    fixed_point_lambdas: int = Field(8, description="most lambdas sampled from the fixed point; 0: analytic only")
+    samples_per_prompt: int = Field(4, ge=1)
+    max_new_tokens: int = Field(96, ge=1)
+    batch_size: int = Field(16, ge=1)
+    fixed_point_lambdas: int = Field(8, ge=0, description="most lambdas sampled from the fixed point; 0: analytic "
+                                                          "only")
     device: str = "auto"
     dtype: str = "auto"
     teacher_dtype: str | None = None  # overrides dtype for the teacher
@@ -42,9 +53,22 @@ class AuditSettings(BaseModel):
     seed: int = 0
     lambda_min: float = 1.0
     lambda_max: float = 3.0
-    lambda_step: float = 0.01
+    lambda_step: float = Field(0.01, gt=0.0)
     use_chat_template: bool = True
     trust_remote_code: bool = False
+
+    @field_validator("clip")
+    @classmethod
+    def _clip(cls, value: float) -> float:
+        return check_clip(value)
+
+    @model_validator(mode="after")
+    def _grid(self):
+        if not (math.isfinite(self.lambda_min) and math.isfinite(self.lambda_max)
+                and 0.0 <= self.lambda_min < 1.0 + 1e-12 < self.lambda_max):
+            raise ValueError(f"lambda_max must be a finite number > 1 (and lambda_min in [0, 1]), got "
+                             f"lambda_min={self.lambda_min!r}, lambda_max={self.lambda_max!r}")
+        return self
 
 
 class RolloutPoint(BaseModel):
@@ -214,38 +238,53 @@ def report_json_schema() -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-SWEEP_SCHEMA_PATH = REPORT_SCHEMA_PATH.with_name("sweep.schema.json")
-
-
-def sweep_json_schema() -> str:
-    """The JSON Schema of sweep.json, generated from its pydantic model."""
-    from cliffaudit.sweep.model import SWEEP_SCHEMA_VERSION, SweepReport
-
-    schema = SweepReport.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = f"cliffaudit sweep, schema_version {SWEEP_SCHEMA_VERSION}"
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
-
-
 def write_json_atomically(text: str, path: Path) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename, so a
     crash never leaves a partial report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    write_together({Path(path): text})
+
+
+_DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def write_together(files: dict[Path, str]) -> None:
+    """Write outputs that belong together (report.json and report.html) so that they
+    appear together or not at all: every file is written in full to a temporary name
+    beside its target first, then all are renamed with SIGINT, SIGTERM and SIGHUP held
+    back, so a signal cannot land between two renames. Any failure before the renames
+    (a folder that cannot be written, a full disk) leaves no file behind."""
+    temps: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for reviewers to read
-        os.replace(tmp, path)
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            temps.append((tmp, path))
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for reviewers to read
+        held = threading.current_thread() is threading.main_thread()
+        if held:
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+        try:
+            for tmp, path in temps:
+                os.replace(tmp, path)
+        finally:
+            if held:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in temps:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def report_text(report: AuditReport) -> str:
+    return report.model_dump_json(indent=2) + "\n"
 
 
 def write_report(report: AuditReport, out_dir: Path) -> Path:
     path = Path(out_dir) / "report.json"
-    write_json_atomically(report.model_dump_json(indent=2) + "\n", path)
+    write_json_atomically(report_text(report), path)
     return path
 

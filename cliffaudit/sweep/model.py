@@ -2,30 +2,65 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import json
+
+import math
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from pathlib import Path
+
+from cliffaudit.report.load import load_report
+from cliffaudit.report.model import REPORT_SCHEMA_PATH, AuditReport
+from cliffaudit.tasks import TASKS
+from cliffaudit.theory import DEFAULT_DROP, check_clip
 
 SWEEP_SCHEMA_VERSION = 3  # 3: verdicts judge the onset's range (onset_range); 2 judged its point
 
 
 class SweepSettings(BaseModel):
+    """A sweep's settings: the one place their defaults and checks live (the CLI's
+    options take their defaults from here)."""
+
     teacher: str
     student: str
     reference: str | None = Field(None, description="G-OPD's reference; None: the warm start")
     probes: str
     eval_probes: str
     schema_path: str | None = None
-    lambdas: list[float]
-    seeds: int = 3
-    first_seed: int = Field(0, description="seeds are first_seed, first_seed + 1, ...: a new lock can draw fresh runs")
-    steps: int = 40
+    lambdas: list[float] = Field(min_length=1)
+    seeds: int = Field(3, ge=1)
+    first_seed: int = Field(0, ge=0, description="seeds are first_seed, first_seed + 1, ...: a new lock can draw "
+                                                 "fresh runs")
+    steps: int = Field(40, ge=1)
     clip: float = 2.0
-    lr: float = 1e-4
-    batch_size: int = 16
-    max_new_tokens: int = 64
-    eval_samples_per_prompt: int = 2
+    lr: float = Field(1e-4, gt=0.0)
+    batch_size: int = Field(16, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+    eval_samples_per_prompt: int = Field(2, ge=1)
+    task: str = Field("ranking", description="how parsed outputs are scored against targets (cliffaudit.tasks)")
     rollout_dtype: str | None = None
     from_report: str | None = None
-    onset_tolerance: float = 0.10
+    onset_tolerance: float = Field(DEFAULT_DROP, gt=0.0, lt=1.0)
+
+    @field_validator("clip")
+    @classmethod
+    def _clip(cls, value: float) -> float:
+        return check_clip(value)
+
+    @field_validator("lambdas")
+    @classmethod
+    def _lambdas(cls, values: list[float]) -> list[float]:
+        if not all(math.isfinite(v) and v >= 0.0 for v in values) or len(set(values)) != len(values):
+            raise ValueError(f"lambdas must be distinct finite numbers >= 0, got {values}")
+        return values
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f"task must be one of {sorted(TASKS)}, got {value!r}")
+        return value
 
 
 class Prediction(BaseModel):
@@ -46,11 +81,20 @@ class Prediction(BaseModel):
 
 
 class RunResult(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_2_metrics(cls, data):
+        """Schema-2 runs (the archived locks) stored the ranking metrics as fields."""
+        if isinstance(data, dict) and "metrics" not in data and {"exact_match", "ndcg_at_1"} & data.keys():
+            data = dict(data)
+            data["metrics"] = {k: data.pop(k) for k in ("exact_match", "ndcg_at_1") if data.get(k) is not None}
+        return data
+
     lam: float
     seed: int
     parse_rate: float
-    exact_match: float | None = Field(description="on outputs that parse; None without ground truth")
-    ndcg_at_1: float | None
+    metrics: dict[str, float] = Field(default_factory=dict, description="the task's metrics (cliffaudit.tasks), "
+                                      "means over outputs that parse; empty without ground truth")
     eval_samples: int
     seconds: float
 
@@ -112,3 +156,23 @@ class SweepReport(BaseModel):
                                                              "the verdicts judge it (absent before schema 3)")
     verdicts: list[RuleVerdict]
     convergence: Convergence | None = None
+
+
+LOCKED_REPORT = "locked-report.json"  # the report a lock came from, copied beside prediction.json
+
+
+def locked_report(prediction: Prediction, out: Path) -> AuditReport:
+    """The report the prediction was locked from: the copy beside the lock, else the original."""
+    kept = Path(out) / LOCKED_REPORT
+    return load_report(kept if kept.exists() else Path(prediction.report_path))
+
+
+SWEEP_SCHEMA_PATH = REPORT_SCHEMA_PATH.with_name("sweep.schema.json")
+
+
+def sweep_json_schema() -> str:
+    """The JSON Schema of sweep.json, generated from its pydantic model."""
+    schema = SweepReport.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"cliffaudit sweep, schema_version {SWEEP_SCHEMA_VERSION}"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

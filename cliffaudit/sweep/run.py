@@ -21,12 +21,10 @@ from cliffaudit import __version__, audit, probe
 from cliffaudit.report import AuditSettings, write_json_atomically
 from cliffaudit.report.load import ReportError, load_report
 from cliffaudit.sweep import onset as onsets
-from cliffaudit.sweep.model import (Convergence, OnsetInterval, OnsetRange, Prediction, RuleVerdict, RunResult, SweepReport,
-                                    SweepSettings)
+from cliffaudit.sweep.model import (LOCKED_REPORT, Convergence, OnsetInterval, OnsetRange, Prediction, RuleVerdict,
+                                    RunResult, SweepReport, SweepSettings, locked_report)
 from cliffaudit.sweep.train import RunSettings, evaluate, train_run
-
-
-LOCKED_REPORT = "locked-report.json"  # the report a lock came from, copied beside prediction.json
+from cliffaudit.tasks import TASKS
 
 
 def _sha256(path: Path) -> str:
@@ -83,6 +81,8 @@ def _keep_locked_report(report_path: Path, digest: str, out: Path) -> None:
 
 
 def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport:
+    """Lock, train what is not trained yet, and summarise; the caller writes sweep.json
+    (and sweep.html, which ``cliffaudit.render`` draws)."""
     out = Path(out_dir)
     try:
         prediction, _ = _prediction(settings, out, echo)
@@ -121,9 +121,9 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
             train_run(student, pair.teacher, pair.reference, pad, tokenizer.eos_token_id, train_prompts, run,
                       on_step=lambda _: bar.update(1))
             scores = evaluate(student, eval_schemas, eval_targets, eval_prompts, pad, tokenizer.eos_token_id, vocab,
-                              settings.eval_samples_per_prompt, settings.max_new_tokens, seed)
-            result = RunResult(lam=lam, seed=seed, parse_rate=scores.parse_rate, exact_match=scores.exact_match,
-                               ndcg_at_1=scores.ndcg_at_1, eval_samples=scores.samples,
+                              settings.eval_samples_per_prompt, settings.max_new_tokens, seed, TASKS[settings.task])
+            result = RunResult(lam=lam, seed=seed, parse_rate=scores.parse_rate, metrics=scores.metrics,
+                               eval_samples=scores.samples,
                                seconds=round(time.perf_counter() - started, 2))
             write_json_atomically(result.model_dump_json(indent=2) + "\n", path)
             runs.append(result)
@@ -168,7 +168,7 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
         verdicts.append(RuleVerdict(rule=rule, window=window, hit=outcome.hit, outcome=outcome.text,
                                     miss=check.miss if check else None, direction=check.direction if check else None,
                                     miss_at_least=check.miss_at_least if check else False))
-    audited = _locked_report(prediction, out)
+    audited = locked_report(prediction, out)
     report = SweepReport(tool_version=__version__, settings=settings, prediction=prediction,
                          prediction_sha256=lock_hash, lock_verified=_sha256(out / "prediction.json") == lock_hash,
                          runs=sorted(runs, key=lambda r: (r.seed, r.lam)), onset_per_seed=per_seed,
@@ -178,8 +178,6 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
                                                 resamples=onsets.RANGE_RESAMPLES),
                          verdicts=verdicts,
                          convergence=convergence(audited.student_parse_rate, audited.teacher_parse_rate, runs))
-    write_json_atomically(report.model_dump_json(indent=2) + "\n", out / "sweep.json")
-    _write_html(report, out)
     return report
 
 
@@ -196,17 +194,6 @@ def convergence(warm_start: float, teacher: float, runs: list[RunResult]) -> Con
                        reached=None if progress is None else progress >= REACHED)
 
 
-def _locked_report(prediction: Prediction, out: Path):
-    """The report the prediction was locked from: the copy beside the lock, else the original."""
-    kept = out / LOCKED_REPORT
-    return load_report(kept if kept.exists() else Path(prediction.report_path))
-
-
-def _write_html(sweep: SweepReport, out: Path) -> None:
-    """sweep.html: the audit's report with the sweep's section."""
-    from cliffaudit.report.html import write_html
-
-    write_html(_locked_report(sweep.prediction, out), out / "sweep.html", sweep=sweep)
 
 
 def summary(report: SweepReport) -> str:

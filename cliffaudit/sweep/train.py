@@ -17,17 +17,20 @@ import torch
 from cliffaudit import probe
 from cliffaudit.contract import strict_validate_bytes
 from cliffaudit.sweep.loss import gopd_advantage, gopd_loss
+from cliffaudit.tasks import Task
 
 
 @dataclass(frozen=True)
 class RunSettings:
+    """One run's settings; the sweep's own come from ``SweepSettings`` (their defaults live there)."""
+
     lam: float
     seed: int
-    steps: int = 40
-    clip: float = 2.0
-    lr: float = 1e-4
-    batch_size: int = 16
-    max_new_tokens: int = 64
+    steps: int
+    clip: float
+    lr: float
+    batch_size: int
+    max_new_tokens: int
     updates_per_rollout: int = 2  # more than one, so the PPO clip can act
     eps_low: float = 0.2
     rollout_dtype: str | None = None  # e.g. "bfloat16": rollouts in lower precision than training
@@ -90,17 +93,16 @@ def train_run(student, teacher, reference, pad_id: int, eos_id: int, prompts: li
 @dataclass(frozen=True)
 class Evaluation:
     parse_rate: float
-    exact_match: float | None  # None when the records carry no ground truth
-    ndcg_at_1: float | None
+    metrics: dict[str, float]  # the task's metrics, means over outputs that parse; empty without targets
     samples: int
 
 
-def evaluate(model, schemas: list[dict], targets: list[list[str] | None], prompts: list[list[int]], pad_id: int,
-             eos_id: int, vocab, samples_per_prompt: int, max_new_tokens: int, seed: int) -> Evaluation:
-    """Strict parse rate of temperature-1 samples, and the ranking metrics on the
+def evaluate(model, schemas: list[dict], targets: list | None, prompts: list[list[int]], pad_id: int,
+             eos_id: int, vocab, samples_per_prompt: int, max_new_tokens: int, seed: int, task: Task) -> Evaluation:
+    """Strict parse rate of temperature-1 samples, and the task's metrics on the
     outputs that parse (the cliff shows in validity while quality on parsed
     outputs stays flat)."""
-    valid, exact, ndcg, n = 0, [], [], 0
+    valid, scored, n = 0, [], 0
     jobs = [(i, k) for i in range(len(prompts)) for k in range(samples_per_prompt)]
     for start in range(0, len(jobs), 32):
         chunk = jobs[start:start + 32]
@@ -115,13 +117,7 @@ def evaluate(model, schemas: list[dict], targets: list[list[str] | None], prompt
             if not verdict.valid:
                 continue
             valid += 1
-            if targets[i] is not None and isinstance(verdict.value, dict):
-                from cliffaudit.demo.catalogue import exact_match, ndcg_at_1  # ranking metrics of the demo task
-
-                exact.append(exact_match(verdict.value.get("ranking"), targets[i]))
-                ndcg.append(ndcg_at_1(verdict.value.get("ranking"), targets[i]))
-    return Evaluation(valid / max(n, 1), _mean(exact), _mean(ndcg), n)
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+            if targets[i] is not None:
+                scored.append(task.score(verdict.value, targets[i]))
+    means = {name: sum(s[name] for s in scored) / len(scored) for name in task.metrics} if scored else {}
+    return Evaluation(valid / max(n, 1), means, n)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import log_softmax
 
+from cliffaudit.theory.clip_band import check_clip
 from cliffaudit.theory.fixed_point import DEFAULT_DROP, exact_lambda_v, onset_interval, sequence_parse_rate
 from cliffaudit.theory.reachability import drive_mass, is_reachable
 
@@ -92,8 +93,7 @@ class Training:
             raise ValueError("steps, batch_size, seeds and updates_per_rollout must be >= 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not (self.clip > 1 and math.isfinite(self.clip)):
-            raise ValueError(f"clip must be a finite number > 1, got {self.clip!r}")
+        check_clip(self.clip)
 
     @property
     def rollouts(self) -> int:

@@ -85,18 +85,3 @@ def test_liked_attributes_raise_utility():
     assert user.utility(liked) == pytest.approx(user.utility(plain) + 4.5)
     assert user.utility(catalogue.Item("bag", "blue", "silk", 1, 5)) == pytest.approx(user.utility(plain) + 1.0)
     assert user.utility(catalogue.Item("bag", "blue", "silk", 3, 3)) == pytest.approx(user.utility(plain) - 1.4)
-
-
-def test_exact_match():
-    assert catalogue.exact_match(["a", "b"], ["a", "b"]) == 1.0
-    assert catalogue.exact_match(["b", "a"], ["a", "b"]) == 0.0
-    assert catalogue.exact_match(None, ["a", "b"]) == 0.0
-
-
-def test_ndcg_at_1_grades_the_first_item():
-    target = [f"c{i}" for i in range(K)]
-    assert catalogue.ndcg_at_1(target, target) == 1.0
-    assert catalogue.ndcg_at_1(["c1"] + target[2:], target) == pytest.approx(63 / 127)
-    assert catalogue.ndcg_at_1([target[-1]], target) == 0.0
-    assert catalogue.ndcg_at_1(None, target) == 0.0
-    assert catalogue.ndcg_at_1(["zz"], target) == 0.0

@@ -15,11 +15,11 @@ import pytest
 from cliffaudit.cli import main
 from cliffaudit.report import Example
 from cliffaudit.report.load import load_report
-from cliffaudit.report.html import render_html, verdict
+from cliffaudit.render.html import render_html, verdict
 from cliffaudit.report.model import REPORT_SCHEMA_PATH
 
 # What `make demo` writes and the repository ships for reviewers.
-DEMO_REPORT = Path(__file__).resolve().parents[1] / "reports" / "demo" / "report.json"
+DEMO_REPORT = Path(__file__).resolve().parents[2] / "reports" / "demo" / "report.json"
 
 
 @pytest.fixture

@@ -41,6 +41,6 @@ def test_report_round_trip_and_validates(audit_report):
 
 
 def test_committed_sweep_schema_is_up_to_date():
-    from cliffaudit.report.model import SWEEP_SCHEMA_PATH, sweep_json_schema
+    from cliffaudit.sweep.model import SWEEP_SCHEMA_PATH, sweep_json_schema
 
     assert SWEEP_SCHEMA_PATH.read_text() == sweep_json_schema(), "schemas/sweep.schema.json is stale: run `make schemas`"

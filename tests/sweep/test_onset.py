@@ -167,7 +167,7 @@ def test_convergence_of_the_lambda_one_runs():
     from cliffaudit.sweep.run import convergence
 
     def run(lam, rate):
-        return RunResult(lam=lam, seed=0, parse_rate=rate, exact_match=None, ndcg_at_1=None, eval_samples=64,
+        return RunResult(lam=lam, seed=0, parse_rate=rate, eval_samples=64,
                          seconds=1.0)
 
     half = convergence(0.94, 0.84, [run(1.0, 0.90), run(1.0, 0.88), run(1.5, 0.5)])

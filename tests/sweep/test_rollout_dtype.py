@@ -48,7 +48,8 @@ def test_rollout_precision_enters_the_update(models, monkeypatch):
     for dtype in (None, "bfloat16"):
         seen.clear()
         student = copy.deepcopy(warm_start)
-        settings = RunSettings(lam=1.5, seed=3, steps=1, lr=1e-2, batch_size=2, max_new_tokens=5, rollout_dtype=dtype)
+        settings = RunSettings(lam=1.5, seed=3, steps=1, clip=2.0, lr=1e-2, batch_size=2, max_new_tokens=5,
+                               rollout_dtype=dtype)
         train_run(student, teacher, warm_start, pad_id=0, eos_id=1, prompts=PROMPTS, settings=settings)
         trained[dtype] = (student, max(seen))
     # fp32 rollouts are the policy itself: pi_old / pi_rollout is exactly 1.

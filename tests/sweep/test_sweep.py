@@ -9,7 +9,7 @@ import jsonschema
 
 from cliffaudit.cli import main
 from cliffaudit.report import write_report
-from cliffaudit.report.model import SWEEP_SCHEMA_PATH
+from cliffaudit.sweep.model import SWEEP_SCHEMA_PATH
 
 
 def test_tiny_sweep_end_to_end(tiny_checkpoints, audit_report, tmp_path, capsys):

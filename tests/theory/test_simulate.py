@@ -21,6 +21,8 @@ from cliffaudit.theory import clip_band_lambda_star
 from cliffaudit.theory.clip_band import exact_clip_band_lambda_star
 from cliffaudit.theory.simulate import Case, Training, loss_gradient, simulate
 
+pytestmark = pytest.mark.slow  # the 31-case grid trains every case to convergence (about 13 s)
+
 GRID = np.round(np.arange(1.0, 3.0001, 0.1), 4)
 STEP = 0.1
 CONVERGED = Training(steps=800, lr=0.05, seeds=3)  # lambda = 1 runs stay at the teacher's rate (asserted below)

@@ -1,0 +1,17 @@
+"""``python -m cliffaudit.schemas`` (``make schemas``): regenerate the JSON Schemas
+under ``schemas/`` from the pydantic models of report.json and sweep.json."""
+
+from __future__ import annotations
+
+from cliffaudit.report.model import REPORT_SCHEMA_PATH, report_json_schema, write_json_atomically
+from cliffaudit.sweep.model import SWEEP_SCHEMA_PATH, sweep_json_schema
+
+
+def main() -> None:
+    for text, path in ((report_json_schema(), REPORT_SCHEMA_PATH), (sweep_json_schema(), SWEEP_SCHEMA_PATH)):
+        write_json_atomically(text, path)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
