@@ -198,8 +198,9 @@ class AuditRun:
 
     @property
     def pad_id(self) -> int:
-        tokenizer = self.pair.tokenizer
-        return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        from cliffaudit import probe
+
+        return probe.pad_id(self.pair.tokenizer)
 
     def samples(self, batch_records: list[int]) -> list[tuple[int, int]]:
         """(record, sample index) of every sample a batch of records draws."""

@@ -357,7 +357,7 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
     """Re-render the HTML report from report.json."""
     from pathlib import Path
 
-    from cliffaudit.render.html import verdict, write_html
+    from cliffaudit.render.html import banner, write_html
     from cliffaudit.report.load import ReportError, load_report
 
     if proposed_lambda is not None and not (math.isfinite(proposed_lambda) and proposed_lambda >= 0):
@@ -377,8 +377,11 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
         except (OSError, ValueError, ValidationError) as exc:
             raise BadInput(f"{sweep_path}: not a readable sweep.json: {' '.join(str(exc).split())[:200]}") from None
     out = Path(html_path) if html_path else Path(report_path).with_suffix(".html")
-    write_html(loaded, out, proposed_lambda=proposed_lambda, sweep=sweep)
-    result = verdict(loaded, proposed_lambda)
+    try:
+        write_html(loaded, out, proposed_lambda=proposed_lambda, sweep=sweep)
+    except OSError as exc:
+        raise BadInput(f"--html {out}: cannot write: {exc.strerror or exc}") from None
+    result = banner(loaded, proposed_lambda)
     click.echo(f"wrote {out}")
     return EXIT_FAIL if result.passed is False else EXIT_OK
 

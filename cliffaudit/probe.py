@@ -82,6 +82,12 @@ class ModelPair:
         return self.reference is not self.student
 
 
+def pad_id(tokenizer) -> int:
+    """The id that pads a batch: the tokenizer's pad token, else its end-of-sequence token.
+    Padding is masked out everywhere, so any id works; every caller takes this one."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def input_device(model) -> torch.device:
     """Where a model takes its inputs (its embeddings' device, also under a device map)."""
     return model.get_input_embeddings().weight.device
@@ -321,13 +327,13 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
     if sum(lengths) == 0:
         return _no_positions(len(lambdas), curve)
     device = pair.device
-    pad_id = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else contract.vocab_size - 1
-    teacher_logits, width = teacher_forced_logits(pair.teacher, prompts, outputs, pad_id, input_device(pair.teacher))
+    pad = pad_id(pair.tokenizer)
+    teacher_logits, width = teacher_forced_logits(pair.teacher, prompts, outputs, pad, input_device(pair.teacher))
     # The models may sit on different devices; the masses are computed on the teacher's.
-    student_logits = teacher_forced_logits(pair.student, prompts, outputs, pad_id, input_device(pair.student))[0]
+    student_logits = teacher_forced_logits(pair.student, prompts, outputs, pad, input_device(pair.student))[0]
     student_logits = student_logits.to(device)
     reference_logits = student_logits if not pair.separate_reference else teacher_forced_logits(
-        pair.reference, prompts, outputs, pad_id, input_device(pair.reference))[0].to(device)
+        pair.reference, prompts, outputs, pad, input_device(pair.reference))[0].to(device)
 
     # One row per contract position of every sample: which sample, which output position, which logits column.
     sample_of = np.repeat(np.arange(len(lengths)), lengths)

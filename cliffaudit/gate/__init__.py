@@ -2,8 +2,8 @@
 the cliff an audit report found. No torch here: the gate runs wherever the
 report and the training config are.
 
-Modules, one job each: ``report_file`` (load report.json, refuse what cannot
-be judged), ``bound`` (the bound a report gives), ``verdict`` (pass/fail, stale
+Modules, one job each (report.json itself is loaded, and refused when it cannot
+be judged, by ``cliffaudit.report.load``): ``bound`` (the bound a report gives), ``verdict`` (pass/fail, stale
 fingerprints), ``readers`` (lambda and c from verl, slime, SkyRL, TRL
 configs), ``proposal`` (combine config and command line), ``render`` (text,
 JSON, GitHub annotations), ``cli`` (the click command).

@@ -8,20 +8,20 @@ exit 2 leaves stdout empty and one ``cliffaudit: error:`` line on stderr.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 import click
 
-from cliffaudit.errors import BadInput
+from cliffaudit.errors import BadInput, InputError
 from cliffaudit.gate import proposal as proposals
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.proposal import Proposal
 from cliffaudit.gate.readers import FRAMEWORKS, read_training_config
 from cliffaudit.gate.render import FORMATS, render
-from cliffaudit.gate.report_file import load_report
 from cliffaudit.gate.verdict import Verdict, check_fingerprints, evaluate
+from cliffaudit.report.load import load_report
+from cliffaudit.theory import check_clip
 
 
 @click.command("gate")
@@ -53,7 +53,7 @@ def gate_command(report_path: Path, proposed_lambda: float | None, clip: float |
     try:
         verdict, proposal = _decide(report_path, proposed_lambda, clip, rollouts, train_config, framework, margin,
                                     {"teacher": teacher, "student": student})
-    except GateInputError as exc:
+    except InputError as exc:  # the gate's own, and the report loader's
         raise BadInput(str(exc)) from None
     click.echo(render(output_format, verdict, proposal, report_path))
     return verdict.exit_code
@@ -66,8 +66,11 @@ def _decide(report_path: Path, proposed_lambda: float | None, clip: float | None
         raise GateInputError("give the lambda to check: --lambda L, or --train-config FILE")
     if train_config is None and framework != "auto":
         raise GateInputError("--framework needs --train-config")
-    if clip is not None and not (math.isfinite(clip) and clip > 1.0):
-        raise GateInputError(f"clip must be > 1 (a PPO upper clip eps is c = 1 + eps), got {clip!r}")
+    if clip is not None:
+        try:
+            check_clip(clip)
+        except ValueError as exc:
+            raise GateInputError(f"--{exc}") from None
     report = load_report(report_path)
     check_fingerprints(report, {role: path for role, path in checkpoints.items() if path is not None})
     if train_config is None:

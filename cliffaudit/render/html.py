@@ -21,8 +21,8 @@ from cliffaudit.sweep.model import SweepReport, locked_report
 
 
 @dataclass
-class Verdict:
-    """What the banner shows; pass/fail is the gate's own decision."""
+class Banner:
+    """What the page's banner shows; pass/fail is the gate's own verdict (gate.verdict)."""
 
     bound: float | None  # train with lambda below this; None: no cliff up to lambda_max
     lambda_max: float
@@ -32,16 +32,16 @@ class Verdict:
     reason: str | None
 
 
-def verdict(report: AuditReport, proposed_lambda: float | None = None) -> Verdict:
+def banner(report: AuditReport, proposed_lambda: float | None = None) -> Banner:
     judged = evaluate(report, proposed_lambda, rollouts=report.settings.rollouts) \
         if proposed_lambda is not None else None
-    return Verdict(report.recommended_lambda, report.cliff.lambda_max, report.binding_class, proposed_lambda,
+    return Banner(report.recommended_lambda, report.cliff.lambda_max, report.binding_class, proposed_lambda,
                    judged.passed if judged else None, judged.reason if judged else None)
 
 
 def render_html(report: AuditReport, proposed_lambda: float | None = None, sweep=None) -> str:
     """The report page; ``sweep`` (a SweepReport) adds the sweep's section."""
-    v = verdict(report, proposed_lambda)
+    v = banner(report, proposed_lambda)
     env = Environment(loader=PackageLoader("cliffaudit.render", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["lam"] = lambda x: "none" if x is None or not math.isfinite(x) else f"{x:.3f}"

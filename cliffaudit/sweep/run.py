@@ -95,7 +95,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     eval_records = audit.read_probes(settings.eval_probes, _schema(settings))
     pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32", reference_path=settings.reference)
     tokenizer, vocab = pair.tokenizer, _vocabulary(pair.tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = probe.pad_id(tokenizer)
 
     def prompts_of(records):
         return [probe.render_prompt(tokenizer, r.prompt, r.messages, True) for r, _ in records]

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from cliffaudit.gate.bound import report_bound
-from cliffaudit.gate.errors import GateInputError
-from cliffaudit.gate.report_file import load_report
+from cliffaudit.report.load import ReportError
+from cliffaudit.report.load import load_report
 
 from .reports import LAMBDA_V, RECOMMENDED, known_report, no_cliff_report, write_report
 
@@ -29,7 +29,7 @@ def test_no_cliff_gives_no_bound():
 def test_a_schema_1_report_is_refused_with_a_re_audit_message(tmp_path):
     path = tmp_path / "report.json"
     path.write_text(json.dumps({"schema_version": 1, "recommended_lambda": 1.08}))
-    with pytest.raises(GateInputError, match="schema_version 1 report predicts the clip-band cliff.*re-audit"):
+    with pytest.raises(ReportError, match="schema_version 1 report predicts the clip-band cliff.*re-audit"):
         load_report(path)
 
 
@@ -43,7 +43,7 @@ def test_a_schema_1_report_is_refused_with_a_re_audit_message(tmp_path):
 ])
 def test_inconsistent_reports_are_refused(tmp_path, changes, fragment):
     path = write_report(known_report(**changes), tmp_path)
-    with pytest.raises(GateInputError, match=re.escape(fragment)):
+    with pytest.raises(ReportError, match=re.escape(fragment)):
         load_report(path)
 
 
@@ -57,7 +57,7 @@ def test_impossible_bounds_are_refused(tmp_path, written, fragment):
     text = write_report(known_report(), tmp_path).read_text()
     path = tmp_path / "edited.json"
     path.write_text(re.sub(r'"recommended_lambda": [0-9.]+', written, text))
-    with pytest.raises(GateInputError, match=re.escape(fragment)):
+    with pytest.raises(ReportError, match=re.escape(fragment)):
         load_report(path)
 
 

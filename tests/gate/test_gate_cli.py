@@ -136,7 +136,8 @@ def test_unusable_reports_exit_two_and_write_nothing(gate, tmp_path, name, fragm
     ([], "give the lambda to check"),
     (["--lambda", "1.1", "--framework", "verl"], "--framework needs --train-config"),
     (["--lambda", "1.1", "--margin", "-0.1"], "margin must be a finite number >= 0"),
-    (["--lambda", "1.1", "--clip", "0.8"], "clip must be > 1"),
+    (["--lambda", "1.1", "--clip", "0.8"], "--clip must be a finite number > 1"),
+    (["--lambda", "1.1", "--clip", "inf"], "--clip must be a finite number > 1"),
     (["--lambda", "x"], "'x' is not a valid float"),
 ])
 def test_unusable_arguments_exit_two(gate, known_report_path, argv, fragment):

@@ -15,7 +15,7 @@ import pytest
 from cliffaudit.cli import main
 from cliffaudit.report import Example
 from cliffaudit.report.load import load_report
-from cliffaudit.render.html import render_html, verdict
+from cliffaudit.render.html import banner, render_html
 from cliffaudit.report.model import REPORT_SCHEMA_PATH
 
 # What `make demo` writes and the repository ships for reviewers.
@@ -49,13 +49,13 @@ def test_html_is_self_contained(audit_report):
 def test_banner_verdict_is_the_gates(audit_report):
     from cliffaudit.gate.verdict import evaluate
 
-    assert verdict(audit_report).passed is None
+    assert banner(audit_report).passed is None
     end = audit_report.lambdas[-1]
     for lam in (1.05, end - 0.01, end + 0.5, (audit_report.recommended_lambda or end) + 1):
-        banner = verdict(audit_report, proposed_lambda=lam)
+        shown = banner(audit_report, proposed_lambda=lam)
         gate = evaluate(audit_report, lam, rollouts=audit_report.settings.rollouts)
-        assert (banner.passed, banner.reason) == (gate.passed, gate.reason)
-    assert verdict(audit_report, proposed_lambda=end + 0.5).passed is False  # never vouched beyond the grid
+        assert (shown.passed, shown.reason) == (gate.passed, gate.reason)
+    assert banner(audit_report, proposed_lambda=end + 0.5).passed is False  # never vouched beyond the grid
 
 
 def test_report_command_rerenders_and_sets_exit_code(audit_report, tmp_path, capsys):
