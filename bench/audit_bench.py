@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from cliffaudit import audit, probe
+from cliffaudit import audit, inputs, probe
 from cliffaudit.report import AuditSettings
 
 from demo_paths import demo_paths
@@ -45,7 +45,7 @@ from demo_paths import demo_paths
 def bare_pass(settings: AuditSettings, rollout_lambdas: list[float]) -> float:
     # Timed from loading on, like the audit it is compared with.
     start = time.perf_counter()
-    records = audit.read_probes(settings.probes)
+    records = inputs.read_probes(settings.probes)
     pair = probe.load_pair(settings.teacher, settings.student, settings.device, settings.dtype)
     tok = pair.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -85,7 +85,7 @@ def sampling_pass(pair, records, prompts, settings: AuditSettings, lam: float | 
 
 def rollout_ratio(settings: AuditSettings, lam: float, rounds: int) -> tuple[float, float]:
     """(best fixed-point pass, best plain teacher pass) in seconds, alternating."""
-    records = audit.read_probes(settings.probes)
+    records = inputs.read_probes(settings.probes)
     pair = probe.load_pair(settings.teacher, settings.student, settings.device, settings.dtype)
     prompts = [probe.render_prompt(pair.tokenizer, r.prompt, r.messages, settings.use_chat_template)
                for r, _ in records]

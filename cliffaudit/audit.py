@@ -12,7 +12,6 @@ recommendation.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from concurrent.futures import Future
@@ -21,13 +20,12 @@ from typing import Any
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ValidationError, model_validator
 from tqdm import tqdm
 
 from cliffaudit import __version__, estimate, theory
-from cliffaudit.contract import ContractSchemaError, TokenContract, load_contract_schema, strict_validate_bytes
+from cliffaudit.contract import TokenContract, strict_validate_bytes
 from cliffaudit.contract.background import BackgroundContract
-from cliffaudit.errors import InputError
+from cliffaudit.inputs import AuditInputError, ProbeRecord, check_before_loading, check_prompts
 from cliffaudit.report import (
     AuditReport,
     AuditSettings,
@@ -54,74 +52,6 @@ EXAMPLES_PER_ROLE = 3
 ROLLOUT_RESOLUTION = 0.05
 NOT_ENDED = "(no end-of-sequence)"  # a sample cut off at --max-new-tokens
 NOT_STRICT = "(fails strict validation)"  # the contract accepted it, the strict validator did not
-
-
-class AuditInputError(InputError):
-    """Unusable audit input; the message names the file and line or field."""
-
-
-class ProbeRecord(BaseModel):
-    id: str
-    prompt: str | None = None
-    messages: list[dict] | None = None
-    schema_: dict | None = None
-
-    model_config = {"populate_by_name": True, "extra": "allow"}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _rename_schema(cls, data):
-        if isinstance(data, dict) and "schema" in data:
-            data = {**data, "schema_": data["schema"]}
-            data.pop("schema")
-        return data
-
-    @model_validator(mode="after")
-    def _needs_prompt(self):
-        if (self.prompt is None) == (self.messages is None):
-            raise ValueError("needs exactly one of 'prompt' or 'messages'")
-        return self
-
-
-def read_probes(path: str | Path, default_schema: dict | None = None) -> list[tuple[ProbeRecord, dict]]:
-    """Records with their schemas; any bad line stops with file, line and reason."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise AuditInputError(f"{path}: cannot read: {exc.strerror}") from None
-    records: list[tuple[ProbeRecord, dict]] = []
-    seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AuditInputError(f"{where}: not JSON: {exc.msg}") from None
-        if isinstance(data, dict) and "id" in data and not isinstance(data["id"], str):
-            data["id"] = str(data["id"])
-        try:
-            record = ProbeRecord.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "record"
-            raise AuditInputError(f"{where}: {field}: {first['msg']}") from None
-        if record.id in seen:
-            raise AuditInputError(f"{where}: duplicate id {record.id!r}")
-        seen.add(record.id)
-        schema = record.schema_ if record.schema_ is not None else default_schema
-        if schema is None:
-            raise AuditInputError(f"{where}: no 'schema' in the record and no --schema given")
-        try:
-            load_contract_schema(schema)
-        except ContractSchemaError as exc:
-            raise AuditInputError(f"{where}: schema: {exc}") from None
-        records.append((record, schema))
-    if not records:
-        raise AuditInputError(f"{path}: no probe records")
-    return records
 
 
 def sample_seed(seed: int, record_id: str, sample_index: int, role: str) -> int:
@@ -538,21 +468,28 @@ def _row(est: estimate.ClassEstimate, share: float | None, draws: float | None, 
         amplified_tokens=[(contract.vocab.describe(t), r) for t, r in est.amplified_tokens])
 
 
-def run_audit(settings: AuditSettings) -> AuditReport | None:
-    """The report, on the main process; None on the other processes of a launched run."""
+def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> AuditReport | None:
+    """The report, on the main process; None on the other processes of a launched run.
+
+    Everything that can be checked from the files (``inputs.check_before_loading``,
+    ``out_dir`` included when given) is checked before torch is imported; the prompts
+    against the tokenizer, before the models load."""
+    started = time.perf_counter()
+    _, records = check_before_loading(settings, out_dir)
+
     from cliffaudit import probe
     from cliffaudit.distributed import current_layout
 
-    started = time.perf_counter()
-    default_schema = None
-    if settings.schema_path:
-        try:
-            default_schema = json.loads(Path(settings.schema_path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise AuditInputError(f"{settings.schema_path}: cannot read a JSON schema: {exc}") from None
-    records = read_probes(settings.probes, default_schema)
     layout = current_layout(settings.device)
     device = layout.device if layout.device and settings.device == "auto" else settings.device
+    try:
+        probe.resolve_device(device)
+        tokenizer = probe.load_tokenizers(settings.teacher, settings.student, settings.reference,
+                                          settings.trust_remote_code)
+    except probe.ProbeError as exc:
+        raise AuditInputError(str(exc)) from None
+    prompts = [probe.render_prompt(tokenizer, r.prompt, r.messages, settings.use_chat_template) for r, _ in records]
+    check_prompts(settings, records, prompts, bool(getattr(tokenizer, "chat_template", None)))
     try:
         pair = probe.load_pair(settings.teacher, settings.student, device, settings.dtype,
                                settings.trust_remote_code, settings.teacher_dtype, settings.student_dtype,
@@ -563,8 +500,6 @@ def run_audit(settings: AuditSettings) -> AuditReport | None:
         contract = TokenContract.from_tokenizer(pair.tokenizer)
     except ValueError as exc:
         raise AuditInputError(f"{settings.teacher}: {exc}") from None
-    prompts = [probe.render_prompt(pair.tokenizer, r.prompt, r.messages, settings.use_chat_template)
-               for r, _ in records]
     lambdas = lambda_grid(settings)
     run = AuditRun(pair, contract, records, prompts, settings, lambdas, layout)
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
+import threading
 
 import click
 
 from cliffaudit import __version__
 from cliffaudit.demo.cli import demo_group
-from cliffaudit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput
+from cliffaudit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, InputError
 from cliffaudit.gate.cli import gate_command
 from cliffaudit.report.model import AuditSettings
 from cliffaudit.sweep.model import SweepSettings
@@ -335,8 +337,8 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
         return EXIT_OK
 
     try:
-        result = audit.run_audit(settings)
-    except audit.AuditInputError as exc:
+        result = audit.run_audit(settings, out_dir)
+    except InputError as exc:
         raise BadInput(str(exc)) from None
     if result is None:  # another process of a launched run: the main one writes
         return EXIT_OK
@@ -413,7 +415,6 @@ def sweep_command(teacher, student, reference, probes, eval_probes, schema_path,
     """Train short G-OPD runs over a lambda grid and test the locked prediction."""
     from pathlib import Path
 
-    from cliffaudit.audit import AuditInputError
     from cliffaudit.render.html import write_sweep
     from cliffaudit.sweep.run import run_sweep, summary
 
@@ -427,7 +428,7 @@ def sweep_command(teacher, student, reference, probes, eval_probes, schema_path,
                                  eval_samples_per_prompt=eval_samples, task=task, rollout_dtype=rollout_dtype,
                                  from_report=from_report)
         report = run_sweep(settings, Path(out_dir), echo=click.echo)
-    except (AuditInputError, ValueError) as exc:
+    except (InputError, ValueError) as exc:
         raise BadInput(str(exc)) from None
     write_sweep(report, Path(out_dir))
     click.echo(summary(report))
@@ -469,9 +470,25 @@ cli.add_command(demo_group)
 cli.add_command(gate_command)
 
 
+def _terminated(signum, frame):
+    # SIGTERM as an exception, so that a killed run removes its temporary files on the way
+    # out (report.model.write_together) instead of leaving half of its outputs.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of raising SystemExit."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = signal.signal(signal.SIGTERM, _terminated) \
+        if threading.current_thread() is threading.main_thread() else None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
     try:
         result = cli.main(args=argv, prog_name="cliffaudit", standalone_mode=False,
                           obj={"argv": argv})

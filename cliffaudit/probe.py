@@ -30,7 +30,17 @@ class ProbeError(InputError):
 
 def resolve_device(name: str = "auto") -> torch.device:
     if name != "auto":
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise ProbeError(f"--device {name}: not a device torch knows") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ProbeError(f"--device {name}: this machine has no CUDA device")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise ProbeError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ProbeError(f"--device {name}: this machine has no MPS device")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -93,33 +103,60 @@ def input_device(model) -> torch.device:
     return model.get_input_embeddings().weight.device
 
 
+def _quiet_transformers() -> None:
+    """transformers' own progress bars and warnings would come before our one error line."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the audit draws its own progress bars
+    hf_logging.set_verbosity_error()
+
+
+def _tokenizers(roles: list[tuple[str, str]], trust_remote_code: bool) -> list:
+    """Each role's tokenizer, from local files only; all must share one vocabulary."""
+    from transformers import AutoTokenizer
+
+    _quiet_transformers()
+    tokenizers = []
+    for role, path in roles:
+        try:
+            tokenizers.append(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code,
+                                                            local_files_only=True))
+        except (OSError, ValueError) as exc:
+            raise ProbeError(f"cannot load the {role} tokenizer from {path}: {' '.join(str(exc).split())[:300]}") from None
+    for other in tokenizers[1:]:
+        check_same_vocabulary(tokenizers[0], other)
+    return tokenizers
+
+
+def load_tokenizers(teacher_path: str, student_path: str, reference_path: str | None = None,
+                    trust_remote_code: bool = False):
+    """The teacher's tokenizer, after checking that the others share its vocabulary;
+    cheap next to the models, so the prompts are checked with it before they load."""
+    roles = [("teacher", teacher_path), ("student", student_path)]
+    if reference_path is not None and reference_path != student_path:
+        roles.append(("reference", reference_path))
+    return _tokenizers(roles, trust_remote_code)[0]
+
+
 def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype: str = "auto",
               trust_remote_code: bool = False, teacher_dtype: str | None = None, student_dtype: str | None = None,
               device_map: str | None = None, reference_path: str | None = None) -> ModelPair:
     """Load the models. ``reference_path`` (G-OPD's base model) defaults to the student;
     it loads in the student's precision. ``device_map`` (e.g. "auto") uses accelerate's
     big-model loading across the GPUs and CPU memory instead of moving each model to ``device``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+    from transformers import AutoModelForCausalLM
 
-    hf_logging.disable_progress_bar()  # the audit draws its own progress bars
     target = resolve_device(device)
     roles = [("teacher", teacher_path, teacher_dtype), ("student", student_path, student_dtype)]
     if reference_path is not None and reference_path != student_path:
         roles.append(("reference", reference_path, student_dtype))
-    tokenizers = []
-    for role, path, _ in roles:
-        try:
-            tokenizers.append(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
-        except (OSError, ValueError) as exc:
-            raise ProbeError(f"cannot load the {role} tokenizer from {path}: {' '.join(str(exc).split())[:300]}") from None
-    for other in tokenizers[1:]:
-        check_same_vocabulary(tokenizers[0], other)
+    tokenizers = _tokenizers([(role, path) for role, path, _ in roles], trust_remote_code)
     models = {}
     for role, path, role_dtype in roles:
         try:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(role_dtype or dtype, target),
-                                                         trust_remote_code=trust_remote_code, device_map=device_map)
+                                                         trust_remote_code=trust_remote_code, device_map=device_map,
+                                                         local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ProbeError(f"cannot load the {role} model from {path}: {' '.join(str(exc).split())[:300]}") from None
         models[role] = (model if device_map else model.to(target)).eval()

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from cliffaudit import audit, probe, theory
+from cliffaudit import audit, inputs, probe, theory
 from cliffaudit.cli import main
 from cliffaudit.contract import TokenContract
 from cliffaudit.contract.background import BackgroundContract
@@ -55,7 +55,7 @@ def test_known_answer_student_mass_per_class(tiny_checkpoints, audit_report):
     the known temperature of the student, over the positions both models' samples visit."""
     settings = audit_report.settings
     pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32")
-    records = audit.read_probes(settings.probes)
+    records = inputs.read_probes(settings.probes)
     contract = TokenContract.from_tokenizer(pair.tokenizer)
     sums: dict[str, list[float]] = {}
     for r, (record, schema) in enumerate(records):
@@ -107,7 +107,7 @@ def test_cli_writes_report_and_summary(tiny_checkpoints, tmp_path, capsys):
     ("content", "fragment"),
     [
         ("not json\n", "probes.jsonl:1: not JSON"),
-        ('{"id": "a"}\n', "probes.jsonl:1: record: Value error, needs exactly one of 'prompt' or 'messages'"),
+        ('{"id": "a"}\n', "probes.jsonl:1: record: needs exactly one of 'prompt' or 'messages'"),
         ('{"id": "a", "prompt": "x", "schema": {"type": "object", "properties": {}, '
          '"additionalProperties": false}}\n{"id": "a", "prompt": "y"}\n', "probes.jsonl:2: duplicate id 'a'"),
         ('{"id": "a", "prompt": "x"}\n', "probes.jsonl:1: no 'schema' in the record"),

@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from cliffaudit import audit, probe, theory
+from cliffaudit import audit, inputs, probe, theory
 from cliffaudit.contract import TokenContract, strict_validate_bytes
 from cliffaudit.demo import paths
 from cliffaudit.report import AuditSettings
@@ -46,7 +46,7 @@ def test_analytic_curve_matches_theory_sample_by_sample(demo_audit):
     lambdas = np.array(demo_audit.lambdas)
     checked = [0, 30, 100, len(lambdas) - 1]
     per_sample = []
-    for record, schema in audit.read_probes(settings.probes):
+    for record, schema in inputs.read_probes(settings.probes):
         prompt = probe.render_prompt(tokenizer, record.prompt, record.messages, True)
         for k in range(settings.samples_per_prompt):
             seed = audit.sample_seed(settings.seed, record.id, k, "teacher")
@@ -95,7 +95,7 @@ def test_rollouts_sample_the_fixed_point_exactly(tempered):
     settings = tempered.settings
     pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32")
     tokenizer = pair.tokenizer
-    records = audit.read_probes(settings.probes)
+    records = inputs.read_probes(settings.probes)
     prompts = [probe.render_prompt(tokenizer, r.prompt, r.messages, True) for r, _ in records]
     samples = [(i, k) for i in range(len(records)) for k in range(settings.samples_per_prompt)]
     seeds = [audit.sample_seed(settings.seed, records[i][0].id, k, "fixed point") for i, k in samples]

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("probe", "fixed_point_sums", "distributed"),  # the models: samples, per-position masses, fixed-point sums
     ("estimate",),  # statistics: classes, the parse-rate curve, lambda_v
     ("report",),  # the report's data: model, strict loading, atomic writing
-    ("audit",),  # runs probe -> estimate and fills a report
+    ("inputs", "audit"),  # checks the inputs before models load; runs probe -> estimate and fills a report
     ("gate", "sweep"),  # judge a report against a training config; test it by training
     ("render",),  # HTML and plots of reports, verdicts and sweeps
     ("demo",),  # builds and evaluates the embedded pairs
@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
 LAYER_OF = {name: index for index, names in enumerate(LAYERS) for name in names}
 
 # Modules a torch-free install (the gate in CI, reading a report) must be able to import.
-TORCH_FREE = ("errors", "theory", "tasks", "contract", "report", "gate", "render", "sweep.onset", "sweep.model",
+TORCH_FREE = ("errors", "theory", "tasks", "contract", "report", "inputs", "gate", "render", "sweep.onset", "sweep.model",
               "schemas")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from cliffaudit import __version__, audit, probe
+from cliffaudit import __version__, audit, inputs, probe
 from cliffaudit.report import AuditSettings, write_json_atomically
 from cliffaudit.report.load import ReportError, load_report
 from cliffaudit.sweep import onset as onsets
@@ -91,8 +91,8 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     lock_hash = _lock(prediction, out, echo)
     _keep_locked_report(Path(prediction.report_path), prediction.report_sha256, out)
 
-    train_records = audit.read_probes(settings.probes, _schema(settings))
-    eval_records = audit.read_probes(settings.eval_probes, _schema(settings))
+    train_records = inputs.read_probes(settings.probes, _schema(settings))
+    eval_records = inputs.read_probes(settings.eval_probes, _schema(settings))
     pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32", reference_path=settings.reference)
     tokenizer, vocab = pair.tokenizer, _vocabulary(pair.tokenizer)
     pad = probe.pad_id(tokenizer)

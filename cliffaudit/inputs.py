@@ -1,0 +1,295 @@
+"""An audit's inputs, checked before any model loads. No torch here.
+
+Bad input gets one line naming the file, line or field, and exit 2 (the CLI turns
+``AuditInputError`` into that), before minutes go into loading models: every probe
+line, the schemas, the checkpoints' files, the device's name and the output folder
+are checked here, from the files alone. What needs a tokenizer (chat templates, the
+prompts' length against the context) is checked by ``check_prompts`` after the
+tokenizer and before the models.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
+
+from cliffaudit.contract import ContractSchemaError, load_contract_schema
+from cliffaudit.errors import InputError
+from cliffaudit.report.model import AuditSettings
+
+
+class AuditInputError(InputError):
+    """Unusable audit input; the message names the file and line or field."""
+
+
+class ProbeRecord(BaseModel):
+    id: str
+    prompt: str | None = None
+    messages: list[dict] | None = None
+    schema_: dict | None = None
+
+    model_config = {"populate_by_name": True, "extra": "allow"}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rename_schema(cls, data):
+        if isinstance(data, dict) and "schema" in data:
+            data = {**data, "schema_": data["schema"]}
+            data.pop("schema")
+        return data
+
+    @field_validator("messages")
+    @classmethod
+    def _chat_messages(cls, messages):
+        if messages is None:
+            return messages
+        if not messages:
+            raise ValueError("needs at least one message")
+        for i, message in enumerate(messages):
+            if not isinstance(message.get("role"), str) or not isinstance(message.get("content"), str):
+                raise ValueError(f"message {i} needs a string 'role' and a string 'content'")
+        return messages
+
+    @model_validator(mode="after")
+    def _needs_prompt(self):
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("needs exactly one of 'prompt' or 'messages'")
+        return self
+
+
+def _text(path: Path, what: str) -> str:
+    """A file's text, or one line saying why it cannot be read."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise AuditInputError(f"{path}: is a directory, not {what}") from None
+    except OSError as exc:
+        raise AuditInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise AuditInputError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
+
+
+def read_schema(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        schema = json.loads(_text(path, "a JSON schema"))
+    except json.JSONDecodeError as exc:
+        raise AuditInputError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    if not isinstance(schema, dict):
+        raise AuditInputError(f"{path}: a JSON schema must be an object")
+    return schema
+
+
+def read_probes(path: str | Path, default_schema: dict | None = None) -> list[tuple[ProbeRecord, dict]]:
+    """Records with their schemas; any bad line stops with file, line and reason."""
+    path = Path(path)
+    records: list[tuple[ProbeRecord, dict]] = []
+    seen: set[str] = set()
+    for number, line in enumerate(_text(path, "a JSONL probe file").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AuditInputError(f"{where}: not JSON: {exc.msg}") from None
+        if isinstance(data, dict) and "id" in data and not isinstance(data["id"], str):
+            data["id"] = str(data["id"])
+        try:
+            record = ProbeRecord.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "record"
+            raise AuditInputError(f"{where}: {field}: {first['msg'].removeprefix('Value error, ')}") from None
+        if record.id in seen:
+            raise AuditInputError(f"{where}: duplicate id {record.id!r}")
+        seen.add(record.id)
+        schema = record.schema_ if record.schema_ is not None else default_schema
+        if schema is None:
+            raise AuditInputError(f"{where}: no 'schema' in the record and no --schema given")
+        try:
+            load_contract_schema(schema)
+        except ContractSchemaError as exc:
+            raise AuditInputError(f"{where}: schema: {exc}") from None
+        records.append((record, schema))
+    if not records:
+        raise AuditInputError(f"{path}: no probe records")
+    return records
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def check_checkpoint(option: str, location: str) -> None:
+    """A checkpoint directory whose files can be loaded: config.json parses and every
+    safetensors file's header matches its size (a truncated or corrupted download is
+    found here, not after the other models have loaded). A hub id is accepted only when
+    the local Hugging Face cache holds it: the audit never downloads."""
+    path = Path(location)
+    if not path.exists():
+        if _HUB_ID.match(location) and not location.startswith((".", "/")) and _in_hub_cache(location):
+            return
+        raise AuditInputError(f"{option} {location}: no such directory (models load from local paths; a hub id "
+                              f"must already be in the local Hugging Face cache)")
+    if not path.is_dir():
+        raise AuditInputError(f"{option} {location}: not a checkpoint directory")
+    config = path / "config.json"
+    if not config.is_file():
+        raise AuditInputError(f"{option} {location}: not a checkpoint directory (no config.json)")
+    try:
+        parsed = json.loads(_text(config, "a model config"))
+    except json.JSONDecodeError as exc:
+        raise AuditInputError(f"{config}:{exc.lineno}: not JSON: {exc.msg}") from None
+    if not isinstance(parsed, dict):
+        raise AuditInputError(f"{config}: a model config must be a JSON object")
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights and not any(path.glob("*.bin")) and not any(path.glob("*.pt")):
+        raise AuditInputError(f"{option} {location}: no weights (*.safetensors) in the directory")
+    for file in weights:
+        problem = safetensors_problem(file)
+        if problem:
+            raise AuditInputError(f"{file}: {problem}")
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why a safetensors file cannot be loaded, from its header alone; None when it can.
+
+    The format: an 8-byte little-endian header length, a JSON header naming each
+    tensor's byte range in the data that follows, then the data."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                return "truncated or empty safetensors file (no header)"
+            (length,) = struct.unpack("<Q", head)
+            if length > size - 8 or length > 100 * 2**20:
+                return "corrupted safetensors file (its header length exceeds the file)"
+            header = json.loads(handle.read(length).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "corrupted safetensors file (its header is not JSON)"
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if not isinstance(header, dict):
+        return "corrupted safetensors file (its header is not a JSON object)"
+    ends = [entry.get("data_offsets", [0, 0])[1] for key, entry in header.items()
+            if key != "__metadata__" and isinstance(entry, dict)]
+    if 8 + length + max(ends, default=0) > size:
+        return f"truncated safetensors file ({size} bytes; its header needs {8 + length + max(ends)})"
+    return None
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - transformers depends on it
+        return False
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return isinstance(found, str)
+
+
+# ----------------------------------------------------------------------------- device and output
+
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def check_device_name(device: str) -> None:
+    if not _DEVICE.match(device):
+        raise AuditInputError(f"--device {device}: not a device cliffaudit runs on (auto, cpu, cuda, cuda:N, mps)")
+
+
+def check_writable_folder(option: str, folder: str | Path) -> None:
+    """``folder`` can hold the outputs: it, or the folders it would be created in, can be
+    written. Nothing is left behind: a folder made for the check is removed again."""
+    folder = Path(folder)
+    made: list[Path] = []
+    try:
+        missing = []
+        probe_dir = folder
+        while not probe_dir.exists():
+            missing.append(probe_dir)
+            probe_dir = probe_dir.parent
+        if not probe_dir.is_dir():
+            raise AuditInputError(f"{option} {folder}: {probe_dir} is a file, not a folder")
+        for directory in reversed(missing):
+            directory.mkdir()
+            made.append(directory)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".cliffaudit-write-check."):
+            pass
+    except AuditInputError:
+        raise
+    except OSError as exc:
+        raise AuditInputError(f"{option} {folder}: cannot write there: {exc.strerror or exc}") from None
+    finally:
+        for directory in reversed(made):
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+
+
+def check_before_loading(settings: AuditSettings, out_dir: str | Path | None = None
+                         ) -> tuple[dict | None, list[tuple[ProbeRecord, dict]]]:
+    """Everything that can be checked from files alone, in the order a user fixes it:
+    the schema, the probes, the checkpoints, the device's name, the output folder.
+    Returns the default schema and the probe records."""
+    schema = read_schema(settings.schema_path) if settings.schema_path else None
+    records = read_probes(settings.probes, schema)
+    roles = [("--teacher", settings.teacher), ("--student", settings.student)]
+    if settings.reference:
+        roles.append(("--reference", settings.reference))
+    for option, location in roles:
+        check_checkpoint(option, location)
+    check_device_name(settings.device)
+    if out_dir is not None:
+        check_writable_folder("--out", out_dir)
+    return schema, records
+
+
+def context_length(location: str) -> int | None:
+    """The longest sequence a checkpoint's config says its model takes, when it says."""
+    try:
+        config = json.loads((Path(location) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        if isinstance(config.get(key), int):
+            return config[key]
+    return None
+
+
+def check_prompts(settings: AuditSettings, records: list[tuple[ProbeRecord, dict]], prompts: list[list[int]],
+                  has_chat_template: bool) -> None:
+    """With the tokenizer, before the models: chat probes need a chat template (or
+    --no-chat-template, which joins the messages' contents), and every prompt with
+    --max-new-tokens must fit every model's context."""
+    if settings.use_chat_template and not has_chat_template:
+        for number, (record, _) in enumerate(records, start=1):
+            if record.messages is not None:
+                raise AuditInputError(
+                    f"{settings.probes}: record {record.id!r}: chat messages, but the tokenizer has no chat template "
+                    f"(give 'prompt' instead, or --no-chat-template to join the messages' contents)")
+    limits = [(option, context_length(location)) for option, location in
+              (("--teacher", settings.teacher), ("--student", settings.student), ("--reference", settings.reference))
+              if location]
+    limits = [(option, limit) for option, limit in limits if limit]
+    if not limits:
+        return
+    option, limit = min(limits, key=lambda item: item[1])
+    for (record, _), prompt in zip(records, prompts):
+        if len(prompt) + settings.max_new_tokens > limit:
+            raise AuditInputError(
+                f"{settings.probes}: record {record.id!r}: the prompt is {len(prompt)} tokens; with --max-new-tokens "
+                f"{settings.max_new_tokens} it exceeds the {option[2:]} model's context of {limit} tokens")

@@ -1,0 +1,245 @@
+"""Hostile input, table-driven: every case exits 2 with exactly one stderr line
+``cliffaudit: error: ...`` naming the file, line or field, and leaves nothing under
+--out. Then the outputs that belong together: a run killed between writing
+report.json and report.html leaves neither; a signal during the renames waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cliffaudit.cli import main
+
+from .conftest import ranking_schema
+
+
+def _copy_checkpoint(tiny_checkpoints: Path, tmp_path: Path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copytree(tiny_checkpoints / "teacher", target)
+    return target
+
+
+def _weights(folder: Path) -> Path:
+    return next(folder.glob("*.safetensors"))
+
+
+def _truncated(tiny, tmp):
+    folder = _copy_checkpoint(tiny, tmp, "truncated")
+    data = _weights(folder).read_bytes()
+    _weights(folder).write_bytes(data[: len(data) // 2])
+    return {"--teacher": folder}
+
+
+def _zero_size(tiny, tmp):
+    folder = _copy_checkpoint(tiny, tmp, "empty")
+    _weights(folder).write_bytes(b"")
+    return {"--teacher": folder}
+
+
+def _corrupted(tiny, tmp):
+    folder = _copy_checkpoint(tiny, tmp, "corrupted")
+    data = bytearray(_weights(folder).read_bytes())
+    data[8:40] = b"\xff" * 32  # the JSON header's first bytes
+    _weights(folder).write_bytes(bytes(data))
+    return {"--teacher": folder}
+
+
+def _no_chat_template_for_messages(tiny, tmp):
+    return {"--probes": _probes(tmp, {"id": "a", "messages": [{"role": "user", "content": "rank"}],
+                                      "schema": ranking_schema()})}
+
+
+def _probes(tmp: Path, *records, raw: bytes | None = None) -> Path:
+    path = tmp / "probes.jsonl"
+    path.write_bytes(raw if raw is not None else "".join(json.dumps(r) + "\n" for r in records).encode())
+    return path
+
+
+def _schema_file(tmp: Path, raw: bytes) -> Path:
+    path = tmp / "schema.json"
+    path.write_bytes(raw)
+    return path
+
+
+# (id, build(tiny_checkpoints, tmp_path) -> {option: value} overriding a good audit's, fragment of the error)
+AUDIT_CASES = [
+    ("truncated safetensors", _truncated, "truncated safetensors file"),
+    ("zero-size safetensors", _zero_size, "truncated or empty safetensors file"),
+    ("corrupted safetensors", _corrupted, "corrupted safetensors file"),
+    ("probes not UTF-8", lambda t, p: {"--probes": _probes(p, raw=b'{"id": "a", "prompt": "\xff\xfe"}\n')},
+     "probes.jsonl:1: not UTF-8 text"),
+    ("schema not UTF-8", lambda t, p: {"--schema": _schema_file(p, b'{"type": "object"\xff}'),
+                                       "--probes": _probes(p, {"id": "a", "prompt": "x"})},
+     "schema.json:1: not UTF-8 text"),
+    ("schema not JSON", lambda t, p: {"--schema": _schema_file(p, b"{nope"),
+                                      "--probes": _probes(p, {"id": "a", "prompt": "x"})},
+     "schema.json:1: not JSON"),
+    ("no messages", lambda t, p: {"--probes": _probes(p, {"id": "a", "messages": [], "schema": ranking_schema()})},
+     "probes.jsonl:1: messages: needs at least one message"),
+    ("message without content", lambda t, p: {"--probes": _probes(p, {"id": "a", "messages": [{"role": "user"}],
+                                                                      "schema": ranking_schema()})},
+     "probes.jsonl:1: messages: message 0 needs a string 'role' and a string 'content'"),
+    ("probes is a folder", lambda t, p: {"--probes": p}, "is a directory"),
+    ("empty probes", lambda t, p: {"--probes": _probes(p)}, "no probe records"),
+    ("chat messages, no chat template", _no_chat_template_for_messages, "the tokenizer has no chat template"),
+    ("prompt longer than the context", lambda t, p: {"--probes": _probes(p, {"id": "a", "prompt": "rank " * 400,
+                                                                              "schema": ranking_schema()})},
+     "exceeds the teacher model's context of 256 tokens"),
+    ("--device tpu", lambda t, p: {"--device": "tpu"}, "--device tpu: not a device"),
+    ("--device cuda:0 without CUDA", lambda t, p: {"--device": "cuda:0"}, "--device cuda:0: this machine has no CUDA"),
+    ("--out under a file", lambda t, p: {"--out": _file(p) / "out"}, "is a file, not a folder"),
+    ("--out under /proc", lambda t, p: {"--out": Path("/proc/cliffaudit-test/out")}, "cannot write there"),
+    ("missing checkpoint folder", lambda t, p: {"--teacher": p / "nowhere"}, "no such directory"),
+    ("hub id not in the cache", lambda t, p: {"--teacher": "nobody-here/no-such-model"}, "no such directory"),
+    ("checkpoint is a file", lambda t, p: {"--teacher": _file(p)}, "not a checkpoint directory"),
+    ("--clip inf", lambda t, p: {"--clip": "inf"}, "--clip: clip must be a finite number > 1"),
+    ("--clip 1", lambda t, p: {"--clip": "1"}, "--clip: clip must be a finite number > 1"),
+    ("--drop 1.5", lambda t, p: {"--drop": "1.5"}, "--drop: Input should be less than 1"),
+    ("--lambda-max 0.5", lambda t, p: {"--lambda-max": "0.5"}, "lambda_max must be a finite number > 1"),
+    ("--lambda-max nan", lambda t, p: {"--lambda-max": "nan"}, "lambda_max must be a finite number > 1"),
+    ("--samples-per-prompt 0", lambda t, p: {"--samples-per-prompt": "0"}, "--samples-per-prompt: Input should be"),
+    ("--rollouts 0", lambda t, p: {"--rollouts": "0"}, "--rollouts"),
+    ("--dtype float8", lambda t, p: {"--dtype": "float8"}, "--dtype must be one of"),
+]
+
+
+def _file(tmp: Path) -> Path:
+    path = tmp / "a-file"
+    path.write_text("x")
+    return path
+
+
+def _audit_argv(tiny: Path, overrides: dict) -> list[str]:
+    options = {"--teacher": tiny / "teacher", "--student": tiny / "student", "--probes": tiny / "probes.jsonl",
+               "--samples-per-prompt": "1", "--max-new-tokens": "4", "--device": "cpu"}
+    options.update(overrides)
+    return ["audit", *[str(x) for pair in options.items() for x in pair]]
+
+
+def _one_error_line(code: int, out: str, err: str, fragment: str) -> None:
+    assert code == 2, (code, err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cliffaudit: error: "), err
+    assert fragment in lines[0], lines[0]
+    assert out == ""
+
+
+@pytest.mark.parametrize(("build", "fragment"), [case[1:] for case in AUDIT_CASES], ids=[c[0] for c in AUDIT_CASES])
+def test_hostile_audit_input_exits_two_with_one_line_and_no_output(tiny_checkpoints, tmp_path, capsys, build,
+                                                                     fragment):
+    if "cuda" in fragment and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    overrides = build(tiny_checkpoints, tmp_path)
+    overrides.setdefault("--out", tmp_path / "out")
+    code = main(_audit_argv(tiny_checkpoints, overrides))
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.out, captured.err, fragment)
+    out = Path(overrides["--out"])
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_bad_probe_file_is_refused_before_torch_loads(tiny_checkpoints, tmp_path):
+    """The probes are read before torch is imported, let alone models loaded: a bad probe
+    file is refused in well under 2 s even where the models would take minutes."""
+    probes = _probes(tmp_path, raw=b"not json\n")
+    code = textwrap.dedent(f"""
+        import sys, time
+        from cliffaudit.cli import main
+        started = time.perf_counter()
+        rc = main({_audit_argv(tiny_checkpoints, {"--probes": probes, "--out": tmp_path / "out"})!r})
+        print(rc, time.perf_counter() - started, "torch" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    rc, seconds, torch_loaded = done.stdout.split()
+    assert rc == "2" and torch_loaded == "False", done.stderr
+    assert float(seconds) < 2.0
+    assert done.stderr.count("\n") == 1 and "probes.jsonl:1: not JSON" in done.stderr
+
+
+REPORT_CASES = [
+    ("--html under a file", lambda p, report: ["report", report, "--html", _file(p) / "page.html"], "cannot write"),
+    ("not a report", lambda p, report: ["report", _file(p)], "not JSON"),
+    ("--lambda nan", lambda p, report: ["report", report, "--lambda", "nan"], "--lambda must be a finite number"),
+]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [c[1:] for c in REPORT_CASES], ids=[c[0] for c in REPORT_CASES])
+def test_hostile_report_input_exits_two(audit_report, tmp_path, capsys, argv, fragment):
+    from cliffaudit.report import write_report
+
+    report = write_report(audit_report, tmp_path / "audit")
+    code = main([str(x) for x in argv(tmp_path, report)])
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.out, captured.err, fragment)
+
+
+SWEEP_CASES = [
+    ("--clip 1", ["--clip", "1"], "--clip: clip must be a finite number > 1"),
+    ("--seeds 0", ["--seeds", "0"], "--seeds: Input should be greater than or equal to 1"),
+    ("--lr 0", ["--lr", "0"], "--lr: Input should be greater than 0"),
+    ("--lambdas nan", ["--lambdas", "1.0,nan"], "--lambdas"),
+]
+
+
+@pytest.mark.parametrize(("extra", "fragment"), [c[1:] for c in SWEEP_CASES], ids=[c[0] for c in SWEEP_CASES])
+def test_hostile_sweep_settings_exit_two_before_anything_runs(tiny_checkpoints, tmp_path, capsys, extra, fragment):
+    out = tmp_path / "sweep"
+    code = main(["sweep", "--teacher", str(tiny_checkpoints / "teacher"), "--student", str(tiny_checkpoints / "student"),
+                 "--probes", str(tiny_checkpoints / "probes.jsonl"), "--eval-probes",
+                 str(tiny_checkpoints / "probes.jsonl"), "--out", str(out), *extra])
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.out, captured.err, fragment)
+    assert not out.exists()
+
+
+# A run killed while its outputs are being written: sitecustomize patches this process only.
+_KILL_HOOK = """
+import os, signal
+import cliffaudit.render.html as html
+import cliffaudit.report.model as model
+WHEN = os.environ["CLIFFAUDIT_TEST_KILL"]
+if WHEN == "rendering":  # report.json's text is ready, the HTML is being rendered
+    render = html.render_html
+    def killing_render(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return render(*args, **kwargs)
+    html.render_html = killing_render
+elif WHEN == "renaming":  # the first file has been renamed into place
+    replace, calls = os.replace, []
+    def killing_replace(src, dst):
+        replace(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+    model.os.replace = killing_replace
+"""
+
+
+@pytest.mark.parametrize(("when", "expect_both"), [("rendering", False), ("renaming", True)])
+def test_report_json_and_html_appear_together_or_not_at_all(tiny_checkpoints, tmp_path, when, expect_both):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_KILL_HOOK)
+    env = {**os.environ, "CLIFFAUDIT_TEST_KILL": when,
+           "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "out"
+    argv = _audit_argv(tiny_checkpoints, {"--out": out, "--fixed-point-lambdas": "0"})
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "cliffaudit", *argv], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    assert done.returncode == 128 + signal.SIGTERM, (done.returncode, done.stderr[-2000:], time.perf_counter() - started)
+    names = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    # Killed before the renames: nothing, not even a temporary file; during them: the
+    # signal waits until both are in place.
+    assert names == (["report.html", "report.json"] if expect_both else [])
