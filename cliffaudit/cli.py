@@ -330,6 +330,12 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
         dtype=dtype, teacher_dtype=teacher_dtype, student_dtype=student_dtype, device_map=device_map, seed=seed,
         use_chat_template=not no_chat_template, trust_remote_code=trust_remote_code)
     if num_processes > 1 and distributed.launched_world_size() == 1:
+        from cliffaudit.inputs import check_before_loading
+
+        try:  # here, once, rather than once in every launched process
+            check_before_loading(settings, out_dir)
+        except InputError as exc:
+            raise BadInput(str(exc)) from None
         argv = click.get_current_context().obj["argv"]
         code = distributed.relaunch(num_processes, _without_option(argv, "--num-processes"))
         if code != 0:

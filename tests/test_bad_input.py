@@ -189,15 +189,24 @@ SWEEP_CASES = [
     ("--seeds 0", ["--seeds", "0"], "--seeds: Input should be greater than or equal to 1"),
     ("--lr 0", ["--lr", "0"], "--lr: Input should be greater than 0"),
     ("--lambdas nan", ["--lambdas", "1.0,nan"], "--lambdas"),
+    ("bad probes", ["--probes", "{not_json}"], "not JSON"),
+    ("missing teacher", ["--teacher", "{missing}"], "no such directory"),
 ]
 
 
 @pytest.mark.parametrize(("extra", "fragment"), [c[1:] for c in SWEEP_CASES], ids=[c[0] for c in SWEEP_CASES])
-def test_hostile_sweep_settings_exit_two_before_anything_runs(tiny_checkpoints, tmp_path, capsys, extra, fragment):
+def test_hostile_sweep_input_exits_two_before_anything_is_locked(tiny_checkpoints, audit_report, tmp_path, capsys,
+                                                                 extra, fragment):
+    from cliffaudit.report import write_report
+
     out = tmp_path / "sweep"
-    code = main(["sweep", "--teacher", str(tiny_checkpoints / "teacher"), "--student", str(tiny_checkpoints / "student"),
-                 "--probes", str(tiny_checkpoints / "probes.jsonl"), "--eval-probes",
-                 str(tiny_checkpoints / "probes.jsonl"), "--out", str(out), *extra])
+    report = write_report(audit_report, tmp_path / "audit")
+    options = {"--teacher": tiny_checkpoints / "teacher", "--student": tiny_checkpoints / "student",
+               "--probes": tiny_checkpoints / "probes.jsonl", "--eval-probes": tiny_checkpoints / "probes.jsonl",
+               "--from-report": report, "--out": out}
+    flags = [str(x).format(not_json=_probes(tmp_path, raw=b"nope\n"), missing=tmp_path / "nowhere") for x in extra]
+    options.update(dict(zip(flags[::2], flags[1::2])))
+    code = main(["sweep", *[str(x) for pair in options.items() for x in pair]])
     captured = capsys.readouterr()
     _one_error_line(code, captured.out, captured.err, fragment)
     assert not out.exists()

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from cliffaudit import __version__, audit, inputs, probe
 from cliffaudit.report import AuditSettings, write_json_atomically
-from cliffaudit.report.load import ReportError, load_report
+from cliffaudit.report.load import load_report
 from cliffaudit.sweep import onset as onsets
 from cliffaudit.sweep.model import (LOCKED_REPORT, Convergence, OnsetInterval, OnsetRange, Prediction, RuleVerdict,
                                     RunResult, SweepReport, SweepSettings, locked_report)
@@ -84,15 +84,19 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     """Lock, train what is not trained yet, and summarise; the caller writes sweep.json
     (and sweep.html, which ``cliffaudit.render`` draws)."""
     out = Path(out_dir)
-    try:
-        prediction, _ = _prediction(settings, out, echo)
-    except ReportError as exc:
-        raise ValueError(str(exc)) from None
+    # Everything checkable from files, before the lock is written: bad input leaves no prediction.json.
+    schema = inputs.read_schema(settings.schema_path) if settings.schema_path else None
+    train_records = inputs.read_probes(settings.probes, schema)
+    eval_records = inputs.read_probes(settings.eval_probes, schema)
+    for option, location in (("--teacher", settings.teacher), ("--student", settings.student),
+                             ("--reference", settings.reference)):
+        if location:
+            inputs.check_checkpoint(option, location)
+    inputs.check_writable_folder("--out", out)
+    prediction, _ = _prediction(settings, out, echo)
     lock_hash = _lock(prediction, out, echo)
     _keep_locked_report(Path(prediction.report_path), prediction.report_sha256, out)
 
-    train_records = inputs.read_probes(settings.probes, _schema(settings))
-    eval_records = inputs.read_probes(settings.eval_probes, _schema(settings))
     pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32", reference_path=settings.reference)
     tokenizer, vocab = pair.tokenizer, _vocabulary(pair.tokenizer)
     pad = probe.pad_id(tokenizer)
@@ -133,10 +137,6 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
 
 def _seeds(settings: SweepSettings) -> range:
     return range(settings.first_seed, settings.first_seed + settings.seeds)
-
-
-def _schema(settings: SweepSettings) -> dict | None:
-    return json.loads(Path(settings.schema_path).read_text()) if settings.schema_path else None
 
 
 def _vocabulary(tokenizer):
