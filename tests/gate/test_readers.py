@@ -3,6 +3,8 @@ shell and document handling they share."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from cliffaudit.gate.errors import GateInputError
@@ -272,3 +274,36 @@ def test_docs_name_every_key_the_readers_read():
     # the docs may shorten a key to its last part where the table row names the section
     missing = [key for key in keys if key not in docs and key.rsplit(".", 1)[-1] not in docs]
     assert missing == []
+
+
+# ----------------------------------------------------------------------------- every reader, the same behaviours
+
+
+SAMPLES = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("relative", SAMPLES)
+def test_every_reader_on_every_sample_behaves_alike(relative):
+    """Whatever the framework: only its own reader claims the file; every value read is
+    finite and points at the file and the line that states it; reading is repeatable;
+    a missing lambda or c comes with the reason the error will give."""
+    from cliffaudit.gate.readers import READERS
+
+    path = CONFIGS / relative
+    document = load_document(path, {})
+    claims = [name for name, reader in READERS.items() if reader.detect(document)]
+    assert claims == [relative.split("/")[0]]
+    settings = READERS[claims[0]].read(document)
+    assert settings.framework == claims[0] and settings.path == path
+    lines = path.read_text().splitlines()
+    for value in [settings.lam, *settings.clip_candidates, settings.rollouts]:
+        if value is None:
+            continue
+        assert math.isfinite(value.value) and value.location.startswith(str(path))
+        if value.line is not None and value.written is not None:
+            stated = lines[value.line - 1]
+            first_key = value.key.split(" x ")[0]  # a budget's line is its first factor's
+            assert first_key.split(".")[-1].lstrip("-") in stated or value.written in stated, (value, stated)
+    assert (settings.lam is not None) or settings.no_lambda_reason
+    assert settings.clip_candidates or settings.no_clip_reason
+    assert READERS[claims[0]].read(load_document(path, {})) == settings
