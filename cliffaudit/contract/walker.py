@@ -345,11 +345,11 @@ def _next_characters(values: frozenset[bytes], decoded: bytes) -> frozenset[str]
 
 def _not_allowed_message(frame: _String, partial: bool = False) -> str:
     value = frame.decoded.decode("utf-8", "replace") + frame.escape
-    what = "no allowed value starts with" if partial else "not an allowed value:"
     options = sorted(v.decode() for v in frame.allowed)
     shown = ", ".join(repr(o) for o in options[:8]) + (" ..." if len(options) > 8 else "")
     kind = "key" if frame.is_key else "value"
-    return f"{kind} {what} {value!r} (allowed: {shown or 'none left'})"
+    what = f"no allowed {kind} starts with {value!r}" if partial else f"{value!r} is not an allowed {kind}"
+    return f"{what} (allowed: {shown or 'none left'})"
 
 
 # --------------------------------------------------------------------------- whole tokens

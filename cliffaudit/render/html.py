@@ -32,6 +32,19 @@ class Banner:
     reason: str | None
 
 
+_INVISIBLE = {" ": "␣", "\n": "⏎\n", "\t": "⇥", "\r": "␍"}
+
+
+def visible_token(token: str) -> str:
+    """A token shown so that a reader sees it: whitespace as a symbol, an empty one as ∅
+    (a highlighted space or newline would otherwise be an empty box)."""
+    if not token:
+        return "∅"
+    if token.strip():
+        return token
+    return "".join(_INVISIBLE.get(ch, f"\\u{ord(ch):04x}") for ch in token)
+
+
 def banner(report: AuditReport, proposed_lambda: float | None = None) -> Banner:
     judged = evaluate(report, proposed_lambda, rollouts=report.settings.rollouts) \
         if proposed_lambda is not None else None
@@ -45,6 +58,7 @@ def render_html(report: AuditReport, proposed_lambda: float | None = None, sweep
     env = Environment(loader=PackageLoader("cliffaudit.render", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["lam"] = lambda x: "none" if x is None or not math.isfinite(x) else f"{x:.3f}"
+    env.filters["visible"] = visible_token
     template = env.get_template("report.html.jinja")
     return template.render(
         report=report, verdict=v,

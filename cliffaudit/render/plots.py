@@ -17,6 +17,12 @@ from cliffaudit.report.model import AuditReport
 _RC = {"svg.fonttype": "none", "svg.hashsalt": "cliffaudit", "font.size": 9}
 
 
+def _legend_below(ax, columns: int = 2, handles=None, labels=None) -> None:
+    """The legend under the axes, where it covers no curve."""
+    args = (handles, labels) if handles is not None else ()
+    ax.legend(*args, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=columns, frameon=False)
+
+
 def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
     with matplotlib.rc_context(_RC):
@@ -30,7 +36,7 @@ def parse_rate(report: AuditReport, proposed_lambda: float | None = None, sweep=
     with its band, the sampled points with their intervals, the drop line and lambda_v;
     a sweep's observed rates (after training) on the same axes when there is one."""
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(7.5, 4.2))
+        fig = Figure(figsize=(7.5, 4.6))
         ax = fig.add_subplot()
         lambdas, rates = report.lambdas, report.parse_rate
         ax.fill_between(lambdas, rates.analytic_low, rates.analytic_high, color="tab:blue", alpha=0.15, linewidth=0)
@@ -48,12 +54,23 @@ def parse_rate(report: AuditReport, proposed_lambda: float | None = None, sweep=
             lo, hi = cliff.interval
             ax.axvspan(lo, lambdas[-1] if hi is None else hi, color="crimson", alpha=0.12, linewidth=0)
             ax.axvline(cliff.lambda_v, color="crimson", linewidth=1.4, label=f"lambda_v = {cliff.lambda_v:.3f}")
+            reach = report.reachability
+            # Past lambda_v only the reachable part of the fall is a risk within the budget.
+            words = {True: "reachable", False: "not reachable", None: "reachability unknown"}[reach.reachable]
+            budget = f" within {reach.budget_rollouts:,} rollouts" if reach.budget_rollouts else ""
+            ax.annotate(f"{words}{budget}", xy=(cliff.lambda_v, 0.98), xytext=(6, 0), textcoords="offset points",
+                        fontsize=7, color="crimson", va="top")
         if sweep is not None:
             grid = sorted({r.lam for r in sweep.runs})
             pooled = [sum(r.parse_rate for r in sweep.runs if r.lam == lam) /
                       max(1, sum(1 for r in sweep.runs if r.lam == lam)) for lam in grid]
             ax.plot(grid, pooled, marker="s", color="tab:green", linewidth=1,
                     label=f"observed after {sweep.settings.steps} training steps (mean of {sweep.settings.seeds} seeds)")
+            observed = sweep.onset_range
+            if observed is not None and observed.lower is not None:
+                upper = grid[-1] if observed.upper is None else observed.upper
+                ax.axvspan(observed.lower, upper, ymin=0.0, ymax=0.03, color="tab:green", alpha=0.6,
+                           label=f"observed onset's range ({observed.level:.0%})")
         if proposed_lambda is not None:
             ax.axvline(proposed_lambda, color="black", linestyle=":", linewidth=1.4,
                        label=f"proposed lambda = {proposed_lambda:g}")
@@ -61,7 +78,7 @@ def parse_rate(report: AuditReport, proposed_lambda: float | None = None, sweep=
         ax.set_xlabel("lambda")
         ax.set_ylabel("strict parse rate")
         ax.set_title("The G-OPD fixed point's parse rate against lambda")
-        ax.legend(fontsize=7, loc="lower left")
+        _legend_below(ax)
         return _svg(fig)
 
 
@@ -71,12 +88,18 @@ def reliability(report: AuditReport) -> str:
         fig = Figure(figsize=(4.6, 4.2))
         ax = fig.add_subplot()
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+        values = []
         for role, cal in report.calibration.items():
             ax.plot(cal.curve_predicted, cal.curve_observed, marker="o", label=f"{role} (ECE {cal.ece:.3f})")
+            values += [*cal.curve_predicted, *cal.curve_observed]
+        # Valid masses crowd near 1: zoom both axes to the points (the diagonal stays the diagonal).
+        low = max(0.0, min(values, default=0.0) - 0.02)
+        ax.set_xlim(low, 1.005)
+        ax.set_ylim(low, 1.005)
         ax.set_xlabel("predicted valid mass at a position")
         ax.set_ylabel("observed frequency of a valid token")
         ax.set_title("Calibration (quantile bins)")
-        ax.legend(fontsize=7)
+        _legend_below(ax, columns=1)
         return _svg(fig)
 
 
@@ -84,7 +107,7 @@ def sweep(sweep_report) -> str:
     """Parse rate and task metric against lambda, one line per seed; the locked
     prediction's windows shaded, the observed onset marked."""
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(7.5, 4.2))
+        fig = Figure(figsize=(7.5, 4.8))
         ax = fig.add_subplot()
         metric_ax = ax.twinx()
         # Quality on parsed outputs: the task's last metric (ndcg_at_1 for the ranking task).
@@ -119,6 +142,8 @@ def sweep(sweep_report) -> str:
         metric_ax.set_ylabel(f"{quality or 'quality'} on parsed outputs")
         ax.set_ylim(-0.02, 1.02)
         metric_ax.set_ylim(-0.02, 1.02)
-        ax.set_title("Sweep: parse rate after training, against the locked prediction")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.set_title("Sweep: parse rate after training (solid) and quality on parsed outputs (dotted)")
+        handles, labels = ax.get_legend_handles_labels()
+        metric_handles, metric_labels = metric_ax.get_legend_handles_labels()
+        _legend_below(ax, columns=2, handles=handles + metric_handles, labels=labels + metric_labels)
         return _svg(fig)

@@ -12,6 +12,7 @@ import os
 import signal
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -247,6 +248,28 @@ def write_json_atomically(text: str, path: Path) -> None:
 _DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
+@contextmanager
+def _signals_held():
+    """SIGINT, SIGTERM and SIGHUP wait until the block is done, then take their course.
+
+    Python runs signal handlers in the main thread whichever thread the signal hit, so
+    the handlers themselves are swapped for one that only records (a thread's signal
+    mask would not hold a signal that another thread, e.g. a torch worker, receives)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+                for signum in _DEFERRED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in received:
+            signal.raise_signal(signum)
+
+
 def write_together(files: dict[Path, str]) -> None:
     """Write outputs that belong together (report.json and report.html) so that they
     appear together or not at all: every file is written in full to a temporary name
@@ -264,15 +287,9 @@ def write_together(files: dict[Path, str]) -> None:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for reviewers to read
-        held = threading.current_thread() is threading.main_thread()
-        if held:
-            previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
-        try:
+        with _signals_held():
             for tmp, path in temps:
                 os.replace(tmp, path)
-        finally:
-            if held:
-                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     except BaseException:
         for tmp, _ in temps:
             Path(tmp).unlink(missing_ok=True)

@@ -35,7 +35,7 @@ def test_html_escapes_untrusted_text(hostile_report):
     html = render_html(hostile_report)
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert '<mark class="violation">&lt;b&gt;</mark>' in html
+    assert '<mark class="violation" title="the first token that breaks the contract">&lt;b&gt;</mark>' in html
     assert "&amp;amp;" in html
 
 
@@ -94,26 +94,52 @@ def test_committed_demo_report_is_current():
     assert (DEMO_REPORT.parent / "report.html").is_file()
 
 
-def test_demo_report_loads_in_a_real_browser(tmp_path):
+# Both committed pairs, each with its locked sweep: the pages a reviewer opens.
+COMMITTED_PAGES = {
+    "demo": (DEMO_REPORT, DEMO_REPORT.parent / "sweep" / "sweep.json"),
+    "habit": (DEMO_REPORT.parents[1] / "habit" / "report.json", DEMO_REPORT.parents[1] / "habit" / "sweep" / "sweep.json"),
+}
+# Appended to the page under test only: the browser writes what it measured into the DOM.
+_MEASURE = """<script>
+window.addEventListener("load", () => {
+  const root = document.documentElement;
+  document.body.setAttribute("data-overflow", String(root.scrollWidth - window.innerWidth));
+});
+</script>"""
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+@pytest.mark.parametrize("pair", sorted(COMMITTED_PAGES))
+def test_committed_reports_read_in_a_real_browser(tmp_path, pair, width):
+    """Each committed report with its sweep, at a desktop and a narrow width: no
+    horizontal overflow, no console error, the verdicts and the main plot there."""
+    from cliffaudit.sweep.model import SweepReport
+
     browser = _chromium()
     if browser is None:
         pytest.skip("no chromium on this machine (tests do not install system packages)")
-    demo = load_report(DEMO_REPORT)
+    report_path, sweep_path = COMMITTED_PAGES[pair]
+    sweep = SweepReport.model_validate_json(sweep_path.read_text(encoding="utf-8"))
     page = tmp_path / "report.html"
-    page.write_text(render_html(demo, proposed_lambda=1.2))
+    page.write_text(render_html(load_report(report_path), proposed_lambda=1.2, sweep=sweep)
+                    .replace("</body>", _MEASURE + "</body>"))
     profile = tempfile.mkdtemp()
     done = subprocess.run(
         [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
          f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000",
-         "--dump-dom", page.as_uri()],
+         f"--window-size={width},1000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     console_errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line and "ERROR" in line.upper()]
     assert not console_errors, console_errors
     dom = done.stdout
-    assert 'id="verdict"' in dom and ("Recommended" in dom or "No cliff up to lambda" in dom)
+    overflow = re.search(r'data-overflow="(-?\d+)"', dom)
+    assert overflow is not None, "the measuring script did not run"
+    assert int(overflow.group(1)) <= 0, f"{pair} at {width} px overflows by {overflow.group(1)} px"
+    assert dom.index('id="sweep-verdict"') < dom.index('id="verdict"') < dom.index('id="plot-parse-rate"')
+    assert "Recommended" in dom or "No cliff up to lambda" in dom
     assert 'id="proposed"' in dom
-    for plot in ("plot-parse-rate", "plot-reliability"):
+    for plot in ("plot-parse-rate", "plot-sweep", "plot-reliability"):
         block = dom[dom.index(f'id="{plot}"'):]
         assert "<svg" in block[:400], plot
