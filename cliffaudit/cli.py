@@ -11,6 +11,7 @@ import math
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import click
 
@@ -318,7 +319,6 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
                   student_dtype, device_map, seed, no_chat_template, trust_remote_code, out_dir, num_processes) -> int:
     """Probe a teacher, a warm start and the reference; write report.json with the
     fixed point's predicted parse rate, its cliff lambda_v and a recommended lambda."""
-    from pathlib import Path
 
     from cliffaudit import audit, distributed
 
@@ -356,6 +356,31 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
     return EXIT_OK
 
 
+@cli.command("fingerprint")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+def fingerprint_command(paths) -> int:
+    """One sha256 over the contents of checkpoints (every file under each) and files
+    (probes, schema), the cliffaudit version and the report's schema version: the key
+    under which CI caches an audit, so new weights never reuse a stale report."""
+    import hashlib
+
+    from cliffaudit.report.model import SCHEMA_VERSION, fingerprint_checkpoint, sha256_file
+
+    inputs = []
+    for path in paths:
+        files = fingerprint_checkpoint(path)
+        if files:
+            inputs.append(files)
+        elif Path(path).is_file():
+            inputs.append(sha256_file(Path(path)))
+        else:
+            raise BadInput(f"{path}: no such file or checkpoint (nor a hub id in the local cache)")
+    payload = json.dumps({"cliffaudit": __version__, "schema_version": SCHEMA_VERSION, "inputs": inputs},
+                         sort_keys=True)
+    click.echo(hashlib.sha256(payload.encode()).hexdigest())
+    return EXIT_OK
+
+
 @cli.command("report")
 @click.argument("report_path", metavar="REPORT.json", type=click.Path(dir_okay=False))
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Output file [default: beside REPORT.json].")
@@ -363,7 +388,6 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
 @click.option("--sweep", "sweep_path", type=click.Path(dir_okay=False), help="Add a sweep.json's section.")
 def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
     """Re-render the HTML report from report.json."""
-    from pathlib import Path
 
     from cliffaudit.render.html import banner, write_html
     from cliffaudit.report.load import ReportError, load_report
@@ -419,7 +443,6 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, first_seed, steps, clip, lr,
                   batch_size, max_new_tokens, eval_samples, task, rollout_dtype, from_report, out_dir) -> int:
     """Train short G-OPD runs over a lambda grid and test the locked prediction."""
-    from pathlib import Path
 
     from cliffaudit.render.html import write_sweep
     from cliffaudit.sweep.run import run_sweep, summary

@@ -115,3 +115,24 @@ def test_entry_points_return_exit_codes(entry):
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1, done.stderr
     assert "lambda_v = 1.3053" in done.stdout
+
+
+def test_fingerprint_is_a_cache_key_that_moves_with_any_file(tiny_checkpoints, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "teacher"
+    shutil.copytree(tiny_checkpoints / "teacher", copy)
+    probes = tiny_checkpoints / "probes.jsonl"
+
+    def key(*paths) -> str:
+        assert main(["fingerprint", *map(str, paths)]) == 0
+        return capsys.readouterr().out.strip()
+
+    first = key(copy, probes)
+    assert len(first) == 64 and key(tiny_checkpoints / "teacher", probes) == first  # contents, not paths
+    (copy / "sub").mkdir()
+    (copy / "sub" / "adapter.bin").write_bytes(b"x")
+    assert key(copy, probes) != first  # a file in a subfolder counts
+    assert key(probes, copy) != key(copy, probes)  # the order of the inputs counts
+    assert main(["fingerprint", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.startswith("cliffaudit: error: ")

@@ -19,7 +19,7 @@ from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.proposal import Proposal
 from cliffaudit.gate.readers import FRAMEWORKS, read_training_config
 from cliffaudit.gate.render import FORMATS, render
-from cliffaudit.gate.verdict import Verdict, check_fingerprints, evaluate
+from cliffaudit.gate.verdict import Verdict, check_fingerprints, check_meaningful, evaluate
 from cliffaudit.report.load import load_report
 from cliffaudit.theory import check_clip
 
@@ -72,6 +72,7 @@ def _decide(report_path: Path, proposed_lambda: float | None, clip: float | None
         except ValueError as exc:
             raise GateInputError(f"--{exc}") from None
     report = load_report(report_path)
+    check_meaningful(report)
     check_fingerprints(report, {role: path for role, path in checkpoints.items() if path is not None})
     if train_config is None:
         proposal = proposals.from_command_line(proposed_lambda, clip, rollouts)

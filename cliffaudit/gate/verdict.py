@@ -19,6 +19,7 @@ from pathlib import Path
 from cliffaudit.gate.bound import Bound, report_bound
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.report import AuditReport, fingerprint_checkpoint
+from cliffaudit.report.model import resolve_checkpoint
 
 EXIT_PASS, EXIT_FAIL = 0, 1
 MATERIAL_SHARE = 0.10  # a class carrying less of the drop cannot make a cliff on its own
@@ -103,13 +104,29 @@ def _minus_margin(margin: float, value: float) -> str:
 # ----------------------------------------------------------------------------- fingerprints
 
 
+def check_meaningful(report: AuditReport) -> None:
+    """Refuse a report whose measurements cannot carry its prediction (docs/gate.md):
+    one that probed no contract position, or whose teacher parses less than the drop
+    (the fixed point at lambda = 1 is the teacher; a parse rate that starts below the
+    drop cannot fall by it, so "no cliff" would be vacuous). Both come from inputs the
+    audit could not use: prompts cut at the context, messages without a chat template,
+    a schema the outputs never meet."""
+    if report.run.tokens_probed == 0 or not any(row.teacher_positions for row in report.classes):
+        raise GateInputError("the report probed no contract position, so its prediction says nothing; "
+                             "check the probes and re-run `cliffaudit audit`")
+    if report.teacher_parse_rate < report.cliff.drop:
+        raise GateInputError(f"the teacher parses {report.teacher_parse_rate:.3f} of its outputs, less than the "
+                             f"drop {report.cliff.drop:g}: the fixed point's parse rate cannot fall by the drop, so "
+                             f"the report's prediction says nothing; check the chat template, the prompts' length "
+                             f"and the schema, then re-run `cliffaudit audit`")
+
+
 def check_fingerprints(report: AuditReport, checkpoints: Mapping[str, Path]) -> None:
     """Refuse a report whose recorded checkpoint files no longer match the ones
     at hand. ``checkpoints`` maps "teacher"/"student" to a directory."""
     for role, path in checkpoints.items():
-        path = Path(path)
-        if not path.is_dir():
-            raise GateInputError(f"--{role} {path}: not a checkpoint directory")
+        if resolve_checkpoint(path) is None:
+            raise GateInputError(f"--{role} {path}: not a checkpoint directory (nor a hub id in the local cache)")
         recorded: dict[str, str] = getattr(report.fingerprints, role)
         if not recorded:
             audited = getattr(report.settings, role)

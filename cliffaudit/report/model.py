@@ -183,13 +183,33 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint_checkpoint(path: str | Path) -> dict[str, str]:
-    """sha256 of each file in a checkpoint directory (config, weights, tokenizer);
-    empty for a hub id that is not a local directory."""
-    path = Path(path)
-    if not path.is_dir():
+def resolve_checkpoint(location: str | Path) -> Path | None:
+    """The directory a checkpoint's files are in: the path itself, or for a hub id the
+    snapshot the local Hugging Face cache holds (its folder is named by the commit), never
+    a download. None when neither exists."""
+    path = Path(location)
+    if path.is_dir():
+        return path
+    if path.exists() or str(location).startswith((".", "/")) or str(location).count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(location), local_files_only=True))
+    except Exception:  # not in the cache, or no huggingface_hub: nothing to fingerprint
+        return None
+
+
+def fingerprint_checkpoint(location: str | Path) -> dict[str, str]:
+    """sha256 of every file under a checkpoint directory (config, weights, tokenizer, and
+    files in subfolders, by their path inside it), hidden files left out; a hub id is
+    fingerprinted from its cached snapshot. Empty when there is no such checkpoint."""
+    path = resolve_checkpoint(location)
+    if path is None:
         return {}
-    return {f.name: sha256_file(f) for f in sorted(path.iterdir()) if f.is_file() and not f.name.startswith(".")}
+    files = (f for f in sorted(path.rglob("*"))
+             if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts))
+    return {f.relative_to(path).as_posix(): sha256_file(f) for f in files}
 
 
 class RunInfo(BaseModel):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cliffaudit.demo import paths
-from cliffaudit.report import Precondition
+from cliffaudit.report import Precondition, fingerprint_checkpoint
 from cliffaudit.report.load import load_report
 
 from .reports import CONFIGS, RECOMMENDED, known_report, no_cliff_report, write_report
@@ -72,16 +72,12 @@ def test_a_budget_that_cannot_reach_the_cliff_passes_past_the_bound(gate, known_
     assert gate(known_report_path, "--lambda", "1.5", "--rollouts", "100000")[0] == 1
 
 
-def test_a_real_audit_report(gate, audit_report, tmp_path):
+def test_a_real_audit_of_random_models_is_refused_as_meaningless(gate, audit_report, tmp_path):
+    """The tiny random checkpoints never write valid JSON: their audit predicts nothing,
+    and the gate says so instead of passing any lambda."""
+    assert audit_report.teacher_parse_rate < audit_report.cliff.drop
     path = write_report(audit_report, tmp_path)
-    end = audit_report.lambdas[-1]
-    ceiling = end if audit_report.recommended_lambda is None else min(audit_report.recommended_lambda, end)
-    assert ceiling > 1.0
-    code, out, _ = gate(path, "--lambda", f"{(1.0 + ceiling) / 2:.4f}")  # halfway between 1 and the bound
-    assert code == 0
-    assert gate(path, "--lambda", str(end + 0.5))[0] == 1  # past the grid's end: the gate does not vouch for it
-    for precondition in audit_report.preconditions:
-        assert (f"warning: precondition {precondition.name!r} failed" in out) is (not precondition.passed)
+    assert_one_line_error(*gate(path, "--lambda", "1.0"), "of its outputs, less than the drop")
 
 
 def test_the_committed_demo_report_gates_against_the_shipped_checkpoints(gate):
@@ -188,15 +184,23 @@ def test_the_command_line_may_not_contradict_the_config(gate, known_report_path)
 # ----------------------------------------------------------------------------- stale fingerprints
 
 
-def test_fresh_checkpoints_pass_the_fingerprint_check(gate, audit_report, tiny_checkpoints, tmp_path):
-    path = write_report(audit_report, tmp_path)
+def _fingerprinted(report, teacher, student):
+    """``report`` with the fingerprints of these checkpoints (as an audit of them records)."""
+    return report.model_copy(update={"fingerprints": report.fingerprints.model_copy(
+        update={"teacher": fingerprint_checkpoint(teacher), "student": fingerprint_checkpoint(student)})})
+
+
+def test_fresh_checkpoints_pass_the_fingerprint_check(gate, tiny_checkpoints, tmp_path):
+    path = write_report(_fingerprinted(known_report(), tiny_checkpoints / "teacher", tiny_checkpoints / "student"),
+                        tmp_path)
     code, _, err = gate(path, "--lambda", "1.0", "--teacher", tiny_checkpoints / "teacher",
                         "--student", tiny_checkpoints / "student")
     assert code == 0 and err == ""
 
 
-def test_stale_checkpoint_exits_two_naming_the_file(gate, audit_report, tiny_checkpoints, tmp_path):
-    report_path = write_report(audit_report, tmp_path)
+def test_stale_checkpoint_exits_two_naming_the_file(gate, tiny_checkpoints, tmp_path):
+    report_path = write_report(_fingerprinted(known_report(), tiny_checkpoints / "teacher", tiny_checkpoints / "student"),
+                               tmp_path)
     copy = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoints, copy)
     with open(copy / "teacher" / "model.safetensors", "ab") as weights:
@@ -208,7 +212,65 @@ def test_stale_checkpoint_exits_two_naming_the_file(gate, audit_report, tiny_che
     assert_one_line_error(code, out, err, "student/extra.bin was added since the report")
 
 
+def test_a_changed_file_in_a_checkpoint_subfolder_is_stale(gate, tiny_checkpoints, tmp_path):
+    """Fingerprints cover every file under a checkpoint, not only the top level."""
+    copy = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoints, copy)
+    (copy / "teacher" / "extra").mkdir()
+    (copy / "teacher" / "extra" / "adapter.safetensors").write_bytes(b"one")
+    report_path = write_report(_fingerprinted(known_report(), copy / "teacher", copy / "student"), tmp_path)
+    assert gate(report_path, "--lambda", "1.0", "--teacher", copy / "teacher")[0] == 0
+    (copy / "teacher" / "extra" / "adapter.safetensors").write_bytes(b"two")
+    code, out, err = gate(report_path, "--lambda", "1.0", "--teacher", copy / "teacher")
+    assert_one_line_error(code, out, err, "teacher/extra/adapter.safetensors changed since the report")
+
+
+# ----------------------------------------------------------------------------- meaningless audits
+
+
+@pytest.mark.parametrize(("changes", "fragment"), [
+    ({"teacher_parse_rate": 0.0, "student_parse_rate": 0.0}, "the teacher parses 0.000 of its outputs, less than the drop"),
+    ({"teacher_parse_rate": 0.05}, "the teacher parses 0.050 of its outputs"),
+    ({"run": known_report().run.model_copy(update={"tokens_probed": 0})}, "probed no contract position"),
+])
+def test_a_report_that_measured_nothing_is_refused(gate, tmp_path, changes, fragment):
+    """A teacher that never parses (no chat template, prompts cut at the context) gives a
+    flat curve and "no cliff": the gate refuses such a report instead of passing it."""
+    path = write_report(known_report(**changes), tmp_path)
+    assert_one_line_error(*gate(path, "--lambda", "1.0"), fragment)
+
+
 # ----------------------------------------------------------------------------- training configs
+
+
+@pytest.mark.parametrize("content", [
+    "actor_rollout_ref:\n  actor:\n    clip_ratio_high: 0.2\n    clip_ratio_high: 0.4\n"
+    "    policy_loss:\n      lambda_vals: 1.1\n",
+    "actor_rollout_ref.actor.policy_loss.lambda_vals: 1.5\nactor_rollout_ref:\n  actor:\n    clip_ratio_high: 0.2\n"
+    "    policy_loss:\n      lambda_vals: 1.1\n",
+    "actor_rollout_ref:\n  actor:\n    policy_loss:\n      lambda_vals: 1.1\n"
+    "actor_rollout_ref:\n  actor:\n    policy_loss:\n      lambda_vals: 1.3\n",
+], ids=["duplicate key", "dotted beside nested", "duplicated block"])
+def test_a_config_that_sets_a_key_twice_is_refused(gate, known_report_path, tmp_path, content):
+    config = tmp_path / "ppo.yaml"
+    config.write_text(content)
+    assert_one_line_error(*gate(known_report_path, "--train-config", config), "is set twice")
+
+
+def test_a_duplicate_json_key_is_refused(gate, known_report_path, tmp_path):
+    config = tmp_path / "ppo.json"
+    config.write_text('{"actor_rollout_ref": {"actor": {"policy_loss": {"lambda_vals": 1.1, "lambda_vals": 1.4}}}}')
+    assert_one_line_error(*gate(known_report_path, "--train-config", config), "lambda_vals is set twice")
+
+
+def test_a_forced_framework_does_not_read_past_another_frameworks_lambda(gate, known_report_path):
+    """--framework trl on a G-OPD (verl) launch script: TRL's reader finds no lambda, but the
+    script trains with lambda_vals=1.25; --lambda 1.05 must not pass in its place."""
+    script = CONFIGS / "verl/run_qwen3_4b_json_exopd.sh"
+    code, out, err = gate(known_report_path, "--train-config", script, "--framework", "trl", "--lambda", "1.05")
+    assert_one_line_error(code, out, err, "states lambda under verl's keys")
+
+
 
 
 @pytest.mark.parametrize(("relative", "code", "lambda_text", "clip_text"), [

@@ -44,4 +44,18 @@ def read_training_config(path: Path, framework: str = "auto",
     name = detect_framework(document) if framework == "auto" else framework
     if name not in READERS:
         raise GateInputError(f"unknown framework {name!r}; choose one of {', '.join(FRAMEWORKS)}")
+    if framework != "auto":
+        _refuse_lambda_elsewhere(document, name)
     return READERS[name].read(document)
+
+
+def _refuse_lambda_elsewhere(document: ConfigDocument, forced: str) -> None:
+    """A forced framework must not read past a lambda the file states under another
+    framework's keys: the launch would train with that lambda, not the --lambda given."""
+    for other, reader in READERS.items():
+        if other == forced or not reader.detect(document):
+            continue
+        stated = reader.read(document).lam  # a value it cannot evaluate is refused here too
+        if stated is not None:
+            raise GateInputError(f"{document.path}: states lambda under {other}'s keys ({stated.describe()}); "
+                                 f"--framework {forced} would read past it: pass --framework {other}, or auto")

@@ -162,7 +162,7 @@ def _from_mapping(path: Path, text: str, data: object, lines: dict[str, int],
     if not isinstance(data, dict):
         raise GateInputError(f"{path}: not a training config (expected keys and values, found {type(data).__name__})")
     flat: dict[str, object] = {}
-    _flatten(data, "", flat)
+    _flatten(data, "", flat, path)
     occurrences: dict[str, list[Occurrence]] = {}
     for key, value in flat.items():
         resolved_value, resolved = _interpolate(value, flat, environ)
@@ -171,11 +171,15 @@ def _from_mapping(path: Path, text: str, data: object, lines: dict[str, int],
     return ConfigDocument(path, text, "mapping", occurrences, composes_defaults="defaults" in data)
 
 
-def _flatten(node: dict, prefix: str, out: dict[str, object]) -> None:
+def _flatten(node: dict, prefix: str, out: dict[str, object], path: Path) -> None:
     for key, value in node.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            _flatten(value, f"{dotted}.", out)
+            _flatten(value, f"{dotted}.", out, path)
+        elif dotted in out and out[dotted] != value:
+            # e.g. a dotted key beside the nested one: which wins depends on the loader
+            raise GateInputError(f"{path}: {dotted} is set twice, to {out[dotted]!r} and to {value!r}; "
+                                 f"the gate cannot tell which one the launch uses")
         else:
             out[dotted] = value
 
@@ -198,8 +202,17 @@ def _interpolate(value: object, flat: dict[str, object], environ: Mapping[str, s
 
 
 def _parse_json(path: Path, text: str) -> object:
+    def unique(pairs):
+        seen: dict = {}
+        for key, value in pairs:
+            if key in seen and seen[key] != value:
+                raise GateInputError(f"{path}: {key} is set twice in one object, to {seen[key]!r} and to {value!r}; "
+                                     f"the gate cannot tell which one the launch uses")
+            seen[key] = value
+        return seen
+
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique)
     except json.JSONDecodeError as exc:
         raise GateInputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
 
@@ -222,11 +235,14 @@ def _parse_yaml(path: Path, text: str) -> tuple[object, dict[str, int]]:
         detail = " ".join(str(exc).split())
         raise GateInputError(f"{path}: not YAML ({detail})") from None
     lines: dict[str, int] = {}
-    _node_lines(root, "", lines)
+    _node_lines(root, "", lines, {}, path)
     return data, lines
 
 
-def _node_lines(node, prefix: str, out: dict[str, int]) -> None:
+def _node_lines(node, prefix: str, out: dict[str, int], written: dict[str, str], path: Path) -> None:
+    """The line of every dotted key. A key written twice with different values (a
+    duplicate key, a repeated block, a dotted key beside the nested one) is refused:
+    safe_load keeps the last, and the gate will not guess what the launch reads."""
     import yaml
 
     if not isinstance(node, yaml.MappingNode):
@@ -234,6 +250,12 @@ def _node_lines(node, prefix: str, out: dict[str, int]) -> None:
     for key_node, value_node in node.value:
         key = f"{prefix}{key_node.value}"
         if isinstance(value_node, yaml.MappingNode):
-            _node_lines(value_node, f"{key}.", out)
-        else:
-            out[key] = key_node.start_mark.line + 1
+            _node_lines(value_node, f"{key}.", out, written, path)
+            continue
+        value = value_node.value if isinstance(value_node, yaml.ScalarNode) else \
+            " ".join(yaml.serialize(value_node).split())
+        line = key_node.start_mark.line + 1
+        if key in written and written[key] != value:
+            raise GateInputError(f"{path}: {key} is set twice (line {out[key]}: {written[key]}, line {line}: "
+                                 f"{value}); the gate cannot tell which one the launch uses")
+        out[key], written[key] = line, value
