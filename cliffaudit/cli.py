@@ -17,7 +17,7 @@ import click
 
 from cliffaudit import __version__
 from cliffaudit.demo.cli import demo_group
-from cliffaudit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, InputError
+from cliffaudit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, InputError, require_model_side
 from cliffaudit.gate.cli import gate_command
 from cliffaudit.report.model import AuditSettings
 from cliffaudit.sweep.model import SweepSettings
@@ -319,7 +319,7 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
                   student_dtype, device_map, seed, no_chat_template, trust_remote_code, out_dir, num_processes) -> int:
     """Probe a teacher, a warm start and the reference; write report.json with the
     fixed point's predicted parse rate, its cliff lambda_v and a recommended lambda."""
-
+    require_model_side("audit")
     from cliffaudit import audit, distributed
 
     # Checked before anything launches or loads: bad settings give one line and exit 2.
@@ -443,7 +443,7 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, first_seed, steps, clip, lr,
                   batch_size, max_new_tokens, eval_samples, task, rollout_dtype, from_report, out_dir) -> int:
     """Train short G-OPD runs over a lambda grid and test the locked prediction."""
-
+    require_model_side("sweep")
     from cliffaudit.render.html import write_sweep
     from cliffaudit.sweep.run import run_sweep, summary
 

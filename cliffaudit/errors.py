@@ -7,6 +7,8 @@ line on stderr and exit code 2. Exit 1 is kept for verdicts that fail.
 
 from __future__ import annotations
 
+import importlib.util
+
 import click
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -20,3 +22,15 @@ class BadInput(click.ClickException):
     """Unusable input at the command line: a one-line message and exit code 2."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+# What `pip install 'cliffaudit[audit]'` adds to the torch-free base (import names).
+MODEL_SIDE = ("torch", "transformers", "safetensors", "outlines_core", "jsonschema", "sklearn", "tqdm")
+
+
+def require_model_side(command: str) -> None:
+    """Commands that load models say so in one line where the base install lacks them."""
+    missing = [name for name in MODEL_SIDE if importlib.util.find_spec(name) is None]
+    if missing:
+        raise BadInput(f"cliffaudit {command} loads models, and this install lacks {', '.join(missing)}: "
+                       f"pip install 'cliffaudit[audit]'")

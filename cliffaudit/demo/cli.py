@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from cliffaudit.demo import paths
-from cliffaudit.errors import EXIT_OK, BadInput
+from cliffaudit.errors import EXIT_OK, BadInput, require_model_side
 
 
 @click.group("demo")
@@ -31,7 +31,7 @@ def demo_group() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data, tokenizer and training.")
 def build_command(pair: str, out: Path, seed: int) -> int:
     """Regenerate data, tokenizer, teacher and student on CPU (a few minutes)."""
-
+    require_model_side("demo build")
     if seed < 0:
         raise BadInput(f"--seed must be >= 0, got {seed}")
     import transformers
@@ -70,7 +70,7 @@ def _checkpoint(path: Path, option: str) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, seed: int, as_json: bool) -> int:
     """Strict parse rate, exact-match and NDCG@1 of temperature-1 samples on held-out probes."""
-
+    require_model_side("demo eval")
     models = {"teacher": _checkpoint(teacher, "--teacher"), "student": _checkpoint(student, "--student")}
     if not probes.is_file():
         raise BadInput(f"--probes {probes} does not exist")
