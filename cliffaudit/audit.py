@@ -488,7 +488,8 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
                                           settings.trust_remote_code)
     except probe.ProbeError as exc:
         raise AuditInputError(str(exc)) from None
-    prompts = [probe.render_prompt(tokenizer, r.prompt, r.messages, settings.use_chat_template) for r, _ in records]
+    prompts = [probe.render_prompt(tokenizer, r.prompt, r.messages, settings.use_chat_template,
+                                   settings.chat_template_kwargs) for r, _ in records]
     check_prompts(settings, records, prompts, bool(getattr(tokenizer, "chat_template", None)))
     try:
         pair = probe.load_pair(settings.teacher, settings.student, device, settings.dtype,
@@ -532,6 +533,9 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
     teacher_rate = float(np.mean(teacher.strictly_valid))
     student_rate = float(np.mean(student.strictly_valid))
     warnings = [pair.template_warning] if pair.template_warning else []
+    if settings.limit is not None:
+        warnings.append(f"audited only the first {settings.limit} probe records (--limit): a quick look, not a "
+                        f"verdict to gate training on")
     for role, samples in (("student", student), ("teacher", teacher)):
         truncated = sum(1 for o in samples.outputs if not o or o[-1] != pair.tokenizer.eos_token_id)
         if truncated:
@@ -568,8 +572,38 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
         warnings=warnings, examples=examples,
         run=RunInfo(processes=layout.world, wall_seconds=round(time.perf_counter() - started, 3),
                     tokens_probed=sum(len(o) for o in student.outputs + teacher.outputs),
-                    peak_memory_bytes=peak_memory_bytes(pair.device)),
+                    peak_memory_bytes=peak_memory_bytes(pair.device), **provenance(pair)),
     )
+
+
+def provenance(pair) -> dict:
+    """What produced a report: when, from which source and library versions, on which
+    device and in which precision (the settings say "auto"; this says what it became)."""
+    import datetime
+    import importlib.metadata
+    import platform
+    import subprocess
+
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "tokenizers", "outlines-core", "accelerate", "numpy"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    source = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, check=False)
+        commit = head.stdout.strip() if head.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    models = {"teacher": pair.teacher, "student": pair.student}
+    if pair.separate_reference:
+        models["reference"] = pair.reference
+    return {"created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "cliffaudit_commit": commit or None, "versions": versions, "device_used": str(pair.device),
+            "dtypes_used": {role: str(next(model.parameters()).dtype).removeprefix("torch.")
+                            for role, model in models.items()}}
 
 
 def peak_memory_bytes(device) -> int:

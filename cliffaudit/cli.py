@@ -34,6 +34,48 @@ _OPTION_OF = {"schema_path": "--schema", "eval_samples_per_prompt": "--eval-samp
               "use_chat_template": "--no-chat-template", "lambdas": "--lambdas"}
 
 
+def _json_object(ctx, param, value):
+    if value is None:
+        return value
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{param.opts[0]}: not JSON ({exc.msg})") from None
+    if not isinstance(parsed, dict):
+        raise BadInput(f"{param.opts[0]}: must be a JSON object, got {value}")
+    return parsed
+
+
+def _config_defaults(ctx, param, value):
+    """--config FILE: YAML whose keys are the command's options (``max-new-tokens`` or
+    ``max_new_tokens``); they become the defaults, so a flag given on the command line
+    wins. An unknown key or a bad file is refused in one line."""
+    if value is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(value).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"--config {value}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"--config {value}: not YAML ({' '.join(str(exc).split())[:200]})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BadInput(f"--config {value}: must be a mapping of option names to values")
+    known = {opt.lstrip("-"): p.name for p in ctx.command.params for opt in p.opts if opt.startswith("--")}
+    defaults = {}
+    for key, setting in data.items():
+        name = known.get(str(key).replace("_", "-"))
+        if name is None or name == "config_path":
+            raise BadInput(f"--config {value}: {key}: not an option of this command")
+        # click passes defaults through the option's type; a mapping travels as JSON text
+        defaults[name] = json.dumps(setting) if isinstance(setting, dict | list) else setting
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
 def _settings(model, **values):
     """Build validated settings, or refuse with one line naming the option."""
     from pydantic import ValidationError
@@ -310,13 +352,24 @@ def _simulation_text(r: dict) -> str:
 @click.option("--device-map", help="e.g. auto: spread each model over the GPUs and CPU memory (accelerate).")
 @click.option("--seed", type=int, default=_default(AuditSettings, "seed"), show_default=True)
 @click.option("--no-chat-template", is_flag=True, help="Render prompts without the tokenizer's chat template.")
+@click.option("--chat-template-kwargs", "chat_template_kwargs", callback=_json_object, default=None,
+              help='JSON object passed to the chat template as the training run passes it, e.g. '
+                   '\'{"enable_thinking": false}\' for Qwen3.')
+@click.option("--limit", type=int, help="Audit only the first N probe records: a quick look, not a verdict to gate on.")
+@click.option("--prompt-key", default=_default(AuditSettings, "prompt_key"), show_default=True,
+              help="The probe records' field holding a prompt string.")
+@click.option("--messages-key", default=_default(AuditSettings, "messages_key"), show_default=True,
+              help="The probe records' field holding a chat message list (e.g. prompt, as verl's data has it).")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the checkpoint directory.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/audit", show_default=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_config_defaults, is_eager=True,
+              expose_value=False, help="YAML file of these options (keys as the flags, without --); flags win.")
 @click.option("--num-processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Shard the probes over N processes on this machine (as `accelerate launch` does).")
 def audit_command(teacher, student, reference, probes, schema_path, drop, rollouts, clip, samples_per_prompt,
                   max_new_tokens, batch_size, fixed_point_lambdas, lambda_max, device, dtype, teacher_dtype,
-                  student_dtype, device_map, seed, no_chat_template, trust_remote_code, out_dir, num_processes) -> int:
+                  student_dtype, device_map, seed, no_chat_template, chat_template_kwargs, limit, prompt_key,
+                  messages_key, trust_remote_code, out_dir, num_processes) -> int:
     """Probe a teacher, a warm start and the reference; write report.json with the
     fixed point's predicted parse rate, its cliff lambda_v and a recommended lambda."""
     require_model_side("audit")
@@ -328,7 +381,9 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
         drop=drop, rollouts=rollouts, clip=clip, samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
         batch_size=batch_size, fixed_point_lambdas=fixed_point_lambdas, lambda_max=lambda_max, device=device,
         dtype=dtype, teacher_dtype=teacher_dtype, student_dtype=student_dtype, device_map=device_map, seed=seed,
-        use_chat_template=not no_chat_template, trust_remote_code=trust_remote_code)
+        use_chat_template=not no_chat_template, chat_template_kwargs=chat_template_kwargs or {}, limit=limit,
+        prompt_key=prompt_key, messages_key=messages_key,
+        trust_remote_code=trust_remote_code)
     if num_processes > 1 and distributed.launched_world_size() == 1:
         from cliffaudit.inputs import check_before_loading
 
@@ -438,10 +493,15 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 @click.option("--task", type=click.Choice(sorted(TASKS)), default=_default(SweepSettings, "task"), show_default=True,
               help="How outputs that parse are scored against the eval records' targets.")
 @click.option("--rollout-dtype", help="Sample rollouts in this precision (e.g. bfloat16) against fp32 training.")
+@click.option("--chat-template-kwargs", "chat_template_kwargs", callback=_json_object, default=None,
+              help="JSON object passed to the chat template, as for `cliffaudit audit`.")
 @click.option("--from-report", type=click.Path(dir_okay=False), help="Lock this audit's prediction instead of auditing.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/sweep", show_default=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_config_defaults, is_eager=True,
+              expose_value=False, help="YAML file of these options (keys as the flags, without --); flags win.")
 def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, first_seed, steps, clip, lr,
-                  batch_size, max_new_tokens, eval_samples, task, rollout_dtype, from_report, out_dir) -> int:
+                  batch_size, max_new_tokens, eval_samples, task, rollout_dtype, chat_template_kwargs, from_report,
+                  out_dir) -> int:
     """Train short G-OPD runs over a lambda grid and test the locked prediction."""
     require_model_side("sweep")
     from cliffaudit.render.html import write_sweep
@@ -455,6 +515,7 @@ def sweep_command(teacher, student, reference, probes, eval_probes, schema_path,
                                  clip=clip, lr=lr,
                                  batch_size=batch_size, max_new_tokens=max_new_tokens,
                                  eval_samples_per_prompt=eval_samples, task=task, rollout_dtype=rollout_dtype,
+                                 chat_template_kwargs=chat_template_kwargs or {},
                                  from_report=from_report)
         report = run_sweep(settings, Path(out_dir), echo=click.echo)
     except (InputError, ValueError) as exc:

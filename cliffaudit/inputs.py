@@ -88,21 +88,23 @@ def read_schema(path: str | Path) -> dict:
     return schema
 
 
-def read_probes(path: str | Path, default_schema: dict | None = None) -> list[tuple[ProbeRecord, dict]]:
-    """Records with their schemas; any bad line stops with file, line and reason."""
+def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key: str = "prompt",
+                messages_key: str = "messages") -> list[tuple[ProbeRecord, dict]]:
+    """Records with their schemas; any bad line stops with file, line and reason.
+    ``prompt_key`` and ``messages_key`` name the fields as a training run's data has them
+    (e.g. verl's ``prompt`` holding a message list: ``messages_key="prompt"``)."""
     path = Path(path)
     records: list[tuple[ProbeRecord, dict]] = []
     seen: set[str] = set()
-    for number, line in enumerate(_text(path, "a JSONL probe file").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AuditInputError(f"{where}: not JSON: {exc.msg}") from None
+    rows = _parquet_rows(path) if path.suffix == ".parquet" else _jsonl_rows(path)
+    for where, data in rows:
         if isinstance(data, dict) and "id" in data and not isinstance(data["id"], str):
             data["id"] = str(data["id"])
+        if isinstance(data, dict) and (prompt_key, messages_key) != ("prompt", "messages"):
+            # The field named as the messages is never also read as a prompt (verl's `prompt`).
+            named = [(messages_key, "messages")] + ([(prompt_key, "prompt")] if prompt_key != messages_key else [])
+            data = {k: v for k, v in data.items() if k not in ("prompt", "messages")} | \
+                {new: data[old] for old, new in named if old in data}
         try:
             record = ProbeRecord.model_validate(data)
         except ValidationError as exc:
@@ -123,6 +125,34 @@ def read_probes(path: str | Path, default_schema: dict | None = None) -> list[tu
     if not records:
         raise AuditInputError(f"{path}: no probe records")
     return records
+
+
+def _jsonl_rows(path: Path):
+    """(FILE:LINE, record) of each non-empty line."""
+    for number, line in enumerate(_text(path, "a JSONL probe file").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            yield where, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AuditInputError(f"{where}: not JSON: {exc.msg}") from None
+
+
+def _parquet_rows(path: Path):
+    """(FILE:row N, record) of each row of a parquet file, as OPD frameworks store their
+    prompts (verl, slime); a row without an ``id`` is named by its number."""
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise AuditInputError(f"{path}: reading parquet needs pyarrow: pip install 'cliffaudit[parquet]'") from None
+    try:
+        table = parquet.read_table(path)
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise AuditInputError(f"{path}: not a readable parquet file: {' '.join(str(exc).split())[:200]}") from None
+    for number, row in enumerate(table.to_pylist(), start=1):
+        row.setdefault("id", f"row{number}")
+        yield f"{path}:row {number}", row
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -246,7 +276,7 @@ def check_before_loading(settings: AuditSettings, out_dir: str | Path | None = N
     the schema, the probes, the checkpoints, the device's name, the output folder.
     Returns the default schema and the probe records."""
     schema = read_schema(settings.schema_path) if settings.schema_path else None
-    records = read_probes(settings.probes, schema)
+    records = read_probes(settings.probes, schema, settings.prompt_key, settings.messages_key)[:settings.limit]
     roles = [("--teacher", settings.teacher), ("--student", settings.student)]
     if settings.reference:
         roles.append(("--reference", settings.reference))

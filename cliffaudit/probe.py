@@ -168,16 +168,20 @@ def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype:
                      models.get("reference"))
 
 
-def render_prompt(tokenizer, prompt: str | None, messages: list[dict] | None, use_chat_template: bool) -> list[int]:
-    """Token ids of the prompt as the student sees it in OPD rollouts."""
+def render_prompt(tokenizer, prompt: str | None, messages: list[dict] | None, use_chat_template: bool,
+                  template_kwargs: dict | None = None) -> list[int]:
+    """Token ids of the prompt as the student sees it in OPD rollouts. ``template_kwargs``
+    go to the chat template as the training run passes them (Qwen3's
+    ``enable_thinking=False`` in the G-OPD launch scripts)."""
+    extra = template_kwargs or {}
     if messages is not None and use_chat_template and getattr(tokenizer, "chat_template", None):
-        rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra)
         return tokenizer.encode(rendered, add_special_tokens=False)
     if messages is not None:
         prompt = "\n".join(m["content"] for m in messages)
     if use_chat_template and getattr(tokenizer, "chat_template", None):
         rendered = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                                 tokenize=False)
+                                                 tokenize=False, **extra)
         return tokenizer.encode(rendered, add_special_tokens=False)
     return tokenizer.encode(prompt, add_special_tokens=True)
 

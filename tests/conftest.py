@@ -50,3 +50,4 @@ def audit_report(tiny_checkpoints):
     return audit.run_audit(tiny_settings(tiny_checkpoints))
 
 
+

@@ -15,7 +15,7 @@ from cliffaudit.cli import main
 from cliffaudit.contract import TokenContract
 from cliffaudit.contract.background import BackgroundContract
 
-from .conftest import SCALE, tiny_settings
+from .conftest import SCALE, ranking_schema, tiny_settings
 from .contract.conftest import train_byte_level
 
 
@@ -203,3 +203,87 @@ def test_reachability_statement(tiny_checkpoints, budget, reachable, fragment):
     assert result.draws_per_rollout == 0.05 and result.rollouts_needed == pytest.approx(theory.DRAWS_TO_REACH / 0.05)
     none = audit._reachability(settings, _cliff(1.4).model_copy(update={"lambda_v": None}), None, {})
     assert none.reachable is None and "no cliff" in none.statement
+
+
+def test_the_report_records_its_provenance(audit_report):
+    """When, from what, on which device and in which precision: what "auto" became."""
+    run = audit_report.run
+    assert run.created and run.created.endswith("+00:00")
+    assert {"python", "torch", "transformers", "outlines-core"} <= set(run.versions)
+    assert run.device_used == "cpu" and run.dtypes_used == {"teacher": "float32", "student": "float32"}
+    assert run.cliffaudit_commit is None or len(run.cliffaudit_commit) == 40
+
+
+# A Qwen3-style chat template: with enable_thinking false, the assistant turn opens with an
+# empty think block, as the G-OPD launch scripts render their prompts.
+QWEN3_STYLE_TEMPLATE = (
+    "{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%- endfor %}"
+    "{%- if add_generation_prompt %}<|im_start|>assistant\n"
+    "{%- if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{%- endif %}"
+    "{%- endif %}")
+
+
+def test_an_audit_renders_prompts_with_the_chat_template_arguments(tiny_checkpoints, tmp_path, monkeypatch):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    for role in ("teacher", "student"):
+        shutil.copytree(tiny_checkpoints / role, tmp_path / role)
+        tokenizer = AutoTokenizer.from_pretrained(tmp_path / role)
+        tokenizer.chat_template = QWEN3_STYLE_TEMPLATE
+        tokenizer.save_pretrained(tmp_path / role)
+    probes = tmp_path / "probes.jsonl"
+    probes.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "rank"}],
+                                  "schema": ranking_schema()}) + "\n")
+    seen: list[str] = []
+    sample = probe.sample
+
+    def spying(model, prompts, *args, **kwargs):
+        seen.extend(tokenizer.decode(p) for p in prompts)
+        return sample(model, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(probe, "sample", spying)
+    def settings(**extra):
+        return tiny_settings(tmp_path, fixed_point_lambdas=0, **extra).model_copy(update={"probes": str(probes)})
+
+    report = audit.run_audit(settings(chat_template_kwargs={"enable_thinking": False}))
+    assert report.settings.chat_template_kwargs == {"enable_thinking": False}
+    assert seen and all(p.rstrip().endswith("<think>\n\n</think>") for p in seen)
+    seen.clear()
+    audit.run_audit(settings())
+    assert seen and not any("<think>" in p for p in seen)  # thinking on: no empty block
+
+
+def test_limit_audits_the_first_records_and_says_so(tiny_checkpoints):
+    report = audit.run_audit(tiny_settings(tiny_checkpoints, limit=2, fixed_point_lambdas=0))
+    assert report.records == 2 and any("--limit" in w for w in report.warnings)
+
+
+def test_probe_fields_can_be_named_as_the_training_data_names_them(tmp_path):
+    """verl's parquet rows carry the chat as `prompt`; other data sets use `question`."""
+    probes = tmp_path / "probes.jsonl"
+    probes.write_text(json.dumps({"id": "a", "prompt": [{"role": "user", "content": "rank"}],
+                                  "schema": ranking_schema()}) + "\n" +
+                      json.dumps({"id": "b", "question": "rank", "schema": ranking_schema()}) + "\n")
+    as_messages = inputs.read_probes(probes, None, prompt_key="question", messages_key="prompt")
+    assert as_messages[0][0].messages == [{"role": "user", "content": "rank"}] and as_messages[0][0].prompt is None
+    assert as_messages[1][0].prompt == "rank" and as_messages[1][0].messages is None
+    with pytest.raises(inputs.AuditInputError, match="probes.jsonl:1: prompt: Input should be a valid string"):
+        inputs.read_probes(probes)  # read as plain prompts, the first record's prompt is a list
+
+
+def test_a_parquet_probe_file_is_read_like_jsonl(tmp_path):
+    """verl's data files: parquet rows with the chat under `prompt` and no id of their own."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"prompt": [{"role": "user", "content": f"rank {i}"}], "data_source": "json"} for i in range(3)]
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    records = inputs.read_probes(path, ranking_schema(), messages_key="prompt")
+    assert [r.id for r, _ in records] == ["row1", "row2", "row3"]
+    assert records[2][0].messages == [{"role": "user", "content": "rank 2"}]
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(inputs.AuditInputError, match="bad.parquet: not a readable parquet file"):
+        inputs.read_probes(tmp_path / "bad.parquet", ranking_schema())

@@ -136,3 +136,30 @@ def test_fingerprint_is_a_cache_key_that_moves_with_any_file(tiny_checkpoints, t
     assert key(probes, copy) != key(copy, probes)  # the order of the inputs counts
     assert main(["fingerprint", str(tmp_path / "nowhere")]) == 2
     assert capsys.readouterr().err.startswith("cliffaudit: error: ")
+
+
+def test_config_file_supplies_options_and_flags_win(tiny_checkpoints, tmp_path, capsys):
+    config = tmp_path / "audit.yaml"
+    config.write_text("\n".join([
+        f"teacher: {tiny_checkpoints / 'teacher'}", f"student: {tiny_checkpoints / 'student'}",
+        f"probes: {tiny_checkpoints / 'probes.jsonl'}", "samples_per_prompt: 1", "max-new-tokens: 3",
+        "fixed-point-lambdas: 0", "limit: 2", 'chat-template-kwargs: {"enable_thinking": false}',
+        f"out: {tmp_path / 'from-config'}"]) + "\n")
+    assert main(["audit", "--config", str(config), "--max-new-tokens", "5", "--device", "cpu"]) == 0
+    settings = json.loads((tmp_path / "from-config" / "report.json").read_text())["settings"]
+    assert settings["max_new_tokens"] == 5 and settings["samples_per_prompt"] == 1 and settings["limit"] == 2
+    assert settings["chat_template_kwargs"] == {"enable_thinking": False}
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    ("bogus: 1\n", "bogus: not an option of this command"),
+    ("- a\n", "must be a mapping"),
+    ("a: [1\n", "not YAML"),
+])
+def test_a_bad_config_file_is_refused_in_one_line(tmp_path, capsys, content, fragment):
+    config = tmp_path / "audit.yaml"
+    config.write_text(content)
+    assert main(["audit", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err

@@ -56,6 +56,11 @@ class AuditSettings(BaseModel):
     lambda_max: float = 3.0
     lambda_step: float = Field(0.01, gt=0.0)
     use_chat_template: bool = True
+    chat_template_kwargs: dict = Field(default_factory=dict, description="keyword arguments for the chat template, "
+                                                                         "as the training run passes them")
+    limit: int | None = Field(None, ge=1, description="audit only the first N probe records (a quick look)")
+    prompt_key: str = Field("prompt", description="the probe records' field holding a prompt string")
+    messages_key: str = Field("messages", description="the probe records' field holding a chat message list")
     trust_remote_code: bool = False
 
     @field_validator("clip")
@@ -219,6 +224,14 @@ class RunInfo(BaseModel):
     wall_seconds: float
     tokens_probed: int = Field(description="generated tokens sampled and scored, both models")
     peak_memory_bytes: int = Field(description="peak device memory on cuda, else the main process's peak RSS")
+    # Provenance: what produced the numbers (absent in reports written before it was recorded).
+    created: str | None = Field(None, description="when the audit finished, ISO 8601 UTC")
+    cliffaudit_commit: str | None = Field(None, description="git commit of the cliffaudit source, when it is a "
+                                                            "checkout")
+    versions: dict[str, str] = Field(default_factory=dict, description="python, torch, transformers, "
+                                                                       "outlines-core, ... as imported")
+    device_used: str | None = Field(None, description="the device the masses were computed on, e.g. cuda:0")
+    dtypes_used: dict[str, str] = Field(default_factory=dict, description="each model's parameter dtype as loaded")
 
 
 class AuditReport(BaseModel):

@@ -39,6 +39,8 @@ class SweepSettings(BaseModel):
     max_new_tokens: int = Field(64, ge=1)
     eval_samples_per_prompt: int = Field(2, ge=1)
     task: str = Field("ranking", description="how parsed outputs are scored against targets (cliffaudit.tasks)")
+    chat_template_kwargs: dict = Field(default_factory=dict, description="keyword arguments for the chat template, "
+                                                                         "as the training run passes them")
     rollout_dtype: str | None = None
     from_report: str | None = None
     onset_tolerance: float = Field(DEFAULT_DROP, gt=0.0, lt=1.0)

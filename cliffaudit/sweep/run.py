@@ -102,7 +102,8 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     pad = probe.pad_id(tokenizer)
 
     def prompts_of(records):
-        return [probe.render_prompt(tokenizer, r.prompt, r.messages, True) for r, _ in records]
+        return [probe.render_prompt(tokenizer, r.prompt, r.messages, True, settings.chat_template_kwargs)
+                for r, _ in records]
 
     train_prompts, eval_prompts = prompts_of(train_records), prompts_of(eval_records)
     eval_schemas = [schema for _, schema in eval_records]
