@@ -48,6 +48,3 @@ def tiny_settings(root, **extra):
 def audit_report(tiny_checkpoints):
     """A real audit of tiny random checkpoints (the teacher's student is its own logits times SCALE)."""
     return audit.run_audit(tiny_settings(tiny_checkpoints))
-
-
-
