@@ -77,15 +77,19 @@ def _text(path: Path, what: str) -> str:
         raise AuditInputError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
 
 
-def read_schema(path: str | Path) -> dict:
-    path = Path(path)
+def _json_object(path: Path, what: str) -> dict:
+    """A file holding one JSON object, or one line saying why not."""
     try:
-        schema = json.loads(_text(path, "a JSON schema"))
+        parsed = json.loads(_text(path, what))
     except json.JSONDecodeError as exc:
         raise AuditInputError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
-    if not isinstance(schema, dict):
-        raise AuditInputError(f"{path}: a JSON schema must be an object")
-    return schema
+    if not isinstance(parsed, dict):
+        raise AuditInputError(f"{path}: {what} must be a JSON object")
+    return parsed
+
+
+def read_schema(path: str | Path) -> dict:
+    return _json_object(Path(path), "a JSON schema")
 
 
 def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key: str = "prompt",
@@ -177,12 +181,7 @@ def check_checkpoint(option: str, location: str) -> None:
     config = path / "config.json"
     if not config.is_file():
         raise AuditInputError(f"{option} {location}: not a checkpoint directory (no config.json)")
-    try:
-        parsed = json.loads(_text(config, "a model config"))
-    except json.JSONDecodeError as exc:
-        raise AuditInputError(f"{config}:{exc.lineno}: not JSON: {exc.msg}") from None
-    if not isinstance(parsed, dict):
-        raise AuditInputError(f"{config}: a model config must be a JSON object")
+    _json_object(config, "a model config")
     weights = sorted(path.glob("*.safetensors"))
     if not weights and not any(path.glob("*.bin")) and not any(path.glob("*.pt")):
         raise AuditInputError(f"{option} {location}: no weights (*.safetensors) in the directory")
