@@ -397,15 +397,19 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
             raise click.ClickException(f"a probing process failed (exit {code}); no report was written")
         return EXIT_OK
 
+    # One process checks that --out can be written: several making and removing it would race.
     try:
-        result = audit.run_audit(settings, out_dir)
+        result = audit.run_audit(settings, out_dir if distributed.launched_rank() == 0 else None)
     except InputError as exc:
         raise BadInput(str(exc)) from None
     if result is None:  # another process of a launched run: the main one writes
         return EXIT_OK
     from cliffaudit.render.html import write_report_and_html
 
-    path, html_path = write_report_and_html(result, Path(out_dir))
+    try:
+        path, html_path = write_report_and_html(result, Path(out_dir))
+    except OSError as exc:  # checked writable before the audit; a disk can still fill up
+        raise BadInput(f"--out {out_dir}: cannot write the report: {exc.strerror or exc}") from None
     click.echo(audit.summary(result))
     click.echo(f"wrote {path} and {html_path}")
     return EXIT_OK

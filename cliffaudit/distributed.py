@@ -37,6 +37,11 @@ class ProcessLayout:
         return self.rank == 0
 
 
+def launched_rank() -> int:
+    """This process's rank under torchrun / accelerate launch; 0 when not launched."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def launched_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
