@@ -117,7 +117,7 @@ class AuditRun:
     pair: Any  # probe.ModelPair
     contract: TokenContract
     records: list[tuple[ProbeRecord, dict]]
-    prompts: list[list[int]]
+    prompts: dict[str, list[list[int]]]  # each role's rendering of every record's prompt
     settings: AuditSettings
     lambdas: np.ndarray
     layout: Any  # distributed.Layout
@@ -151,7 +151,7 @@ class _SampledBatch:
     role: str
     index: int
     samples: list[tuple[int, int]]  # (record, sample index)
-    prompts: list[list[int]]
+    prompts: dict[str, list[list[int]]]  # each role's prompt of each sample
     outputs: list[list[int]]
     contract: Future  # of a ContractBatch
 
@@ -161,9 +161,9 @@ def _sample_batch(run: AuditRun, background: BackgroundContract, role: str, inde
 
     model = run.pair.student if role == "student" else run.pair.teacher
     samples = run.samples(run.batches()[index])
-    batch_prompts = [run.prompts[r] for r, _ in samples]
+    batch_prompts = {name: [rendered[r] for r, _ in samples] for name, rendered in run.prompts.items()}
     seeds = [sample_seed(run.settings.seed, run.records[r][0].id, k, role) for r, k in samples]
-    outputs = probe.sample(model, batch_prompts, seeds, run.settings.max_new_tokens, run.eos_id, run.pad_id)
+    outputs = probe.sample(model, batch_prompts[role], seeds, run.settings.max_new_tokens, run.eos_id, run.pad_id)
     contract = background.submit(outputs, [run.records[r][1] for r, _ in samples])
     return _SampledBatch(role, index, samples, batch_prompts, outputs, contract)
 
@@ -327,8 +327,9 @@ def _rollout_rate(run: AuditRun, lam: float) -> tuple[estimate.RolloutRate, Role
         # rates at neighbouring lambdas comparable.
         seeds = [sample_seed(run.settings.seed, run.records[r][0].id, k, "fixed point") for r, k in samples]
         outputs = probe.sample_fixed_point(run.pair.teacher, run.pair.reference, lam,
-                                           [run.prompts[r] for r, _ in samples], seeds, run.settings.max_new_tokens,
-                                           run.eos_id, run.pad_id)
+                                           [run.prompts["teacher"][r] for r, _ in samples], seeds,
+                                           run.settings.max_new_tokens, run.eos_id, run.pad_id,
+                                           [run.prompts["reference"][r] for r, _ in samples])
         analysed = run.contract.analyze_batch(outputs, [run.records[r][1] for r, _ in samples])
         for (r, _), output, seq in zip(samples, outputs, analysed.sequences):
             mine.record_index.append(r)
@@ -468,6 +469,20 @@ def _row(est: estimate.ClassEstimate, share: float | None, draws: float | None, 
         amplified_tokens=[(contract.vocab.describe(t), r) for t, r in est.amplified_tokens])
 
 
+def role_prompts(tokenizers: dict, records: list, settings: AuditSettings) -> dict[str, list[list[int]]]:
+    """Each role's prompts ("teacher", "student", "reference"), rendered with its own
+    tokenizer and chat template, as each model sees them in training; a role that shares
+    another's tokenizer shares its list."""
+    from cliffaudit import probe
+
+    rendered: dict[int, list[list[int]]] = {}
+    for tokenizer in tokenizers.values():
+        if id(tokenizer) not in rendered:
+            rendered[id(tokenizer)] = [probe.render_prompt(tokenizer, r.prompt, r.messages, settings.use_chat_template,
+                                                           settings.chat_template_kwargs) for r, _ in records]
+    return {role: rendered[id(tokenizer)] for role, tokenizer in tokenizers.items()}
+
+
 def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> AuditReport | None:
     """The report, on the main process; None on the other processes of a launched run.
 
@@ -484,13 +499,13 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
     device = layout.device if layout.device and settings.device == "auto" else settings.device
     try:
         probe.resolve_device(device)
-        tokenizer = probe.load_tokenizers(settings.teacher, settings.student, settings.reference,
-                                          settings.trust_remote_code)
+        tokenizers = probe.load_tokenizers(settings.teacher, settings.student, settings.reference,
+                                           settings.trust_remote_code)
     except probe.ProbeError as exc:
         raise AuditInputError(str(exc)) from None
-    prompts = [probe.render_prompt(tokenizer, r.prompt, r.messages, settings.use_chat_template,
-                                   settings.chat_template_kwargs) for r, _ in records]
-    check_prompts(settings, records, prompts, bool(getattr(tokenizer, "chat_template", None)))
+    prompts = role_prompts(tokenizers, records, settings)
+    check_prompts(settings, records, prompts,
+                  {role: bool(getattr(t, "chat_template", None)) for role, t in tokenizers.items()})
     try:
         pair = probe.load_pair(settings.teacher, settings.student, device, settings.dtype,
                                settings.trust_remote_code, settings.teacher_dtype, settings.student_dtype,

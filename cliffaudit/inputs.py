@@ -299,26 +299,27 @@ def context_length(location: str) -> int | None:
     return None
 
 
-def check_prompts(settings: AuditSettings, records: list[tuple[ProbeRecord, dict]], prompts: list[list[int]],
-                  has_chat_template: bool) -> None:
-    """With the tokenizer, before the models: chat probes need a chat template (or
-    --no-chat-template, which joins the messages' contents), and every prompt with
-    --max-new-tokens must fit every model's context."""
-    if settings.use_chat_template and not has_chat_template:
-        for number, (record, _) in enumerate(records, start=1):
+def check_prompts(settings: AuditSettings, records: list[tuple[ProbeRecord, dict]],
+                  prompts: dict[str, list[list[int]]], chat_templates: dict[str, bool]) -> None:
+    """With the tokenizers, before the models: chat probes need each model's chat template
+    (or --no-chat-template, which joins the messages' contents), and every prompt, as each
+    model renders it, with --max-new-tokens must fit that model's context."""
+    if settings.use_chat_template and not all(chat_templates.values()):
+        lacking = next(role for role, has in chat_templates.items() if not has)
+        for record, _ in records:
             if record.messages is not None:
                 raise AuditInputError(
-                    f"{settings.probes}: record {record.id!r}: chat messages, but the tokenizer has no chat template "
-                    f"(give 'prompt' instead, or --no-chat-template to join the messages' contents)")
-    limits = [(option, context_length(location)) for option, location in
-              (("--teacher", settings.teacher), ("--student", settings.student), ("--reference", settings.reference))
-              if location]
-    limits = [(option, limit) for option, limit in limits if limit]
-    if not limits:
-        return
-    option, limit = min(limits, key=lambda item: item[1])
-    for (record, _), prompt in zip(records, prompts):
-        if len(prompt) + settings.max_new_tokens > limit:
-            raise AuditInputError(
-                f"{settings.probes}: record {record.id!r}: the prompt is {len(prompt)} tokens; with --max-new-tokens "
-                f"{settings.max_new_tokens} it exceeds the {option[2:]} model's context of {limit} tokens")
+                    f"{settings.probes}: record {record.id!r}: chat messages, but the {lacking}'s tokenizer has no "
+                    f"chat template (give 'prompt' instead, or --no-chat-template to join the messages' contents)")
+    locations = {"teacher": settings.teacher, "student": settings.student,
+                 "reference": settings.reference or settings.student}
+    for role, rendered in prompts.items():
+        limit = context_length(locations[role])
+        if not limit:
+            continue
+        for (record, _), prompt in zip(records, rendered):
+            if len(prompt) + settings.max_new_tokens > limit:
+                raise AuditInputError(
+                    f"{settings.probes}: record {record.id!r}: the prompt is {len(prompt)} tokens; with "
+                    f"--max-new-tokens {settings.max_new_tokens} it exceeds the {role} model's context of {limit} "
+                    f"tokens")

@@ -10,7 +10,7 @@ sums on a lambda grid), never a full-vocabulary distribution.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -82,6 +82,9 @@ class ModelPair:
     device: torch.device
     template_warning: str | None  # set when the chat templates differ
     reference: torch.nn.Module | None = None
+    # Each role's tokenizer: one vocabulary, but each renders prompts with its own chat
+    # template, as each model sees them in training. Empty: the teacher's for every role.
+    tokenizers: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.reference is None:
@@ -90,6 +93,9 @@ class ModelPair:
     @property
     def separate_reference(self) -> bool:
         return self.reference is not self.student
+
+    def tokenizer_of(self, role: str):
+        return self.tokenizers.get(role, self.tokenizer)
 
 
 def pad_id(tokenizer) -> int:
@@ -129,13 +135,16 @@ def _tokenizers(roles: list[tuple[str, str]], trust_remote_code: bool) -> list:
 
 
 def load_tokenizers(teacher_path: str, student_path: str, reference_path: str | None = None,
-                    trust_remote_code: bool = False):
-    """The teacher's tokenizer, after checking that the others share its vocabulary;
-    cheap next to the models, so the prompts are checked with it before they load."""
+                    trust_remote_code: bool = False) -> dict:
+    """Each role's tokenizer ("teacher", "student", "reference"), after checking that they
+    share one vocabulary; cheap next to the models, so the prompts are checked with them
+    before the models load. Without a reference of its own, the reference is the student."""
     roles = [("teacher", teacher_path), ("student", student_path)]
     if reference_path is not None and reference_path != student_path:
         roles.append(("reference", reference_path))
-    return _tokenizers(roles, trust_remote_code)[0]
+    loaded = dict(zip([role for role, _ in roles], _tokenizers(roles, trust_remote_code)))
+    loaded.setdefault("reference", loaded["student"])
+    return loaded
 
 
 def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype: str = "auto",
@@ -162,10 +171,12 @@ def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype:
         models[role] = (model if device_map else model.to(target)).eval()
     templates = {getattr(t, "chat_template", None) for t in tokenizers}
     warning = None if len(templates) == 1 else (
-        "the models' chat templates differ: the audit renders prompts with the teacher's; "
+        "the models' chat templates differ: each model's prompts are rendered with its own, as in training; "
         "mismatched templates are a known cause of unstable OPD")
+    by_role = dict(zip([role for role, _, _ in roles], tokenizers))
+    by_role.setdefault("reference", by_role["student"])
     return ModelPair(models["teacher"], models["student"], tokenizers[0], input_device(models["teacher"]), warning,
-                     models.get("reference"))
+                     models.get("reference"), by_role)
 
 
 def render_prompt(tokenizer, prompt: str | None, messages: list[dict] | None, use_chat_template: bool,
@@ -215,16 +226,18 @@ def sample(model, prompts: list[list[int]], seeds: list[int], max_new_tokens: in
     Per-row generators make a sample depend on its own seed, not on its batch
     neighbours' (up to float differences from padding).
     """
-    return _sample([model], lambda logits: logits[0].float() / temperature, prompts, seeds, max_new_tokens,
+    return _sample([model], lambda logits: logits[0].float() / temperature, [prompts], seeds, max_new_tokens,
                    eos_id, pad_id)
 
 
 @torch.no_grad()
 def sample_fixed_point(teacher, reference, lam: float, prompts: list[list[int]], seeds: list[int],
-                       max_new_tokens: int, eos_id: int, pad_id: int) -> list[list[int]]:
+                       max_new_tokens: int, eos_id: int, pad_id: int,
+                       reference_prompts: list[list[int]] | None = None) -> list[list[int]]:
     """Outputs drawn token by token from the G-OPD fixed point ``pi_T^lam * pi_ref^(1-lam)``
     (normalised at every prefix), the teacher and the reference run in lockstep, each
-    with its own KV cache; seeded per row as ``sample``."""
+    with its own KV cache and its own rendering of the prompt (``prompts`` the teacher's,
+    ``reference_prompts`` the reference's, the same when None); seeded per row as ``sample``."""
 
     def fixed_point(logits):
         teacher_logits, reference_logits = logits
@@ -235,17 +248,20 @@ def sample_fixed_point(teacher, reference, lam: float, prompts: list[list[int]],
         log_ref = torch.log_softmax(reference_logits[:, :width].float().to(log_teacher.device), -1).clamp(min=LOG_ZERO)
         return lam * log_teacher + (1.0 - lam) * log_ref
 
-    return _sample([teacher, reference], fixed_point, prompts, seeds, max_new_tokens, eos_id, pad_id)
+    return _sample([teacher, reference], fixed_point, [prompts, reference_prompts or prompts], seeds, max_new_tokens,
+                   eos_id, pad_id)
 
 
 def _sample(models, next_logits, prompts, seeds, max_new_tokens: int, eos_id: int, pad_id: int) -> list[list[int]]:
-    """Token-by-token sampling from ``softmax(next_logits([each model's last logits]))``."""
+    """Token-by-token sampling from ``softmax(next_logits([each model's last logits]))``;
+    ``prompts`` holds each model's rendering of the batch's prompts (they may differ in
+    length: each model has its own padding, mask and positions)."""
     generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
     states = []  # per model: device, mask, next position, cache keyword, cache
     last = []
-    for model in models:
+    for model, model_prompts in zip(models, prompts):
         device = input_device(model)
-        ids, mask = left_pad(prompts, pad_id, device)
+        ids, mask = left_pad(model_prompts, pad_id, device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache_kw = _cache_keyword(model)
         # Only the last prompt column's logits are needed: none for the rest of the prompt.
@@ -253,12 +269,12 @@ def _sample(models, next_logits, prompts, seeds, max_new_tokens: int, eos_id: in
         states.append([device, mask, positions[:, -1:] + 1, cache_kw, out[cache_kw] if cache_kw in out
                        else out.get("past_key_values")])
         last.append(out.logits[:, -1, :])
-    outputs: list[list[int]] = [[] for _ in prompts]
-    finished = [False] * len(prompts)
+    outputs: list[list[int]] = [[] for _ in seeds]
+    finished = [False] * len(seeds)
     for _ in range(max_new_tokens):
         probs = torch.softmax(next_logits(last), dim=-1).cpu()
         chosen = [int(torch.multinomial(probs[i], 1, generator=generators[i])) if not finished[i] else pad_id
-                  for i in range(len(prompts))]
+                  for i in range(len(seeds))]
         for i, token in enumerate(chosen):
             if not finished[i]:
                 outputs[i].append(token)
@@ -348,12 +364,17 @@ def _no_positions(lambdas: int, curve: str | None) -> PositionMasses:
 
 
 @torch.no_grad()
-def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], contract: ContractBatch,
-          lambdas: np.ndarray, curve: str | None = None, chunk_elements: int = 1 << 24) -> PositionMasses:
+def score(pair: ModelPair, prompts: list[list[int]] | dict[str, list[list[int]]], outputs: list[list[int]],
+          contract: ContractBatch, lambdas: np.ndarray, curve: str | None = None,
+          chunk_elements: int = 1 << 24) -> PositionMasses:
     """Per-position masses of the models on each sample's contract positions, and one
     curve over ``lambdas``: ``"tail"``, the fixed point's tail (for the predicted parse
     rate), or ``"pull"``, the weight the fixed point keeps off the amplified breaks
     (for reachability); None computes neither (the curves are [n, 0]).
+
+    ``prompts`` is one rendering for every model, or each role's own ("teacher",
+    "student", "reference"): a model scores the outputs after the prompt as it sees it.
+    Outputs end at the last column whatever the prompt's length, so the columns agree.
 
     The contract positions of all samples in the batch are processed together in
     chunks of at most ``chunk_elements // V`` positions, so each [positions, V]
@@ -369,12 +390,15 @@ def score(pair: ModelPair, prompts: list[list[int]], outputs: list[list[int]], c
         return _no_positions(len(lambdas), curve)
     device = pair.device
     pad = pad_id(pair.tokenizer)
-    teacher_logits, width = teacher_forced_logits(pair.teacher, prompts, outputs, pad, input_device(pair.teacher))
+    prompt_of = prompts if isinstance(prompts, dict) else dict.fromkeys(("teacher", "student", "reference"), prompts)
+    teacher_logits, width = teacher_forced_logits(pair.teacher, prompt_of["teacher"], outputs, pad,
+                                                  input_device(pair.teacher))
     # The models may sit on different devices; the masses are computed on the teacher's.
-    student_logits = teacher_forced_logits(pair.student, prompts, outputs, pad, input_device(pair.student))[0]
-    student_logits = student_logits.to(device)
+    student_logits = teacher_forced_logits(pair.student, prompt_of["student"], outputs, pad,
+                                           input_device(pair.student))[0].to(device)
+    # The warm start as reference is the student, with the student's tokenizer: same prompt, same logits.
     reference_logits = student_logits if not pair.separate_reference else teacher_forced_logits(
-        pair.reference, prompts, outputs, pad, input_device(pair.reference))[0].to(device)
+        pair.reference, prompt_of["reference"], outputs, pad, input_device(pair.reference))[0].to(device)
 
     # One row per contract position of every sample: which sample, which output position, which logits column.
     sample_of = np.repeat(np.arange(len(lengths)), lengths)

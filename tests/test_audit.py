@@ -287,3 +287,45 @@ def test_a_parquet_probe_file_is_read_like_jsonl(tmp_path):
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(inputs.AuditInputError, match="bad.parquet: not a readable parquet file"):
         inputs.read_probes(tmp_path / "bad.parquet", ranking_schema())
+
+
+def test_each_model_sees_its_own_chat_template(tiny_checkpoints, tmp_path, monkeypatch):
+    """Teacher and warm start with different chat templates: as in training, the student
+    samples after its own rendering of the prompt, and each model scores the outputs
+    after its own (the teacher's template is not forced on the student)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    templates = {"teacher": QWEN3_STYLE_TEMPLATE,
+                 "student": "{%- for m in messages %}USER: {{ m.content }}\n{%- endfor %}ASSISTANT:"}
+    for role, template in templates.items():
+        shutil.copytree(tiny_checkpoints / role, tmp_path / role)
+        tokenizer = AutoTokenizer.from_pretrained(tmp_path / role)
+        tokenizer.chat_template = template
+        tokenizer.save_pretrained(tmp_path / role)
+    probes = tmp_path / "probes.jsonl"
+    probes.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "rank"}],
+                                  "schema": ranking_schema()}) + "\n")
+    sampled: list[tuple[object, str]] = []
+    scored: list[tuple[object, str]] = []
+    sample, forward = probe.sample, probe.teacher_forced_logits
+
+    def spying_sample(model, prompts, *args, **kwargs):
+        sampled.extend((model, tokenizer.decode(p)) for p in prompts)
+        return sample(model, prompts, *args, **kwargs)
+
+    def spying_forward(model, prompts, *args, **kwargs):
+        scored.extend((model, tokenizer.decode(p)) for p in prompts)
+        return forward(model, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(probe, "sample", spying_sample)
+    monkeypatch.setattr(probe, "teacher_forced_logits", spying_forward)
+    settings = tiny_settings(tmp_path, fixed_point_lambdas=0).model_copy(update={"probes": str(probes)})
+    report = audit.run_audit(settings)
+    assert any("chat templates differ" in w for w in report.warnings)
+    teacher = next(model for model, text in sampled if "<|im_start|>" in text)
+    for model, text in sampled + scored:
+        assert ("<|im_start|>" in text) is (model is teacher), text
+        assert ("ASSISTANT:" in text) is (model is not teacher), text
+    assert {model is teacher for model, _ in scored} == {True, False}  # both models scored

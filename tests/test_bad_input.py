@@ -91,7 +91,7 @@ AUDIT_CASES = [
      "probes.jsonl:1: messages: message 0 needs a string 'role' and a string 'content'"),
     ("probes is a folder", lambda t, p: {"--probes": p}, "is a directory"),
     ("empty probes", lambda t, p: {"--probes": _probes(p)}, "no probe records"),
-    ("chat messages, no chat template", _no_chat_template_for_messages, "the tokenizer has no chat template"),
+    ("chat messages, no chat template", _no_chat_template_for_messages, "tokenizer has no chat template"),
     ("prompt longer than the context", lambda t, p: {"--probes": _probes(p, {"id": "a", "prompt": "rank " * 400,
                                                                               "schema": ranking_schema()})},
      "exceeds the teacher model's context of 256 tokens"),

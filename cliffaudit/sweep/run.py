@@ -101,11 +101,13 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     tokenizer, vocab = pair.tokenizer, _vocabulary(pair.tokenizer)
     pad = probe.pad_id(tokenizer)
 
-    def prompts_of(records):
-        return [probe.render_prompt(tokenizer, r.prompt, r.messages, True, settings.chat_template_kwargs)
+    def prompts_of(records, role: str):
+        return [probe.render_prompt(pair.tokenizer_of(role), r.prompt, r.messages, True, settings.chat_template_kwargs)
                 for r, _ in records]
 
-    train_prompts, eval_prompts = prompts_of(train_records), prompts_of(eval_records)
+    # Each model's own chat template, as training renders it; evaluation samples the student.
+    train_prompts = {role: prompts_of(train_records, role) for role in ("student", "teacher", "reference")}
+    eval_prompts = prompts_of(eval_records, "student")
     eval_schemas = [schema for _, schema in eval_records]
     eval_targets = [(r.model_extra or {}).get("target") for r, _ in eval_records]
 

@@ -52,9 +52,14 @@ def _rollout_model(student, dtype: str | None):
     return copy_.eval()
 
 
-def train_run(student, teacher, reference, pad_id: int, eos_id: int, prompts: list[list[int]],
-              settings: RunSettings, on_step=None):
-    """Train ``student`` in place for ``settings.steps`` on-policy G-OPD steps."""
+def train_run(student, teacher, reference, pad_id: int, eos_id: int,
+              prompts: list[list[int]] | dict[str, list[list[int]]], settings: RunSettings, on_step=None):
+    """Train ``student`` in place for ``settings.steps`` on-policy G-OPD steps.
+
+    ``prompts`` is one rendering for all three models, or each role's own ("student",
+    "teacher", "reference"), as a training run renders each model's chat template."""
+    by_role = prompts if isinstance(prompts, dict) else dict.fromkeys(("student", "teacher", "reference"), prompts)
+    count = len(by_role["student"])
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     for p in [*teacher.parameters(), *reference.parameters()]:
@@ -63,23 +68,26 @@ def train_run(student, teacher, reference, pad_id: int, eos_id: int, prompts: li
         p.requires_grad_(True)  # a copy of the frozen reference starts frozen too
     optimizer = torch.optim.AdamW(student.parameters(), lr=settings.lr, weight_decay=0.0)
     for step in range(settings.steps):
-        batch = [prompts[rng.randrange(len(prompts))] for _ in range(settings.batch_size)]
-        seeds = [rng.getrandbits(62) for _ in batch]
+        picked = [rng.randrange(count) for _ in range(settings.batch_size)]
+        seeds = [rng.getrandbits(62) for _ in picked]
         student.eval()
         roller = _rollout_model(student, settings.rollout_dtype)
-        outputs = probe.sample(roller, batch, seeds, settings.max_new_tokens, eos_id, pad_id)
-        keep = [i for i, o in enumerate(outputs) if o]
-        batch, outputs = [batch[i] for i in keep], [outputs[i] for i in keep]
+        outputs = probe.sample(roller, [by_role["student"][i] for i in picked], seeds, settings.max_new_tokens, eos_id,
+                               pad_id)
+        keep = [j for j, o in enumerate(outputs) if o]
+        picked, outputs = [picked[j] for j in keep], [outputs[j] for j in keep]
+        batch = {role: [rendered[i] for i in picked] for role, rendered in by_role.items()}
         with torch.no_grad():
-            old_logp, mask = token_logprobs(student, batch, outputs, pad_id)
+            old_logp, mask = token_logprobs(student, batch["student"], outputs, pad_id)
             # Rollouts from the training policy itself: their log-probs are old_logp (IS weight 1).
-            rollout_logp = old_logp if roller is student else token_logprobs(roller, batch, outputs, pad_id)[0]
-            teacher_logp, _ = token_logprobs(teacher, batch, outputs, pad_id)
-            ref_logp, _ = token_logprobs(reference, batch, outputs, pad_id)
+            rollout_logp = old_logp if roller is student else \
+                token_logprobs(roller, batch["student"], outputs, pad_id)[0]
+            teacher_logp, _ = token_logprobs(teacher, batch["teacher"], outputs, pad_id)
+            ref_logp, _ = token_logprobs(reference, batch["reference"], outputs, pad_id)
         advantage = gopd_advantage(settings.lam, teacher_logp, ref_logp, old_logp)
         student.train()
         for _ in range(settings.updates_per_rollout):
-            new_logp, _ = token_logprobs(student, batch, outputs, pad_id)
+            new_logp, _ = token_logprobs(student, batch["student"], outputs, pad_id)
             loss = gopd_loss(new_logp, old_logp, rollout_logp, advantage, mask, settings.clip, settings.eps_low)
             optimizer.zero_grad()
             loss.backward()
