@@ -150,13 +150,37 @@ def test_a_config_without_lambda_exits_two(gate, known_report_path, tmp_path):
 
 
 def test_a_config_without_clip_is_judged_and_says_so(gate, known_report_path, tmp_path):
+    # One update per batch (mini batch = train batch): verl's PPO clip cannot act, no IS: no c.
     config = tmp_path / "run.sh"
-    config.write_text("python3 -m verl.trainer.main_ppo actor_rollout_ref.actor.policy_loss.lambda_vals=1.1\n")
+    config.write_text("python3 -m verl.trainer.main_ppo actor_rollout_ref.actor.policy_loss.lambda_vals=1.1 "
+                      "data.train_batch_size=64 actor_rollout_ref.actor.ppo_mini_batch_size=64\n")
     code, out, _ = gate(known_report_path, "--train-config", config)
     assert code == 0 and "c: not stated" in out
     code, out, _ = gate(known_report_path, "--train-config", config, "--clip", "2")
     assert code == 0
     assert "c = 2 from --clip 2 (command line); the config states no c" in out
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ("", "c = 1.2 from actor_rollout_ref.actor.clip_ratio"),  # verl's defaults: 1024 / 256 = 4 updates, eps 0.2
+    ("actor_rollout_ref.actor.ppo_epochs=2 data.train_batch_size=64 actor_rollout_ref.actor.ppo_mini_batch_size=64",
+     "c = 1.2 from actor_rollout_ref.actor.clip_ratio"),  # two epochs: the clip acts
+    ("algorithm.rollout_correction.rollout_is=token data.train_batch_size=64 "
+     "actor_rollout_ref.actor.ppo_mini_batch_size=64", "c = 2 from algorithm.rollout_correction.rollout_is_threshold"),
+    ("algorithm.rollout_correction.rollout_is=token algorithm.rollout_correction.rollout_is_threshold=5 "
+     "algorithm.rollout_correction.bypass_mode=true algorithm.rollout_correction.loss_type=ppo_clip "
+     "data.train_batch_size=64 actor_rollout_ref.actor.ppo_mini_batch_size=64",
+     "c = 1.2 from actor_rollout_ref.actor.clip_ratio"),  # bypass + ppo_clip: no IS weights, the clip acts
+])
+def test_verl_caps_the_file_leaves_unstated_come_from_verls_defaults(gate, known_report_path, tmp_path, overrides,
+                                                                     expected):
+    """The effective c of a verl launch: verl's own defaults (a named upstream version) for
+    what the file leaves out, and only the caps that act on the update."""
+    config = tmp_path / "run.sh"
+    config.write_text(f"python3 -m verl.trainer.main_ppo actor_rollout_ref.actor.policy_loss.lambda_vals=1.1 "
+                      f"{overrides}\n")
+    code, out, _ = gate(known_report_path, "--train-config", config)
+    assert code == 0 and expected in out, out
 
 
 def test_a_config_that_states_its_budget_is_judged_with_it(gate, known_report_path):
