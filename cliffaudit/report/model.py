@@ -214,7 +214,13 @@ def fingerprint_checkpoint(location: str | Path) -> dict[str, str]:
         return {}
     files = (f for f in sorted(path.rglob("*"))
              if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts))
-    return {f.relative_to(path).as_posix(): sha256_file(f) for f in files}
+    found = {f.relative_to(path).as_posix(): sha256_file(f) for f in files}
+    if not Path(location).exists():  # a hub id: its cached snapshot's folder is the resolved commit
+        found[HUB_COMMIT] = path.name
+    return found
+
+
+HUB_COMMIT = "(hub commit)"  # the fingerprint entry that records a hub id's resolved commit
 
 
 class RunInfo(BaseModel):

@@ -99,3 +99,24 @@ def test_a_report_without_fingerprints_cannot_be_checked(tmp_path):
 def test_a_checkpoint_that_is_not_a_directory_is_refused(tmp_path):
     with pytest.raises(GateInputError, match="not a checkpoint directory"):
         check_fingerprints(known_report(), {"student": tmp_path / "missing"})
+
+
+def test_a_hub_id_is_fingerprinted_from_its_cached_snapshot_with_the_commit(tmp_path, monkeypatch):
+    """A hub id in the local cache: its snapshot's files and the resolved commit are
+    recorded, so a new commit in the cache is stale."""
+    import huggingface_hub
+
+    from cliffaudit.report.model import HUB_COMMIT, fingerprint_checkpoint
+
+    snapshots = tmp_path / "models--org--model" / "snapshots"
+    for commit in ("a" * 40, "b" * 40):
+        (snapshots / commit).mkdir(parents=True)
+        (snapshots / commit / "config.json").write_text("{}")
+    current = {"commit": "a" * 40}
+    monkeypatch.setattr(huggingface_hub, "snapshot_download",
+                        lambda repo_id, local_files_only: str(snapshots / current["commit"]))
+    recorded = fingerprint_checkpoint("org/model")
+    assert recorded[HUB_COMMIT] == "a" * 40 and "config.json" in recorded
+    current["commit"] = "b" * 40
+    assert stale_files("teacher", recorded, fingerprint_checkpoint("org/model")) == \
+        [f"teacher/{HUB_COMMIT} changed"]
