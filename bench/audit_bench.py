@@ -49,7 +49,8 @@ def bare_pass(settings: AuditSettings, rollout_lambdas: list[float]) -> float:
     pair = probe.load_pair(settings.teacher, settings.student, settings.device, settings.dtype)
     tok = pair.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    prompts = [probe.render_prompt(tok, r.prompt, r.messages, settings.use_chat_template) for r, _ in records]
+    prompts = [probe.render_prompt(tok, r.prompt, r.messages, settings.use_chat_template, settings.chat_template_kwargs)
+               for r, _ in records]
     batches = audit.record_batches(len(records), settings.samples_per_prompt, settings.batch_size)
     for role, model in (("student", pair.student), ("teacher", pair.teacher)):
         for batch_records in batches:  # the audit's own batches
@@ -87,7 +88,8 @@ def rollout_ratio(settings: AuditSettings, lam: float, rounds: int) -> tuple[flo
     """(best fixed-point pass, best plain teacher pass) in seconds, alternating."""
     records = inputs.read_probes(settings.probes)
     pair = probe.load_pair(settings.teacher, settings.student, settings.device, settings.dtype)
-    prompts = [probe.render_prompt(pair.tokenizer, r.prompt, r.messages, settings.use_chat_template)
+    prompts = [probe.render_prompt(pair.tokenizer, r.prompt, r.messages, settings.use_chat_template,
+                                   settings.chat_template_kwargs)
                for r, _ in records]
     fixed, plain = [], []
     for _ in range(rounds):
