@@ -223,19 +223,27 @@ QWEN3_STYLE_TEMPLATE = (
     "{%- endif %}")
 
 
-def test_an_audit_renders_prompts_with_the_chat_template_arguments(tiny_checkpoints, tmp_path, monkeypatch):
+def _templated_pair(tiny_checkpoints, tmp_path, templates: dict[str, str]):
+    """Copies of the tiny teacher and student whose tokenizers carry these chat templates,
+    one chat probe, and a tokenizer to read rendered prompts back."""
     import shutil
 
     from transformers import AutoTokenizer
 
-    for role in ("teacher", "student"):
+    for role, template in templates.items():
         shutil.copytree(tiny_checkpoints / role, tmp_path / role)
         tokenizer = AutoTokenizer.from_pretrained(tmp_path / role)
-        tokenizer.chat_template = QWEN3_STYLE_TEMPLATE
+        tokenizer.chat_template = template
         tokenizer.save_pretrained(tmp_path / role)
     probes = tmp_path / "probes.jsonl"
     probes.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "rank"}],
                                   "schema": ranking_schema()}) + "\n")
+    return probes, tokenizer
+
+
+def test_an_audit_renders_prompts_with_the_chat_template_arguments(tiny_checkpoints, tmp_path, monkeypatch):
+    probes, tokenizer = _templated_pair(tiny_checkpoints, tmp_path,
+                                        {"teacher": QWEN3_STYLE_TEMPLATE, "student": QWEN3_STYLE_TEMPLATE})
     seen: list[str] = []
     sample = probe.sample
 
@@ -293,20 +301,9 @@ def test_each_model_sees_its_own_chat_template(tiny_checkpoints, tmp_path, monke
     """Teacher and warm start with different chat templates: as in training, the student
     samples after its own rendering of the prompt, and each model scores the outputs
     after its own (the teacher's template is not forced on the student)."""
-    import shutil
-
-    from transformers import AutoTokenizer
-
-    templates = {"teacher": QWEN3_STYLE_TEMPLATE,
-                 "student": "{%- for m in messages %}USER: {{ m.content }}\n{%- endfor %}ASSISTANT:"}
-    for role, template in templates.items():
-        shutil.copytree(tiny_checkpoints / role, tmp_path / role)
-        tokenizer = AutoTokenizer.from_pretrained(tmp_path / role)
-        tokenizer.chat_template = template
-        tokenizer.save_pretrained(tmp_path / role)
-    probes = tmp_path / "probes.jsonl"
-    probes.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "rank"}],
-                                  "schema": ranking_schema()}) + "\n")
+    probes, tokenizer = _templated_pair(tiny_checkpoints, tmp_path, {
+        "teacher": QWEN3_STYLE_TEMPLATE,
+        "student": "{%- for m in messages %}USER: {{ m.content }}\n{%- endfor %}ASSISTANT:"})
     sampled: list[tuple[object, str]] = []
     scored: list[tuple[object, str]] = []
     sample, forward = probe.sample, probe.teacher_forced_logits
