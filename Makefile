@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # One worker per core, whole files each (module fixtures are built once), one torch
-# thread per worker so that the workers do not fight over the cores (65 s against 110 s
-# serial on 2 cores, 2026-11-29). The fast lane for development, about 40 s:
+# thread per worker so that the workers do not fight over the cores (about 80 s on 2 cores,
+# 2026-11-29; docs/performance.md). The fast lane for development, about 50 s:
 #   $(BIN)/python -m pytest -m "not slow"
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile
