@@ -73,9 +73,9 @@ def _schema_file(tmp: Path, raw: bytes) -> Path:
 
 # (id, build(tiny_checkpoints, tmp_path) -> {option: value} overriding a good audit's, fragment of the error)
 AUDIT_CASES = [
-    ("truncated safetensors", _truncated, "truncated safetensors file"),
-    ("zero-size safetensors", _zero_size, "truncated or empty safetensors file"),
-    ("corrupted safetensors", _corrupted, "corrupted safetensors file"),
+    ("truncated safetensors", _truncated, "truncated or corrupted safetensors file (incomplete metadata"),
+    ("zero-size safetensors", _zero_size, "truncated or corrupted safetensors file (header too small"),
+    ("corrupted safetensors", _corrupted, "truncated or corrupted safetensors file"),
     ("probes not UTF-8", lambda t, p: {"--probes": _probes(p, raw=b'{"id": "a", "prompt": "\xff\xfe"}\n')},
      "probes.jsonl:1: not UTF-8 text"),
     ("schema not UTF-8", lambda t, p: {"--schema": _schema_file(p, b'{"type": "object"\xff}'),
