@@ -490,7 +490,7 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
     ``out_dir`` included when given) is checked before torch is imported; the prompts
     against the tokenizer, before the models load."""
     started = time.perf_counter()
-    _, records = check_before_loading(settings, out_dir)
+    records = check_before_loading(settings, out_dir)
 
     from cliffaudit import probe
     from cliffaudit.distributed import current_layout

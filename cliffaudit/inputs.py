@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError, field_validator, model_validato
 
 from cliffaudit.contract import ContractSchemaError, load_contract_schema
 from cliffaudit.errors import InputError
-from cliffaudit.report.model import AuditSettings
+from cliffaudit.report.model import AuditSettings, resolve_checkpoint
 
 
 class AuditInputError(InputError):
@@ -161,7 +161,11 @@ def _parquet_rows(path: Path):
 # ----------------------------------------------------------------------------- checkpoints
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+def check_checkpoints(teacher: str, student: str, reference: str | None) -> None:
+    """The models an audit or a sweep loads, each checked as ``check_checkpoint`` does."""
+    for option, location in (("--teacher", teacher), ("--student", student), ("--reference", reference)):
+        if location:
+            check_checkpoint(option, location)
 
 
 def check_checkpoint(option: str, location: str) -> None:
@@ -171,7 +175,7 @@ def check_checkpoint(option: str, location: str) -> None:
     the local Hugging Face cache holds it: the audit never downloads."""
     path = Path(location)
     if not path.exists():
-        if _HUB_ID.match(location) and not location.startswith((".", "/")) and _in_hub_cache(location):
+        if resolve_checkpoint(location) is not None:  # a hub id the local cache holds
             return
         raise AuditInputError(f"{option} {location}: no such directory (models load from local paths; a hub id "
                               f"must already be in the local Hugging Face cache)")
@@ -203,15 +207,6 @@ def safetensors_problem(path: Path) -> str | None:
         return f"truncated or corrupted safetensors file ({detail})"
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
-
-
-def _in_hub_cache(repo_id: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - transformers depends on it
-        return False
-    found = try_to_load_from_cache(repo_id, "config.json")
-    return isinstance(found, str)
 
 
 # ----------------------------------------------------------------------------- device and output
@@ -256,21 +251,17 @@ def check_writable_folder(option: str, folder: str | Path) -> None:
 
 
 def check_before_loading(settings: AuditSettings, out_dir: str | Path | None = None
-                         ) -> tuple[dict | None, list[tuple[ProbeRecord, dict]]]:
+                         ) -> list[tuple[ProbeRecord, dict]]:
     """Everything that can be checked from files alone, in the order a user fixes it:
     the schema, the probes, the checkpoints, the device's name, the output folder.
-    Returns the default schema and the probe records."""
+    Returns the probe records with their schemas."""
     schema = read_schema(settings.schema_path) if settings.schema_path else None
     records = read_probes(settings.probes, schema, settings.prompt_key, settings.messages_key)[:settings.limit]
-    roles = [("--teacher", settings.teacher), ("--student", settings.student)]
-    if settings.reference:
-        roles.append(("--reference", settings.reference))
-    for option, location in roles:
-        check_checkpoint(option, location)
+    check_checkpoints(settings.teacher, settings.student, settings.reference)
     check_device_name(settings.device)
     if out_dir is not None:
         check_writable_folder("--out", out_dir)
-    return schema, records
+    return records
 
 
 def context_length(location: str) -> int | None:

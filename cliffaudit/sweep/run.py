@@ -87,10 +87,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     schema = inputs.read_schema(settings.schema_path) if settings.schema_path else None
     train_records = inputs.read_probes(settings.probes, schema)
     eval_records = inputs.read_probes(settings.eval_probes, schema)
-    for option, location in (("--teacher", settings.teacher), ("--student", settings.student),
-                             ("--reference", settings.reference)):
-        if location:
-            inputs.check_checkpoint(option, location)
+    inputs.check_checkpoints(settings.teacher, settings.student, settings.reference)
     inputs.check_writable_folder("--out", out)
     prediction, _ = _prediction(settings, out, echo)
     lock_hash = _lock(prediction, out, echo)
