@@ -509,7 +509,7 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
     try:
         pair = probe.load_pair(settings.teacher, settings.student, device, settings.dtype,
                                settings.trust_remote_code, settings.teacher_dtype, settings.student_dtype,
-                               settings.device_map, settings.reference)
+                               settings.device_map, settings.reference, tokenizers)
     except probe.ProbeError as exc:
         raise AuditInputError(str(exc)) from None
     try:

@@ -117,49 +117,46 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def _tokenizers(roles: list[tuple[str, str]], trust_remote_code: bool) -> list:
-    """Each role's tokenizer, from local files only; all must share one vocabulary."""
+def load_tokenizers(teacher_path: str, student_path: str, reference_path: str | None = None,
+                    trust_remote_code: bool = False) -> dict:
+    """Each role's tokenizer ("teacher", "student", "reference"), from local files only,
+    after checking that they share one vocabulary; cheap next to the models, so the
+    prompts are checked with them before the models load. Without a reference of its
+    own, the reference is the student."""
     from transformers import AutoTokenizer
 
     _quiet_transformers()
-    tokenizers = []
-    for role, path in roles:
-        try:
-            tokenizers.append(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code,
-                                                            local_files_only=True))
-        except (OSError, ValueError) as exc:
-            raise ProbeError(f"cannot load the {role} tokenizer from {path}: {' '.join(str(exc).split())[:300]}") from None
-    for other in tokenizers[1:]:
-        check_same_vocabulary(tokenizers[0], other)
-    return tokenizers
-
-
-def load_tokenizers(teacher_path: str, student_path: str, reference_path: str | None = None,
-                    trust_remote_code: bool = False) -> dict:
-    """Each role's tokenizer ("teacher", "student", "reference"), after checking that they
-    share one vocabulary; cheap next to the models, so the prompts are checked with them
-    before the models load. Without a reference of its own, the reference is the student."""
     roles = [("teacher", teacher_path), ("student", student_path)]
     if reference_path is not None and reference_path != student_path:
         roles.append(("reference", reference_path))
-    loaded = dict(zip([role for role, _ in roles], _tokenizers(roles, trust_remote_code)))
+    loaded = {}
+    for role, path in roles:
+        try:
+            loaded[role] = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code,
+                                                         local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ProbeError(f"cannot load the {role} tokenizer from {path}: {' '.join(str(exc).split())[:300]}") from None
+    for role in list(loaded)[1:]:
+        check_same_vocabulary(loaded["teacher"], loaded[role])
     loaded.setdefault("reference", loaded["student"])
     return loaded
 
 
 def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype: str = "auto",
               trust_remote_code: bool = False, teacher_dtype: str | None = None, student_dtype: str | None = None,
-              device_map: str | None = None, reference_path: str | None = None) -> ModelPair:
+              device_map: str | None = None, reference_path: str | None = None,
+              tokenizers: dict | None = None) -> ModelPair:
     """Load the models. ``reference_path`` (G-OPD's base model) defaults to the student;
     it loads in the student's precision. ``device_map`` (e.g. "auto") uses accelerate's
-    big-model loading across the GPUs and CPU memory instead of moving each model to ``device``."""
+    big-model loading across the GPUs and CPU memory instead of moving each model to ``device``.
+    ``tokenizers``: ``load_tokenizers``' result when the caller already has it."""
     from transformers import AutoModelForCausalLM
 
     target = resolve_device(device)
+    by_role = tokenizers or load_tokenizers(teacher_path, student_path, reference_path, trust_remote_code)
     roles = [("teacher", teacher_path, teacher_dtype), ("student", student_path, student_dtype)]
     if reference_path is not None and reference_path != student_path:
         roles.append(("reference", reference_path, student_dtype))
-    tokenizers = _tokenizers([(role, path) for role, path, _ in roles], trust_remote_code)
     models = {}
     for role, path, role_dtype in roles:
         try:
@@ -169,14 +166,12 @@ def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype:
         except (OSError, ValueError) as exc:
             raise ProbeError(f"cannot load the {role} model from {path}: {' '.join(str(exc).split())[:300]}") from None
         models[role] = (model if device_map else model.to(target)).eval()
-    templates = {getattr(t, "chat_template", None) for t in tokenizers}
+    templates = {getattr(t, "chat_template", None) for t in by_role.values()}
     warning = None if len(templates) == 1 else (
         "the models' chat templates differ: each model's prompts are rendered with its own, as in training; "
         "mismatched templates are a known cause of unstable OPD")
-    by_role = dict(zip([role for role, _, _ in roles], tokenizers))
-    by_role.setdefault("reference", by_role["student"])
-    return ModelPair(models["teacher"], models["student"], tokenizers[0], input_device(models["teacher"]), warning,
-                     models.get("reference"), by_role)
+    return ModelPair(models["teacher"], models["student"], by_role["teacher"], input_device(models["teacher"]),
+                     warning, models.get("reference"), by_role)
 
 
 def render_prompt(tokenizer, prompt: str | None, messages: list[dict] | None, use_chat_template: bool,
