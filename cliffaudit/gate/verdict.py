@@ -101,7 +101,7 @@ def _minus_margin(margin: float, value: float) -> str:
     return f" minus the margin {margin:g} ({value - margin:.4f})" if margin else ""
 
 
-# ----------------------------------------------------------------------------- fingerprints
+# ----------------------------------------------------------------------------- reports that say nothing
 
 
 def check_meaningful(report: AuditReport) -> None:
@@ -119,6 +119,9 @@ def check_meaningful(report: AuditReport) -> None:
                              f"drop {report.cliff.drop:g}: the fixed point's parse rate cannot fall by the drop, so "
                              f"the report's prediction says nothing; check the chat template, the prompts' length "
                              f"and the schema, then re-run `cliffaudit audit`")
+
+
+# ----------------------------------------------------------------------------- fingerprints
 
 
 def check_fingerprints(report: AuditReport, checkpoints: Mapping[str, Path]) -> None:
