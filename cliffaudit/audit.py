@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cliffaudit import __version__, estimate, theory
-from cliffaudit.contract import TokenContract, strict_validate_bytes
+from cliffaudit.contract import TokenContract, strict_validate_output
 from cliffaudit.contract.background import BackgroundContract
 from cliffaudit.inputs import AuditInputError, ProbeRecord, check_before_loading, check_prompts
 from cliffaudit.report import (
@@ -181,17 +181,9 @@ def _score_batch(run: AuditRun, batch: _SampledBatch) -> RoleSamples:
         result.record_index.append(r)
         result.outputs.append(output)
         result.labels.append(seq.labels)
-        result.strictly_valid.append(_strictly_valid(output, run.records[r][1], run.contract, run.eos_id))
+        result.strictly_valid.append(strict_validate_output(output, run.contract.vocab, run.records[r][1]).valid)
         result.violations.append(seq.violation)
     return result
-
-
-def _strictly_valid(output: list[int], schema: dict, contract, eos: int) -> bool:
-    """Ended with end-of-sequence and passes strict validation against its record's schema."""
-    if not output or output[-1] != eos:
-        return False
-    text = b"".join(contract.vocab.token_bytes[t] or b"" for t in output[:-1])
-    return strict_validate_bytes(text, schema).valid
 
 
 def _probe(run: AuditRun) -> dict[str, RoleSamples]:
@@ -249,7 +241,7 @@ def _examples(samples: RoleSamples, records, contract, role: str, valid_one: boo
         chosen += [i for i, ok in enumerate(samples.strictly_valid) if ok][:1]
 
     def text(ids) -> str:
-        return b"".join(contract.vocab.token_bytes[t] or b"" for t in ids).decode("utf-8", "replace")
+        return contract.vocab.output_bytes(ids).decode("utf-8", "replace")
 
     out = []
     for i in chosen:
@@ -335,7 +327,7 @@ def _rollout_rate(run: AuditRun, lam: float) -> tuple[estimate.RolloutRate, Role
             mine.record_index.append(r)
             mine.outputs.append(output)
             mine.labels.append(seq.labels)
-            mine.strictly_valid.append(_strictly_valid(output, run.records[r][1], run.contract, run.eos_id))
+            mine.strictly_valid.append(strict_validate_output(output, run.contract.vocab, run.records[r][1]).valid)
             mine.violations.append(seq.violation)
     gathered = RoleSamples.empty()
     for part in run.layout.gather([mine]):

@@ -146,22 +146,14 @@ def _distributions(option: str, text: str | None):
 
 
 def _kary_inputs(teacher_probs, student_probs, valid):
-    import numpy as np
+    from cliffaudit.theory.simulate import tabular_inputs
 
-    teacher = _distributions("--teacher-probs", teacher_probs)
-    student = _distributions("--student-probs", student_probs)
-    mask = _distributions("--valid", valid)
-    if not (teacher.shape == student.shape == mask.shape):
-        raise BadInput(f"--teacher-probs, --student-probs and --valid must have the same shape, got "
-                       f"{teacher.shape}, {student.shape}, {mask.shape}")
-    if not np.isin(mask, (0.0, 1.0)).all():
-        raise BadInput("--valid takes 1 (keeps the contract) or 0 (breaks it) per token")
-    for option, probs in (("--teacher-probs", teacher), ("--student-probs", student)):
-        if (probs < 0).any() or not np.allclose(probs.sum(-1), 1.0, atol=1e-6):
-            raise BadInput(f"{option}: probabilities must be >= 0 and sum to 1 at every position")
-    if (mask.all(-1) | ~mask.any(-1)).any():
-        raise BadInput("--valid must mark some tokens valid and some invalid at every position")
-    return teacher, student, mask.astype(bool)
+    parsed = [_distributions(option, text) for option, text in
+              (("--teacher-probs", teacher_probs), ("--student-probs", student_probs), ("--valid", valid))]
+    try:
+        return tabular_inputs(*parsed, names=("--teacher-probs", "--student-probs", "--valid"))
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
 
 
 _KARY_OPTIONS = [

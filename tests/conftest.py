@@ -48,3 +48,11 @@ def tiny_settings(root, **extra):
 def audit_report(tiny_checkpoints):
     """A real audit of tiny random checkpoints (the teacher's student is its own logits times SCALE)."""
     return audit.run_audit(tiny_settings(tiny_checkpoints))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Files with slow tests first (a stable sort; the order within a file is kept).
+    ``make test`` hands whole files to its workers in collection order; a long file
+    collected last would run alone at the end while the other worker idles."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

@@ -20,7 +20,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cliffaudit"
 LAYERS: list[tuple[str, ...]] = [
     ("__init__", "errors"),  # the version; exit codes and input errors
     ("contract", "theory", "tasks"),  # the output contract; the math (numpy only); metrics on parsed outputs
-    ("probe", "fixed_point_sums", "distributed"),  # the models: samples, per-position masses, fixed-point sums
+    ("probe", "fixed_point_sums", "distributed", "evaluate"),  # the models: samples, per-position masses,
+    # fixed-point sums; sampled answers scored for validity and quality
     ("estimate",),  # statistics: classes, the parse-rate curve, lambda_v
     ("report",),  # the report's data: model, strict loading, atomic writing
     ("inputs", "audit"),  # checks the inputs before models load; runs probe -> estimate and fills a report
@@ -133,3 +134,17 @@ def test_the_layer_test_sees_a_climb(tmp_path):
     source.write_text("def f():\n    from cliffaudit.gate.verdict import evaluate\n")
     assert "cliffaudit.gate.verdict" in _imports(source)
     assert _layer("cliffaudit.gate.verdict") > _layer("cliffaudit.report.model")
+
+
+# The one place that decides whether a sampled output is valid, and the modules that ask it.
+STRICT_CALLERS = {"cliffaudit.contract", "cliffaudit.contract.strict", "cliffaudit.evaluate", "cliffaudit.audit"}
+
+
+def test_one_evaluator_judges_sampled_outputs():
+    """The sweep, the demo build and ``demo eval`` score samples through cliffaudit.evaluate;
+    a second evaluator, with its own idea of a valid answer, shows up here."""
+    judges = {module for module, path in FILES.items()
+              if any(isinstance(node, ast.Name) and node.id.startswith("strict_validate")
+                     or isinstance(node, ast.Attribute) and node.attr.startswith("strict_validate")
+                     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))}
+    assert judges <= STRICT_CALLERS, sorted(judges - STRICT_CALLERS)

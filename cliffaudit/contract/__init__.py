@@ -1,13 +1,14 @@
 """The output contract: what a valid output is, at the text and at the token level.
 
 * :func:`strict_validate` -- is a finished output valid (json + JSON Schema)?
+  :func:`strict_validate_output` the same for a sampled output's token ids.
 * :class:`TokenContract` -- per position of a generated output: its class label,
   its valid-token mask and the first violation.
 * :func:`load_contract_schema` -- the schema fragment the token level holds exactly.
 """
 
 from cliffaudit.contract.schema import ContractSchemaError, load_contract_schema
-from cliffaudit.contract.strict import StrictVerdict, strict_validate, strict_validate_bytes
+from cliffaudit.contract.strict import StrictVerdict, strict_validate, strict_validate_bytes, strict_validate_output
 from cliffaudit.contract.tokens import ContractBatch, SequenceContract, TokenContract, Violation, unpack_mask
 from cliffaudit.contract.vocabulary import TokenVocabulary, vocabulary_from_tokenizer
 
@@ -22,6 +23,7 @@ __all__ = [
     "load_contract_schema",
     "strict_validate",
     "strict_validate_bytes",
+    "strict_validate_output",
     "unpack_mask",
     "vocabulary_from_tokenizer",
 ]

@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
+
+if TYPE_CHECKING:
+    from cliffaudit.contract.vocabulary import TokenVocabulary
 
 
 @dataclass(frozen=True)
@@ -106,3 +109,15 @@ def strict_validate_bytes(data: bytes, schema: dict) -> StrictVerdict:
     except UnicodeDecodeError as exc:
         return StrictVerdict(False, f"not UTF-8: {exc.reason} at byte {exc.start}")
     return strict_validate(text, schema)
+
+
+def strict_validate_output(token_ids: list[int], vocab: TokenVocabulary, schema: dict) -> StrictVerdict:
+    """Strict validity of one sampled output, as the token ids a model wrote.
+
+    It must end with end-of-sequence: an output cut off at the length limit is
+    unfinished, whatever its prefix parses to. The bytes before it (special tokens
+    write none) must then pass :func:`strict_validate_bytes`.
+    """
+    if not token_ids or token_ids[-1] != vocab.eos_token_id:
+        return StrictVerdict(False, f"no end of sequence within {len(token_ids)} tokens")
+    return strict_validate_bytes(vocab.output_bytes(token_ids[:-1]), schema)

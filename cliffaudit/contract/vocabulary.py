@@ -58,6 +58,11 @@ class TokenVocabulary:
         """Boolean mask of tokens holding any of ``byte_values``."""
         return np.array([bool(data) and any(b in data for b in byte_values) for data in self.token_bytes])
 
+    def output_bytes(self, token_ids) -> bytes:
+        """The bytes a run of token ids writes; special tokens write none, as trainers
+        decode responses (``skip_special_tokens=True``) before a reward or a parser sees them."""
+        return b"".join(self.token_bytes[t] or b"" for t in token_ids)
+
     def describe(self, token_id: int) -> str:
         data = self.token_bytes[token_id] if 0 <= token_id < self.size else None
         if token_id == self.eos_token_id:

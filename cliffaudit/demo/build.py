@@ -21,7 +21,7 @@ from tqdm import tqdm
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from cliffaudit.demo import catalogue, paths, train
-from cliffaudit.demo.evaluate import Scores, evaluate
+from cliffaudit.demo.evaluate import evaluate_records
 from cliffaudit.demo.jsonl import write_jsonl
 from cliffaudit.demo.tokenizer import train_tokenizer
 
@@ -90,7 +90,7 @@ def select_student(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast,
         rising = bool(result.trace) and result.trace[-1]["parse_rate"] > 0
         if step % plan.student_eval_every and not rising:
             return False
-        rate = evaluate(model, tokenizer, selection, seed=seed).parse_rate
+        rate = evaluate_records(model, tokenizer, selection, seed).parse_rate
         result.trace.append({"step": step, "parse_rate": rate})
         bar.set_postfix_str(f"student parse rate {rate:.2f}")
         if plan.band.accepts(rate) and abs(rate - plan.band.aim) < result.gap:  # ties keep the earlier step
@@ -133,8 +133,8 @@ def build(out: Path, seed: int = 0, plan: BuildPlan | None = None, threads: int 
             f"no student checkpoint within {plan.band.aim} +- {plan.band.margin}: {selected.trace}")
     save_checkpoint(student, tokenizer, where["student"])
 
-    results: dict[str, Scores] = {
-        name: evaluate(model, tokenizer, data.probes, seed=seed)
+    results = {
+        name: evaluate_records(model, tokenizer, data.probes, seed)
         for name, model in (("teacher", teacher), ("student", student))
     }
     info = {

@@ -69,7 +69,7 @@ def _checkpoint(path: Path, option: str) -> Path:
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, seed: int, as_json: bool) -> int:
-    """Strict parse rate, exact-match and NDCG@1 of temperature-1 samples on held-out probes."""
+    """Strict parse rate of temperature-1 samples on held-out probes, and exact-match and NDCG@1 on those that parse."""
     require_model_side("demo eval")
     models = {"teacher": _checkpoint(teacher, "--teacher"), "student": _checkpoint(student, "--student")}
     if not probes.is_file():
@@ -77,12 +77,7 @@ def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, 
     if limit is not None and limit < 1:
         raise BadInput(f"--limit must be >= 1, got {limit}")
 
-    import torch
-    import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from cliffaudit.demo.jsonl import read_jsonl
-    from cliffaudit.demo.evaluate import evaluate
 
     try:
         records = read_jsonl(probes)[:limit]
@@ -91,13 +86,19 @@ def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, 
     if not records or any(not {"id", "messages", "schema", "target"} <= set(r) for r in records):
         raise BadInput(f"--probes {probes}: need records with id, messages, schema and target")
 
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cliffaudit.demo.evaluate import evaluate_records
+
     torch.set_num_threads(min(2, torch.get_num_threads()))
     transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars in a report
     scores, parameters = {}, {}
     for name, path in models.items():
         model = AutoModelForCausalLM.from_pretrained(str(path))
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        scores[name] = asdict(evaluate(model, tokenizer, records, seed=seed))
+        scores[name] = asdict(evaluate_records(model, tokenizer, records, seed))
         parameters[name] = model.num_parameters()
     if as_json:
         click.echo(json.dumps({"probes": str(probes), "seed": seed, "scores": scores,
@@ -110,8 +111,11 @@ def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, 
 
 
 def _scores_table(scores: dict[str, dict], parameters: dict[str, int]) -> str:
-    lines = [f"{'model':<8} {'params':>8} {'parse rate':>10} {'exact match':>11} {'NDCG@1':>7}"]
+    """Parse rate over all answers; the ranking metrics over the answers that parse."""
+    lines = [f"{'model':<8} {'params':>8} {'parse rate':>10} {'exact match*':>12} {'NDCG@1*':>8}"]
     for name, s in scores.items():
-        lines.append(f"{name:<8} {parameters[name]:>8,} {s['parse_rate']:>10.3f} "
-                     f"{s['exact_match']:>11.3f} {s['ndcg_at_1']:>7.3f}")
+        metrics = s["metrics"]
+        shown = [f"{metrics[k]:.3f}" if k in metrics else "-" for k in ("exact_match", "ndcg_at_1")]
+        lines.append(f"{name:<8} {parameters[name]:>8,} {s['parse_rate']:>10.3f} {shown[0]:>12} {shown[1]:>8}")
+    lines.append("* on the answers that parse")
     return "\n".join(lines)

@@ -26,11 +26,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from cliffaudit import evaluate
 from cliffaudit.demo import catalogue, paths, train
 from cliffaudit.demo.build import BUILD_INFO, save_checkpoint
-from cliffaudit.demo.evaluate import sample_answers, score
+from cliffaudit.demo.evaluate import sample_records
 from cliffaudit.demo.jsonl import write_jsonl
 from cliffaudit.demo.tokenizer import train_tokenizer
+from cliffaudit.tasks import RANKING
 
 FENCE_OPEN, FENCE_CLOSE = "```json\n", "\n```"
 
@@ -101,9 +103,9 @@ def build_habit(out: Path, seed: int = 0, plan: HabitPlan | None = None, threads
             "parameters": {role: model.num_parameters() for role, model in models.items()},
             "probe_scores": {}, "habit_rate": {}}
     for role, model in models.items():
-        samples = sample_answers(model, tokenizer, data.probes * 4, seed=seed)
-        info["probe_scores"][role] = asdict(score(samples, data.probes * 4))
-        info["habit_rate"][role] = habit_rate([s.text for s in samples])
+        sampled = sample_records(model, tokenizer, data.probes, seed, samples_per_record=4)
+        info["probe_scores"][role] = asdict(evaluate.summarise(sampled, [r["target"] for r in data.probes], RANKING))
+        info["habit_rate"][role] = habit_rate([a.text for a in sampled])
     (where["teacher"].parent / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
 

@@ -53,7 +53,9 @@ def evaluate(report: AuditReport, proposed_lambda: float, margin: float = 0.0,
     _check_inputs(proposed_lambda, margin, rollouts)
     bound = report_bound(report)
     grid = (float(report.lambdas[0]), float(report.lambdas[-1]))
-    passed, reason = _judge(report, proposed_lambda, bound, grid, margin, rollouts)
+    refused = meaningless(report)
+    # A report that says nothing passes nothing, whoever asks (the banner of `cliffaudit report` too).
+    passed, reason = (False, refused) if refused else _judge(report, proposed_lambda, bound, grid, margin, rollouts)
     warnings = tuple(f"precondition {p.name!r} failed: {p.detail}" for p in report.preconditions if not p.passed)
     return Verdict(passed, proposed_lambda, margin, bound, grid, rollouts, reason, warnings)
 
@@ -104,21 +106,29 @@ def _minus_margin(margin: float, value: float) -> str:
 # ----------------------------------------------------------------------------- reports that say nothing
 
 
-def check_meaningful(report: AuditReport) -> None:
-    """Refuse a report whose measurements cannot carry its prediction (docs/gate.md):
-    one that probed no contract position, or whose teacher parses less than the drop
-    (the fixed point at lambda = 1 is the teacher; a parse rate that starts below the
-    drop cannot fall by it, so "no cliff" would be vacuous). Both come from inputs the
-    audit could not use: prompts cut at the context, messages without a chat template,
-    a schema the outputs never meet."""
+def meaningless(report: AuditReport) -> str | None:
+    """Why the report's measurements cannot carry its prediction (docs/gate.md), or None:
+    it probed no contract position, or its teacher parses less than the drop (the fixed
+    point at lambda = 1 is the teacher; a parse rate that starts below the drop cannot
+    fall by it, so "no cliff" would be vacuous). Both come from inputs the audit could
+    not use: prompts cut at the context, messages without a chat template, a schema the
+    outputs never meet."""
     if report.run.tokens_probed == 0 or not any(row.teacher_positions for row in report.classes):
-        raise GateInputError("the report probed no contract position, so its prediction says nothing; "
-                             "check the probes and re-run `cliffaudit audit`")
+        return "the report probed no contract position, so its prediction says nothing; " \
+               "check the probes and re-run `cliffaudit audit`"
     if report.teacher_parse_rate < report.cliff.drop:
-        raise GateInputError(f"the teacher parses {report.teacher_parse_rate:.3f} of its outputs, less than the "
-                             f"drop {report.cliff.drop:g}: the fixed point's parse rate cannot fall by the drop, so "
-                             f"the report's prediction says nothing; check the chat template, the prompts' length "
-                             f"and the schema, then re-run `cliffaudit audit`")
+        return (f"the teacher parses {report.teacher_parse_rate:.3f} of its outputs, less than the "
+                f"drop {report.cliff.drop:g}: the fixed point's parse rate cannot fall by the drop, so "
+                f"the report's prediction says nothing; check the chat template, the prompts' length "
+                f"and the schema, then re-run `cliffaudit audit`")
+    return None
+
+
+def check_meaningful(report: AuditReport) -> None:
+    """The gate command refuses a meaningless report as input it cannot judge (exit 2)."""
+    reason = meaningless(report)
+    if reason:
+        raise GateInputError(reason)
 
 
 # ----------------------------------------------------------------------------- fingerprints

@@ -17,12 +17,13 @@ import numpy as np
 from tqdm import tqdm
 
 from cliffaudit import __version__, audit, inputs, probe
+from cliffaudit.evaluate import evaluate
 from cliffaudit.report import AuditSettings, write_json_atomically
 from cliffaudit.report.load import load_report
 from cliffaudit.sweep import onset as onsets
 from cliffaudit.sweep.model import (LOCKED_REPORT, Convergence, OnsetInterval, OnsetRange, Prediction, RuleVerdict,
                                     RunResult, SweepReport, SweepSettings, locked_report)
-from cliffaudit.sweep.train import RunSettings, evaluate, train_run
+from cliffaudit.sweep.train import RunSettings, train_run
 from cliffaudit.tasks import TASKS
 
 
@@ -123,8 +124,9 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
                               rollout_dtype=settings.rollout_dtype)
             train_run(student, pair.teacher, pair.reference, pad, tokenizer.eos_token_id, train_prompts, run,
                       on_step=lambda _: bar.update(1))
-            scores = evaluate(student, eval_schemas, eval_targets, eval_prompts, pad, tokenizer.eos_token_id, vocab,
-                              settings.eval_samples_per_prompt, settings.max_new_tokens, seed, TASKS[settings.task])
+            scores = evaluate(student, vocab, eval_prompts, eval_schemas, eval_targets, TASKS[settings.task], seed,
+                              pad_id=pad, samples_per_prompt=settings.eval_samples_per_prompt,
+                              max_new_tokens=settings.max_new_tokens)
             result = RunResult(lam=lam, seed=seed, parse_rate=scores.parse_rate, metrics=scores.metrics,
                                eval_samples=scores.samples,
                                seconds=round(time.perf_counter() - started, 2))

@@ -1,4 +1,4 @@
-"""One small G-OPD training run from the warm start, and its evaluation.
+"""One small G-OPD training run from the warm start (cliffaudit.evaluate measures it).
 
 On-policy: every step samples fresh outputs from the current student at
 temperature 1 (optionally in a lower rollout precision), scores them with the
@@ -15,9 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from cliffaudit import probe
-from cliffaudit.contract import strict_validate_bytes
 from cliffaudit.sweep.loss import gopd_advantage, gopd_loss
-from cliffaudit.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -96,36 +94,3 @@ def train_run(student, teacher, reference, pad_id: int, eos_id: int,
             on_step(step)
     student.eval()
     return student
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    parse_rate: float
-    metrics: dict[str, float]  # the task's metrics, means over outputs that parse; empty without targets
-    samples: int
-
-
-def evaluate(model, schemas: list[dict], targets: list | None, prompts: list[list[int]], pad_id: int,
-             eos_id: int, vocab, samples_per_prompt: int, max_new_tokens: int, seed: int, task: Task) -> Evaluation:
-    """Strict parse rate of temperature-1 samples, and the task's metrics on the
-    outputs that parse (the cliff shows in validity while quality on parsed
-    outputs stays flat)."""
-    valid, scored, n = 0, [], 0
-    jobs = [(i, k) for i in range(len(prompts)) for k in range(samples_per_prompt)]
-    for start in range(0, len(jobs), 32):
-        chunk = jobs[start:start + 32]
-        seeds = [seed * 1_000_003 + j for j in range(start, start + len(chunk))]
-        outputs = probe.sample(model, [prompts[i] for i, _ in chunk], seeds, max_new_tokens, eos_id, pad_id)
-        for (i, _), output in zip(chunk, outputs):
-            n += 1
-            if not output or output[-1] != eos_id:
-                continue  # cut off before end-of-sequence: not a finished output
-            text = b"".join(vocab.token_bytes[t] or b"" for t in output[:-1])
-            verdict = strict_validate_bytes(text, schemas[i])
-            if not verdict.valid:
-                continue
-            valid += 1
-            if targets[i] is not None:
-                scored.append(task.score(verdict.value, targets[i]))
-    means = {name: sum(s[name] for s in scored) / len(scored) for name in task.metrics} if scored else {}
-    return Evaluation(valid / max(n, 1), means, n)

@@ -33,7 +33,33 @@ from cliffaudit.theory.clip_band import check_clip
 from cliffaudit.theory.fixed_point import DEFAULT_DROP, exact_lambda_v, onset_interval, sequence_parse_rate
 from cliffaudit.theory.reachability import drive_mass, is_reachable
 
-__all__ = ["Case", "Simulation", "Training", "loss_gradient", "simulate"]
+__all__ = ["Case", "Simulation", "Training", "loss_gradient", "simulate", "simulate_many", "tabular_inputs"]
+
+
+def tabular_inputs(teacher, reference, valid, names: tuple[str, str, str] = ("teacher", "reference", "valid")
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[positions, K] teacher and reference probabilities and a boolean valid mask, checked
+    (ValueError naming the input by ``names``, e.g. the CLI's options): probabilities >= 0
+    that sum to 1 at every position, one shape, a 0/1 mask with some valid and some
+    invalid token at every position. Probabilities come back renormalised exactly."""
+    shapes, checked = [], []
+    for name, probs in zip(names[:2], (teacher, reference)):
+        probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+        if (probs < 0).any() or not np.allclose(probs.sum(-1), 1.0, atol=1e-6):
+            raise ValueError(f"{name}: probabilities must be >= 0 and sum to 1 at every position")
+        checked.append(probs / probs.sum(-1, keepdims=True))
+        shapes.append(probs.shape)
+    mask = np.atleast_2d(np.asarray(valid))
+    if not np.isin(mask, (0, 1)).all():
+        raise ValueError(f"{names[2]} takes 1 (keeps the contract) or 0 (breaks it) per token")
+    mask = mask.astype(bool)
+    shapes.append(mask.shape)
+    if len(set(shapes)) != 1:
+        raise ValueError(f"{', '.join(names[:2])} and {names[2]} must have the same shape, got "
+                         f"{', '.join(map(str, shapes))}")
+    if (mask.all(-1) | ~mask.any(-1)).any():
+        raise ValueError(f"{names[2]} must mark some tokens valid and some invalid at every position")
+    return checked[0], checked[1], mask
 
 
 @dataclass(frozen=True)
@@ -46,20 +72,9 @@ class Case:
     valid: np.ndarray
 
     def __post_init__(self):
-        shapes = set()
-        for label in ("teacher", "reference"):
-            probs = np.atleast_2d(np.asarray(getattr(self, label), dtype=np.float64))
-            if (probs < 0).any() or not np.allclose(probs.sum(-1), 1.0, atol=1e-6):
-                raise ValueError(f"{label} probabilities must be >= 0 and sum to 1 at every position")
-            object.__setattr__(self, label, probs / probs.sum(-1, keepdims=True))
-            shapes.add(probs.shape)
-        valid = np.atleast_2d(np.asarray(self.valid, dtype=bool))
-        shapes.add(valid.shape)
-        if len(shapes) != 1:
-            raise ValueError(f"teacher, reference and valid must share one shape, got {sorted(shapes)}")
-        if (valid.all(-1) | ~valid.any(-1)).any():
-            raise ValueError("valid must mark some tokens valid and some invalid at every position")
-        object.__setattr__(self, "valid", valid)
+        teacher, reference, valid = tabular_inputs(self.teacher, self.reference, self.valid)
+        for label, value in (("teacher", teacher), ("reference", reference), ("valid", valid)):
+            object.__setattr__(self, label, value)
 
     def parse_rate(self, lambdas) -> np.ndarray:
         """V(lambda) of the G-OPD fixed point."""
@@ -167,24 +182,37 @@ def simulate(case: Case, lambdas, training: Training = Training(), seed: int = 0
 
     All lambdas of a seed share its random numbers (common random numbers), so the
     curve over lambda is smooth where the dynamics are."""
+    return simulate_many([case], lambdas, training, [seed], drop)[0]
+
+
+def simulate_many(cases: list[Case], lambdas, training: Training, seeds: list[int],
+                  drop: float = DEFAULT_DROP) -> list[Simulation]:
+    """``simulate`` of cases of one shape at once, ``cases[i]`` with ``seeds[i]``: each draws
+    from its own generator, so every result equals its own ``simulate`` run; one array
+    program instead of one per case (a grid of cases costs about one case's Python steps)."""
+    if len(cases) != len(seeds) or not cases:
+        raise ValueError("one seed per case, and at least one case")
+    if len({case.valid.shape for case in cases}) != 1:
+        raise ValueError("cases simulated together must share one shape [positions, K]")
     lambdas = np.asarray(lambdas, dtype=np.float64)
-    n_lambdas, seeds = lambdas.size, training.seeds
+    n_lambdas, n_seeds = lambdas.size, training.seeds
     with np.errstate(divide="ignore"):
-        log_teacher, log_ref = np.log(case.teacher), np.log(case.reference)
+        log_teacher = np.log(np.stack([case.teacher for case in cases]))[:, None, None]  # [cases, 1, 1, P, K]
+        log_ref = np.log(np.stack([case.reference for case in cases]))[:, None, None]
     # log 0 stands in as a large negative number: a token neither model emits stays at 0.
     log_teacher, log_ref = np.maximum(log_teacher, -700.0), np.maximum(log_ref, -700.0)
-    positions, k = case.valid.shape
-    logits = np.broadcast_to(log_ref, (n_lambdas, seeds, positions, k)).copy()
+    positions, k = cases[0].valid.shape
+    logits = np.broadcast_to(log_ref, (len(cases), n_lambdas, n_seeds, positions, k)).copy()
     first, second = np.zeros_like(logits), np.zeros_like(logits)
     beta1, beta2, eps = 0.9, 0.999, 1e-8  # torch.optim.AdamW's defaults (weight decay 0 in the sweep)
     lam = lambdas[:, None, None, None]
-    rng = np.random.default_rng(seed)
+    generators = [np.random.default_rng(seed) for seed in seeds]
     updates = 0
     for _ in range(training.steps):
-        uniforms = rng.random((seeds, training.batch_size, positions))
+        uniforms = np.stack([rng.random((n_seeds, training.batch_size, positions)) for rng in generators])
         log_pi = log_softmax(logits, axis=-1)
         cdf = np.cumsum(np.exp(log_pi), axis=-1)
-        tokens = np.minimum((uniforms[None, :, :, :, None] > cdf[:, :, None, :, :]).sum(-1), k - 1)
+        tokens = np.minimum((uniforms[:, None, :, :, :, None] > cdf[:, :, :, None, :, :]).sum(-1), k - 1)
         pick = (lambda table: np.take_along_axis(
             np.broadcast_to(table[..., None, :, :], (*tokens.shape, k)), tokens[..., None], axis=-1)[..., 0])
         old_logp = pick(log_pi)
@@ -198,5 +226,6 @@ def simulate(case: Case, lambdas, training: Training = Training(), seed: int = 0
             second = beta2 * second + (1 - beta2) * grad * grad
             step = training.lr * (first / (1 - beta1 ** updates)) / (np.sqrt(second / (1 - beta2 ** updates)) + eps)
             logits = logits - step
-    valid_mass = np.where(case.valid, np.exp(log_softmax(logits, axis=-1)), 0.0).sum(-1)
-    return Simulation(case, training, lambdas, valid_mass.prod(-1), drop)
+    valid = np.stack([case.valid for case in cases])[:, None, None]
+    valid_mass = np.where(valid, np.exp(log_softmax(logits, axis=-1)), 0.0).sum(-1)  # [cases, lambdas, seeds, P]
+    return [Simulation(case, training, lambdas, rates, drop) for case, rates in zip(cases, valid_mass.prod(-1))]

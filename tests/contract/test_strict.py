@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cliffaudit.contract import strict_validate, strict_validate_bytes
+from cliffaudit.contract import strict_validate, strict_validate_bytes, strict_validate_output, vocabulary_from_tokenizer
 
 from .conftest import ITEM_SCHEMA
 
@@ -37,3 +37,24 @@ def test_strict_validate_bytes_requires_utf8():
     verdict = strict_validate_bytes(b'{"colour": "red", "size": 3, "note": "\xff"}', ITEM_SCHEMA)
     assert not verdict.valid and "not UTF-8" in verdict.reason
     assert strict_validate_bytes('{"colour": "red", "size": 3, "note": "ü"}'.encode(), ITEM_SCHEMA).valid
+
+
+
+def test_a_sampled_output_is_valid_only_when_it_ended(tokenizer):
+    """``strict_validate_output`` reads the token ids a model wrote: it must end with
+    end-of-sequence, and the bytes before it are judged as strict_validate judges text."""
+    vocab = vocabulary_from_tokenizer(tokenizer)
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    good = tokenizer.encode('{"colour": "red", "size": 3}', add_special_tokens=False)
+    bad = tokenizer.encode('{"colour": "red", "size": 3.0}', add_special_tokens=False)
+
+    verdict = strict_validate_output([*good, eos], vocab, ITEM_SCHEMA)
+    assert verdict.valid and verdict.value == {"colour": "red", "size": 3}
+    cut = strict_validate_output(good, vocab, ITEM_SCHEMA)  # a complete document, but the model never stopped
+    assert not cut.valid and "no end of sequence" in cut.reason
+    assert not strict_validate_output([], vocab, ITEM_SCHEMA).valid
+    assert "integer at /size" in strict_validate_output([*bad, eos], vocab, ITEM_SCHEMA).reason
+    # Special tokens write nothing, as trainers decode responses with skip_special_tokens=True.
+    with_pad = [*good[:1], pad, *good[1:], eos]
+    assert strict_validate_output(with_pad, vocab, ITEM_SCHEMA).valid
+    assert tokenizer.decode(with_pad[:-1], skip_special_tokens=True) == '{"colour": "red", "size": 3}'

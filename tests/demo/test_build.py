@@ -93,7 +93,7 @@ def test_student_selection_refines_its_cadence_and_keeps_the_step_nearest_the_ai
 
     from cliffaudit.demo import build as build_module
     from cliffaudit.demo import catalogue
-    from cliffaudit.demo.evaluate import Scores
+    from cliffaudit.evaluate import Evaluation
     from cliffaudit.demo.tokenizer import train_tokenizer
 
     data = catalogue.generate(1, n_sft=16, n_selection=2, n_probes=2)
@@ -101,7 +101,7 @@ def test_student_selection_refines_its_cadence_and_keeps_the_step_nearest_the_ai
     model = train.build_model(TOY.student_size, tokenizer, seed=0)
     examples = train.encode_sft(data.sft, tokenizer)
     scripted = iter([0.0, 0.0, 0.1, 0.3, 0.45, 0.6, 0.85, 0.9])
-    monkeypatch.setattr(build_module, "evaluate", lambda *args, **kwargs: Scores(2, next(scripted), 0.0, 0.0))
+    monkeypatch.setattr(build_module, "evaluate_records", lambda *args, **kwargs: Evaluation(next(scripted), {}, 2))
     plan = dataclasses.replace(TOY, student=train.Schedule(steps=40, batch_size=2),
                                student_eval_every=4, student_fine_every=1)
     with tqdm(disable=True) as bar:

@@ -53,16 +53,16 @@ def student():
 
 @pytest.fixture(scope="module")
 def teacher_samples(teacher, probes):
-    from cliffaudit.demo.evaluate import sample_answers
+    from cliffaudit.demo.evaluate import sample_records
 
-    return sample_answers(*teacher, probes, seed=SAMPLING_SEED)
+    return sample_records(*teacher, probes, SAMPLING_SEED)
 
 
 @pytest.fixture(scope="module")
 def student_samples(student, probes):
-    from cliffaudit.demo.evaluate import sample_answers
+    from cliffaudit.demo.evaluate import sample_records
 
-    return sample_answers(*student, probes, seed=SAMPLING_SEED)
+    return sample_records(*student, probes, SAMPLING_SEED)
 
 
 def _parse_rate(samples) -> float:
@@ -92,17 +92,20 @@ def test_saved_generation_config_is_pure_temperature_one(which, request):
     assert config.temperature == 1.0 and config.top_k == 0 and config.top_p == 1.0
 
 
-@pytest.mark.parametrize("explicit", [True, False], ids=["evaluate's config", "checkpoint default"])
-def test_sampling_applies_no_logit_processing(teacher, probes, explicit):
-    """Scores after processing equal the raw logits: no top-k, top-p or temperature change."""
-    from cliffaudit.demo.evaluate import left_padded
+@pytest.mark.parametrize("explicit", [True, False], ids=["the build's config", "checkpoint default"])
+def test_generate_applies_no_logit_processing(teacher, probes, explicit):
+    """A user's ``generate`` on the shipped checkpoints samples the model's own distribution:
+    scores after processing equal the raw logits (no top-k, top-p or temperature change)."""
     from cliffaudit.demo.train import prompt_text, pure_sampling_config
+    from cliffaudit.probe import left_pad
 
     model, tokenizer = teacher
-    batch = left_padded([prompt_text(tokenizer, r) for r in probes[:2]], tokenizer)
+    rows = tokenizer([prompt_text(tokenizer, r) for r in probes[:2]], add_special_tokens=False)["input_ids"]
+    input_ids, attention_mask = left_pad(rows, tokenizer.pad_token_id, "cpu")
     config = pure_sampling_config(tokenizer) if explicit else None  # None: generation_config.json
     torch.manual_seed(0)
-    out = model.generate(**batch, generation_config=config, max_new_tokens=4, output_scores=True,
+    out = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+                         max_new_tokens=4, output_scores=True,
                          output_logits=True, return_dict_in_generate=True)
     assert len(out.scores) == 4
     for processed, raw in zip(out.scores, out.logits):
@@ -132,9 +135,9 @@ def test_teacher_outputs_use_merged_json_punctuation(teacher, teacher_samples):
 
 
 def test_sampling_is_reproducible_for_a_seed(student, probes, student_samples):
-    from cliffaudit.demo.evaluate import sample_answers
+    from cliffaudit.demo.evaluate import sample_records
 
-    again = sample_answers(*student, probes, seed=SAMPLING_SEED)
+    again = sample_records(*student, probes, SAMPLING_SEED)
     assert [s.text for s in again] == [s.text for s in student_samples]
-    other = sample_answers(*student, probes, seed=SAMPLING_SEED + 1)
+    other = sample_records(*student, probes, SAMPLING_SEED + 1)
     assert [s.text for s in other] != [s.text for s in student_samples]

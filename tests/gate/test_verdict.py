@@ -120,3 +120,13 @@ def test_a_hub_id_is_fingerprinted_from_its_cached_snapshot_with_the_commit(tmp_
     current["commit"] = "b" * 40
     assert stale_files("teacher", recorded, fingerprint_checkpoint("org/model")) == \
         [f"teacher/{HUB_COMMIT} changed"]
+
+
+@pytest.mark.parametrize("changes", [{"teacher_parse_rate": 0.05},
+                                     {"run": known_report().run.model_copy(update={"tokens_probed": 0})}])
+def test_a_report_that_says_nothing_passes_no_lambda(changes):
+    """evaluate() itself fails closed on what check_meaningful refuses: every caller (the
+    gate, the report's banner, a library user) gets FAIL with the refusal as its reason."""
+    for lam in (0.5, 1.0, 1.2):
+        verdict = evaluate(known_report(**changes), lam, rollouts=5)
+        assert not verdict.passed and "says nothing" in verdict.reason

@@ -70,6 +70,17 @@ def test_report_command_rerenders_and_sets_exit_code(audit_report, tmp_path, cap
     capsys.readouterr()
 
 
+def test_report_command_never_passes_a_lambda_on_a_report_that_says_nothing(audit_report, tmp_path, capsys):
+    """The tiny random teacher never parses: the gate refuses its report, so the banner
+    of `cliffaudit report --lambda` must not show PASS either (it shows the refusal)."""
+    path = tmp_path / "report.json"
+    path.write_text(audit_report.model_dump_json())
+    assert main(["report", str(path), "--lambda", "1.05"]) == 1
+    page = (tmp_path / "report.html").read_text()
+    assert "FAIL" in page and "less than the" in page and "PASS" not in page
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize(("content", "fragment"), [("{", "not JSON"), ("{}", "not a cliffaudit report"),
                                                    ('{"schema_version": 99}', "schema_version 99")])
 def test_report_command_refuses_bad_reports(tmp_path, capsys, content, fragment):

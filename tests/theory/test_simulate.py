@@ -19,9 +19,9 @@ import torch
 from cliffaudit.sweep.loss import gopd_advantage, gopd_loss
 from cliffaudit.theory import clip_band_lambda_star
 from cliffaudit.theory.clip_band import exact_clip_band_lambda_star
-from cliffaudit.theory.simulate import Case, Training, loss_gradient, simulate
+from cliffaudit.theory.simulate import Case, Training, loss_gradient, simulate, simulate_many
 
-pytestmark = pytest.mark.slow  # the 31-case grid trains every case to convergence (about 13 s)
+pytestmark = pytest.mark.slow  # the 31-case grid trains every case to convergence (about 5 s)
 
 GRID = np.round(np.arange(1.0, 3.0001, 0.1), 4)
 STEP = 0.1
@@ -76,7 +76,25 @@ def _training(case: Case) -> Training:
 
 @pytest.fixture(scope="module")
 def simulations():
-    return {case.name: simulate(case, GRID, _training(case), seed=i) for i, case in enumerate(CASES)}
+    """Every case with its own seed; cases of one shape and budget train together."""
+    groups: dict = {}
+    for seed, case in enumerate(CASES):
+        groups.setdefault((case.valid.shape, _training(case)), []).append((seed, case))
+    done = {}
+    for (_, training), members in groups.items():
+        results = simulate_many([case for _, case in members], GRID, training, [seed for seed, _ in members])
+        done.update({case.name: result for (_, case), result in zip(members, results)})
+    return {case.name: done[case.name] for case in CASES}
+
+
+def test_cases_simulated_together_equal_each_simulated_alone():
+    cases = [_bernoulli("a", 0.9, 0.99), _bernoulli("b", 0.99, 0.5), _bernoulli("c", 0.7, 0.95)]
+    short = Training(steps=40, lr=0.05, seeds=2)
+    together = simulate_many(cases, GRID[:5], short, [4, 5, 6])
+    for seed, case, result in zip((4, 5, 6), cases, together):
+        assert np.array_equal(result.parse_rates, simulate(case, GRID[:5], short, seed=seed).parse_rates)
+    with pytest.raises(ValueError, match="share one shape"):
+        simulate_many([cases[0], SEQUENCES[0]], GRID[:2], short, [0, 1])
 
 
 def test_the_grid_is_large_and_covers_every_family(simulations):
@@ -167,3 +185,15 @@ def test_loss_gradient_is_the_sweeps_loss_gradient():
     loss.backward()
     mine = loss_gradient(logits, tokens, old_logp, advantage.numpy(), clip)
     assert np.allclose(mine, theta.grad.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize(("teacher", "reference", "valid", "fragment"), [
+    ([0.9, 0.2], [0.5, 0.5], [1, 0], "teacher: probabilities must be >= 0 and sum to 1"),
+    ([0.9, 0.1], [0.5, 0.3, 0.2], [1, 0, 0], "must have the same shape"),
+    ([0.9, 0.1], [0.5, 0.5], [1, 1], "valid must mark some tokens valid and some invalid"),
+    ([0.9, 0.1], [0.5, 0.5], [1, 2], "valid takes 1"),
+])
+def test_a_case_refuses_what_the_cli_refuses(teacher, reference, valid, fragment):
+    """One check (tabular_inputs) for a Case and for the CLI's --teacher-probs/--student-probs/--valid."""
+    with pytest.raises(ValueError, match=fragment):
+        Case("bad", np.array(teacher), np.array(reference), np.array(valid))
