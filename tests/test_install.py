@@ -61,9 +61,10 @@ def torch_free_venv(tmp_path_factory) -> Path:
     assert heavy and all("extra == \"audit\"" in line for line in heavy), heavy  # only the extra pulls them in
 
     venv = work / "venv"
-    assert _run(sys.executable, "-m", "venv", venv).returncode == 0
+    assert _run(sys.executable, "-m", "venv", "--without-pip", venv).returncode == 0  # ensurepip costs seconds
     python = venv / "bin" / "python"
-    installed = _run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", wheel)
+    installed = _run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index",
+                     wheel)
     assert installed.returncode == 0, installed.stderr[-3000:]
     site = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
     (site / "borrowed-base-dependencies.pth").write_text(f"{_borrowed_base(work / 'base')}\n")
