@@ -45,7 +45,7 @@ from cliffaudit.report import (
 )
 
 # Thresholds of the preconditions (docs/audit.md).
-CALIBRATION_GAP = 0.10  # |predicted - observed| sequence validity, per model
+CALIBRATION_GAP = 0.10  # |predicted - observed| sequence validity, per model, beyond its interval
 BINDING_SHARE = 0.50  # share of the drop the binding class must carry
 EXAMPLES_PER_ROLE = 3
 # Fixed-point rollouts stop refining the cliff once its interval is this narrow.
@@ -230,8 +230,10 @@ def _calibration(samples: RoleSamples, masses, role: str) -> estimate.Calibratio
     for i, violation in enumerate(samples.violations):
         if violation is not None:
             outcome[(masses.sample == i) & (masses.position == violation.position)] = False
-    per_sample = np.bincount(masses.sample, weights=log_valid, minlength=len(samples.outputs))
-    return estimate.calibration(np.exp(log_valid), outcome, per_sample, np.array(samples.strictly_valid))
+    valid_mass = np.exp(log_valid)
+    hazard = np.bincount(masses.sample, weights=1.0 - valid_mass, minlength=len(samples.outputs))
+    return estimate.calibration(valid_mass, outcome, hazard, np.array(samples.strictly_valid),
+                                np.array(samples.record_index))
 
 
 def _examples(samples: RoleSamples, records, contract, role: str, valid_one: bool = True) -> list[Example]:
@@ -623,13 +625,23 @@ def peak_memory_bytes(device) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
+def calibration_precondition(calibration: dict[str, estimate.Calibration]) -> Precondition:
+    """Miscalibrated: for some model, the whole 90% interval of its validity gap lies
+    beyond the limit. A gap the samples cannot tell from the limit is not evidence
+    against the masses (256 samples leave the gap an interval about 0.15 wide)."""
+    return Precondition(
+        name="calibrated",
+        passed=not any(lo > CALIBRATION_GAP or hi < -CALIBRATION_GAP
+                       for lo, hi in (c.gap_interval for c in calibration.values())),
+        detail="; ".join(f"{k}: predicted validity {c.predicted_validity:.3f} vs observed {c.observed_validity:.3f} "
+                         f"(gap {c.predicted_validity - c.observed_validity:+.3f}, 90% interval "
+                         f"{c.gap_interval[0]:+.3f} to {c.gap_interval[1]:+.3f}), ECE {c.ece:.3f}"
+                         for k, c in calibration.items()) + f" (gap limit {CALIBRATION_GAP})")
+
+
 def _preconditions(calibration, cliff: Cliff, binding: str | None, share: float | None,
                    rollouts: list[estimate.RolloutRate]) -> list[Precondition]:
-    gaps = {k: abs(c.predicted_validity - c.observed_validity) for k, c in calibration.items()}
-    calibrated = Precondition(
-        name="calibrated", passed=all(g <= CALIBRATION_GAP for g in gaps.values()),
-        detail="; ".join(f"{k}: predicted validity {c.predicted_validity:.3f} vs observed {c.observed_validity:.3f}, "
-                         f"ECE {c.ece:.3f}" for k, c in calibration.items()) + f" (gap limit {CALIBRATION_GAP})")
+    calibrated = calibration_precondition(calibration)
     if cliff.lambda_v is None:
         dominant = Precondition(name="single binding class", passed=True,
                                 detail=f"no cliff up to lambda_max = {cliff.lambda_max:g}: no class binds")

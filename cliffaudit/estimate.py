@@ -28,6 +28,7 @@ from cliffaudit import theory
 
 BOOTSTRAP_SAMPLES = 400
 INTERVAL = 0.90
+NORMAL_90 = 1.6448536269514722  # two-sided 90% quantile of the standard normal
 
 
 @dataclass
@@ -357,22 +358,32 @@ def _stable_hash(text: str) -> int:
 class Calibration:
     """Per-position masses calibrated at the sequence level (a precondition)."""
 
-    predicted_validity: float  # mean over samples of prod_t (valid mass of the sampling model)
+    predicted_validity: float  # 1 - mean over samples of sum_t (invalid mass of the sampling model)
     observed_validity: float  # strict parse rate of those samples
     ece: float  # expected calibration error over positions, quantile bins
     curve_predicted: list[float]  # reliability diagram: mean predicted per bin
     curve_observed: list[float]  # and observed frequency per bin
+    gap_interval: list[float]  # 90% interval of predicted - observed, paired by sample, clustered by record
 
 
-def calibration(position_valid_mass: np.ndarray, position_outcome: np.ndarray, sample_log_validity: np.ndarray,
-                sample_valid: np.ndarray, bins: int = 10) -> Calibration:
+def calibration(position_valid_mass: np.ndarray, position_outcome: np.ndarray, sample_hazard: np.ndarray,
+                sample_valid: np.ndarray, sample_record: np.ndarray, bins: int = 10) -> Calibration:
     """Calibration of one model on its own samples.
 
     ``position_valid_mass``: the model's valid mass at each visited position;
     ``position_outcome``: whether the token it sampled there kept the contract;
-    ``sample_log_validity``: per sample, the sum of log valid masses over its
-    positions (its predicted probability of a strictly valid output, if complete);
-    ``sample_valid``: whether the sample is strictly valid.
+    ``sample_hazard``: per sample, the sum of its invalid masses ``1 - valid mass`` over
+    the positions it visited (up to and including its first violation);
+    ``sample_valid``: whether the sample is strictly valid;
+    ``sample_record``: each sample's record (samples of one prompt are not independent).
+
+    The predicted validity is ``1 - mean(sample_hazard)``. A sample breaks the contract
+    at most once, and its chances of breaking at the positions it visits, summed up to
+    where it stops, have the expectation of its number of breaks (the compensator of a
+    stopped counting process): exact for calibrated masses. The mean of
+    ``prod_t valid mass`` over the same samples is not: a sample that breaks early ends
+    its product early, which biases that mean upwards once samples can break at more
+    than one position (docs/theory.md, section 2.3).
     """
     from sklearn.calibration import calibration_curve
 
@@ -388,5 +399,16 @@ def calibration(position_valid_mass: np.ndarray, position_outcome: np.ndarray, s
         which = np.clip(np.searchsorted(edges[1:-1], prob, side="right"), 0, len(edges) - 2)
         ece = float(sum(abs(prob[which == k].mean() - outcome[which == k].mean()) * (which == k).mean()
                         for k in range(len(edges) - 1) if (which == k).any()))
-    return Calibration(float(np.exp(sample_log_validity).mean()), float(sample_valid.mean()), ece,
-                       predicted.tolist(), observed.tolist())
+    gap = (1.0 - sample_hazard) - sample_valid  # per sample: mean 0 when the masses are calibrated
+    return Calibration(float(1.0 - np.mean(sample_hazard)), float(sample_valid.mean()), ece,
+                       predicted.tolist(), observed.tolist(), _clustered_interval(gap, sample_record))
+
+
+def _clustered_interval(values: np.ndarray, cluster: np.ndarray) -> list[float]:
+    """Normal 90% interval of the mean of ``values`` with a cluster-robust standard error
+    (records are the independent units, as in the bootstrap of the curve)."""
+    mean = float(np.mean(values))
+    _, which = np.unique(cluster, return_inverse=True)
+    residual = np.bincount(which, weights=values - mean)
+    half = NORMAL_90 * math.sqrt(float(np.sum(residual ** 2))) / len(values)
+    return [mean - half, mean + half]

@@ -326,3 +326,24 @@ def test_each_model_sees_its_own_chat_template(tiny_checkpoints, tmp_path, monke
         assert ("<|im_start|>" in text) is (model is teacher), text
         assert ("ASSISTANT:" in text) is (model is not teacher), text
     assert {model is teacher for model, _ in scored} == {True, False}  # both models scored
+
+
+def _calibration(predicted: float, observed: float, interval: tuple[float, float]):
+    from cliffaudit import estimate
+
+    return estimate.Calibration(predicted, observed, 0.0, [], [], list(interval))
+
+
+@pytest.mark.parametrize(("interval", "passed"), [
+    ((-0.04, 0.05), True),  # within the limit
+    ((-0.19, -0.06), True),  # a gap of -0.13 the samples cannot tell from -0.1
+    ((-0.30, 0.30), True),  # too few samples to say anything
+    ((0.12, 0.2), False),  # surely more than 0.1 too optimistic
+    ((-0.25, -0.11), False),  # surely more than 0.1 too pessimistic
+])
+def test_the_calibration_precondition_fails_only_on_a_gap_surely_beyond_the_limit(interval, passed):
+    middle = sum(interval) / 2
+    result = audit.calibration_precondition({"teacher": _calibration(0.98, 0.98, (-0.01, 0.01)),
+                                             "student": _calibration(0.5 + middle, 0.5, interval)})
+    assert result.name == "calibrated" and result.passed is passed
+    assert f"90% interval {interval[0]:+.3f} to {interval[1]:+.3f}" in result.detail

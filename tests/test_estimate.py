@@ -172,11 +172,49 @@ def test_stable_hash_separates_labels_with_a_common_prefix():
 def test_calibration_measures_the_gap():
     rng = np.random.default_rng(0)
     prob = rng.uniform(0.5, 1.0, 20000)
-    calibrated = estimate.calibration(prob, rng.random(20000) < prob, np.log(prob[:100]), rng.random(100) < prob[:100])
-    overconfident = estimate.calibration(prob, rng.random(20000) < prob - 0.3, np.log(prob[:100]),
-                                         np.zeros(100, bool))
+    one = np.arange(100)  # one-position samples, one per record
+    calibrated = estimate.calibration(prob, rng.random(20000) < prob, 1 - prob[:100], rng.random(100) < prob[:100], one)
+    overconfident = estimate.calibration(prob, rng.random(20000) < prob - 0.3, 1 - prob[:100], np.zeros(100, bool),
+                                         one)
     assert calibrated.ece < 0.02
     assert overconfident.ece > 0.2
     assert len(calibrated.curve_predicted) == len(calibrated.curve_observed) > 1
     assert overconfident.observed_validity == 0.0
     assert calibrated.predicted_validity == pytest.approx(prob[:100].mean())
+    low, high = overconfident.gap_interval
+    assert low > 0.5 and high < 1.0  # predicted about 0.75, observed 0: the interval says so
+
+
+def _stopped_samples(valid_mass: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Samples of a calibrated model over len(valid_mass) positions, each stopping at its
+    first break: (per-position masses and outcomes of the visited positions, per-sample
+    hazard sum, validity, product of visited masses)."""
+    masses, outcomes, hazard, valid, product = [], [], [], [], []
+    for _ in range(20000):
+        total, prod, ok = 0.0, 1.0, True
+        for mass in valid_mass:
+            kept = rng.random() < mass
+            masses.append(mass)
+            outcomes.append(kept)
+            total, prod = total + 1 - mass, prod * mass
+            if not kept:
+                ok = False
+                break
+        hazard.append(total)
+        valid.append(ok)
+        product.append(prod)
+    return np.array(masses), np.array(outcomes), np.array(hazard), np.array(valid), np.array(product)
+
+
+def test_predicted_validity_is_exact_where_the_product_over_visited_positions_is_not():
+    """Two positions that each keep the format half the time: valid 0.25. A sample that
+    breaks at the first stops there, so the mean product over visited positions is 0.375;
+    the summed invalid masses (the compensator of the one break) give 0.25."""
+    rng = np.random.default_rng(3)
+    masses, outcomes, hazard, valid, product = _stopped_samples(np.array([0.5, 0.5]), rng)
+    result = estimate.calibration(masses, outcomes, hazard, valid, np.arange(len(valid)) // 4)
+    assert valid.mean() == pytest.approx(0.25, abs=0.01)
+    assert product.mean() == pytest.approx(0.375, abs=0.01)  # what the check used to predict
+    assert result.predicted_validity == pytest.approx(valid.mean(), abs=0.01)
+    low, high = result.gap_interval
+    assert low < 0.0 < high and high - low < 0.03

@@ -155,6 +155,9 @@ class ModelCalibration(BaseModel):
     ece: float
     curve_predicted: list[float]
     curve_observed: list[float]
+    # 90% interval of predicted - observed (paired by sample, clustered by record); None
+    # in reports written before it was measured.
+    gap_interval: list[float] | None = None
 
 
 class Example(BaseModel):
