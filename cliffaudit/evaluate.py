@@ -49,17 +49,19 @@ def sample_answers(model, vocab: TokenVocabulary, prompts: list[list[int]], sche
     answers: list[Answer] = []
     was_training = model.training
     model.eval()  # a build evaluates its student between training steps
-    for start in range(0, len(jobs), BATCH_SIZE):
-        chunk = jobs[start:start + BATCH_SIZE]
-        seeds = [answer_seed(seed, j) for j in range(start, start + len(chunk))]
-        outputs = probe.sample(model, [prompts[i] for i, _ in chunk], seeds, max_new_tokens, vocab.eos_token_id,
-                               pad_id)
-        for (i, _), output in zip(chunk, outputs):
-            verdict = strict_validate_output(output, vocab, schemas[i])
-            ended = bool(output) and output[-1] == vocab.eos_token_id
-            text = vocab.output_bytes(output[:-1] if ended else output).decode("utf-8", "replace")
-            answers.append(Answer(i, output, text, verdict.valid, verdict.reason, verdict.value))
-    model.train(was_training)
+    try:
+        for start in range(0, len(jobs), BATCH_SIZE):
+            chunk = jobs[start:start + BATCH_SIZE]
+            seeds = [answer_seed(seed, j) for j in range(start, start + len(chunk))]
+            outputs = probe.sample(model, [prompts[i] for i, _ in chunk], seeds, max_new_tokens, vocab.eos_token_id,
+                                   pad_id)
+            for (i, _), output in zip(chunk, outputs):
+                verdict = strict_validate_output(output, vocab, schemas[i])
+                ended = bool(output) and output[-1] == vocab.eos_token_id
+                text = vocab.output_bytes(output[:-1] if ended else output).decode("utf-8", "replace")
+                answers.append(Answer(i, output, text, verdict.valid, verdict.reason, verdict.value))
+    finally:
+        model.train(was_training)
     return answers
 
 
