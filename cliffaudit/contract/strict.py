@@ -115,9 +115,16 @@ def strict_validate_output(token_ids: list[int], vocab: TokenVocabulary, schema:
     """Strict validity of one sampled output, as the token ids a model wrote.
 
     It must end with end-of-sequence: an output cut off at the length limit is
-    unfinished, whatever its prefix parses to. The bytes before it (special tokens
-    write none) must then pass :func:`strict_validate_bytes`.
+    unfinished, whatever its prefix parses to. No special token may come before it:
+    a role or padding token inside the JSON is a format break (a chat parser sees a
+    new turn), as the token-level contract says, even though a decode with
+    ``skip_special_tokens=True`` would hide it. The bytes before it must then pass
+    :func:`strict_validate_bytes`.
     """
     if not token_ids or token_ids[-1] != vocab.eos_token_id:
         return StrictVerdict(False, f"no end of sequence within {len(token_ids)} tokens")
+    for position, token_id in enumerate(token_ids[:-1]):
+        if not 0 <= token_id < vocab.size or vocab.token_bytes[token_id] is None:
+            return StrictVerdict(False, f"a special token inside the output: {vocab.describe(token_id)} "
+                                        f"at position {position}")
     return strict_validate_bytes(vocab.output_bytes(token_ids[:-1]), schema)

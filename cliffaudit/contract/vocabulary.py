@@ -59,8 +59,8 @@ class TokenVocabulary:
         return np.array([bool(data) and any(b in data for b in byte_values) for data in self.token_bytes])
 
     def output_bytes(self, token_ids) -> bytes:
-        """The bytes a run of token ids writes; special tokens write none, as trainers
-        decode responses (``skip_special_tokens=True``) before a reward or a parser sees them."""
+        """The bytes a run of token ids writes (special tokens write none; whether one may
+        appear at all is the contract's question, not this one's)."""
         return b"".join(self.token_bytes[t] or b"" for t in token_ids)
 
     def describe(self, token_id: int) -> str:

@@ -54,7 +54,9 @@ def test_a_sampled_output_is_valid_only_when_it_ended(tokenizer):
     assert not cut.valid and "no end of sequence" in cut.reason
     assert not strict_validate_output([], vocab, ITEM_SCHEMA).valid
     assert "integer at /size" in strict_validate_output([*bad, eos], vocab, ITEM_SCHEMA).reason
-    # Special tokens write nothing, as trainers decode responses with skip_special_tokens=True.
+    # A special token inside is a break, as the token-level contract says, even where a
+    # decode that skips special tokens would show a valid document.
     with_pad = [*good[:1], pad, *good[1:], eos]
-    assert strict_validate_output(with_pad, vocab, ITEM_SCHEMA).valid
     assert tokenizer.decode(with_pad[:-1], skip_special_tokens=True) == '{"colour": "red", "size": 3}'
+    inside = strict_validate_output(with_pad, vocab, ITEM_SCHEMA)
+    assert not inside.valid and "a special token inside the output" in inside.reason and "at position 1" in inside.reason
