@@ -14,12 +14,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[audit,dev]'
 	touch $(STAMP)
 
-# One worker per core, whole files each (module fixtures are built once), one torch
-# thread per worker so that the workers do not fight over the cores (about 80 s on 2 cores,
-# 2026-11-29; docs/performance.md). The fast lane for development, about 50 s:
+# One worker per core, whole files each (module fixtures are built once), in the order
+# tests/conftest.py gives them (files with slow tests first; xdist would otherwise put the
+# files with fewest tests, among them the longest, last), one torch thread per worker so
+# that the workers do not fight over the cores (about 72 s on 2 cores, 2026-11-29;
+# docs/performance.md). The fast lane for development, about 50 s:
 #   $(BIN)/python -m pytest -m "not slow"
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 DEMO := cliffaudit/demo
 

@@ -52,7 +52,8 @@ def audit_report(tiny_checkpoints):
 
 def pytest_collection_modifyitems(session, config, items):
     """Files with slow tests first (a stable sort; the order within a file is kept).
-    ``make test`` hands whole files to its workers in collection order; a long file
-    collected last would run alone at the end while the other worker idles."""
+    ``make test`` hands whole files to its workers in this order (``--no-loadscope-reorder``;
+    xdist's own order, most tests first, puts the one-test files that take 14 s last), so
+    no long file runs alone at the end while the other worker idles."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
