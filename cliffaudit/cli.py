@@ -107,6 +107,12 @@ def _probability(ctx, param, value):
     return value
 
 
+def _proposed_lambda(ctx, param, value):
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise BadInput(f"{param.opts[0]} must be a finite number >= 0, got {value}")
+    return value
+
+
 def _drop(ctx, param, value):
     if value is not None and not (0.0 < value < 1.0):
         raise BadInput(f"{param.opts[0]} must be in (0, 1), an absolute fall in parse rate; got {value}")
@@ -180,7 +186,8 @@ def _with_kary_options(function):
 @click.option("--rule", type=click.Choice(["fixed-point", "clip-band"]), default="fixed-point", show_default=True,
               help="clip-band: the refuted clip-band rule, for comparison (needs --clip).")
 @click.option("--clip", type=float, help="Importance-weight cap c > 1, for --rule clip-band.")
-@click.option("--lambda", "proposed_lambda", type=float, help="A proposed G-OPD lambda to judge (exit 1 past the cliff).")
+@click.option("--lambda", "proposed_lambda", type=float, callback=_proposed_lambda,
+              help="A proposed G-OPD lambda to judge (exit 1 past the cliff).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def threshold_command(teacher_valid_mass, student_valid_mass, teacher_probs, student_probs, valid, drop, rule, clip,
                       proposed_lambda, as_json) -> int:
@@ -200,8 +207,6 @@ def threshold_command(teacher_valid_mass, student_valid_mass, teacher_probs, stu
         raise BadInput("--teacher-probs, --student-probs and --valid go together")
     if rule == "clip-band" and clip is None:
         raise BadInput("--rule clip-band needs --clip")
-    if proposed_lambda is not None and not (math.isfinite(proposed_lambda) and proposed_lambda >= 0):
-        raise BadInput(f"--lambda must be a finite number >= 0, got {proposed_lambda}")
     try:
         result = _threshold(theory, rule, teacher_valid_mass, student_valid_mass,
                             _kary_inputs(teacher_probs, student_probs, valid) if kary else None, drop, clip,
@@ -435,7 +440,8 @@ def fingerprint_command(paths) -> int:
 @cli.command("report")
 @click.argument("report_path", metavar="REPORT.json", type=click.Path(dir_okay=False))
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Output file [default: beside REPORT.json].")
-@click.option("--lambda", "proposed_lambda", type=float, help="A proposed lambda to judge in the verdict banner.")
+@click.option("--lambda", "proposed_lambda", type=float, callback=_proposed_lambda,
+              help="A proposed lambda to judge in the verdict banner.")
 @click.option("--sweep", "sweep_path", type=click.Path(dir_okay=False), help="Add a sweep.json's section.")
 def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
     """Re-render the HTML report from report.json."""
@@ -443,8 +449,6 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
     from cliffaudit.render.html import banner, write_html
     from cliffaudit.report.load import ReportError, load_report
 
-    if proposed_lambda is not None and not (math.isfinite(proposed_lambda) and proposed_lambda >= 0):
-        raise BadInput(f"--lambda must be a finite number >= 0, got {proposed_lambda}")
     try:
         loaded = load_report(Path(report_path))
     except ReportError as exc:
