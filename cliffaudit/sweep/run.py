@@ -9,7 +9,6 @@ training step and re-hashed at the end.
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from pathlib import Path
 
@@ -17,18 +16,15 @@ import numpy as np
 from tqdm import tqdm
 
 from cliffaudit import __version__, audit, inputs, probe
+from cliffaudit.contract import vocabulary_from_tokenizer
 from cliffaudit.evaluate import evaluate
-from cliffaudit.report import AuditSettings, write_json_atomically
+from cliffaudit.report import AuditSettings, sha256_file, write_json_atomically
 from cliffaudit.report.load import load_report
 from cliffaudit.sweep import onset as onsets
 from cliffaudit.sweep.model import (LOCKED_REPORT, Convergence, OnsetInterval, OnsetRange, Prediction, RuleVerdict,
                                     RunResult, SweepReport, SweepSettings, locked_report)
 from cliffaudit.sweep.train import RunSettings, train_run
 from cliffaudit.tasks import TASKS
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, Path]:
@@ -47,7 +43,7 @@ def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, P
         binding_class=report.binding_class, drop=report.cliff.drop, lambda_max=report.cliff.lambda_max,
         lambda_v=report.cliff.lambda_v, interval=report.cliff.interval, recommended_lambda=report.recommended_lambda,
         clip=report.settings.clip, clip_band_lambda_star=min(band) if band else None,
-        report_path=str(report_path), report_sha256=_sha256(report_path), sweep_settings=settings), report_path
+        report_path=str(report_path), report_sha256=sha256_file(report_path), sweep_settings=settings), report_path
 
 
 def _same_report_elsewhere(stored: Prediction, prediction: Prediction) -> Prediction:
@@ -67,7 +63,7 @@ def _lock(prediction: Prediction, out: Path, echo) -> str:
         raise ValueError(f"{path} holds another prediction: use a new --out for new settings")
     if not path.exists():
         write_json_atomically(text, path)
-    digest = _sha256(path)
+    digest = sha256_file(path)
     echo(f"prediction locked: {path} sha256 {digest}")
     return digest
 
@@ -76,7 +72,7 @@ def _keep_locked_report(report_path: Path, digest: str, out: Path) -> None:
     """A copy of the report the prediction came from, beside the lock: a later re-audit
     may overwrite the original, and the lock's report_sha256 must stay checkable."""
     kept = out / LOCKED_REPORT
-    if not kept.exists() and report_path.exists() and _sha256(report_path) == digest:
+    if not kept.exists() and report_path.exists() and sha256_file(report_path) == digest:
         write_json_atomically(report_path.read_text(encoding="utf-8"), kept)
 
 
@@ -95,7 +91,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     _keep_locked_report(Path(prediction.report_path), prediction.report_sha256, out)
 
     pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32", reference_path=settings.reference)
-    tokenizer, vocab = pair.tokenizer, _vocabulary(pair.tokenizer)
+    tokenizer, vocab = pair.tokenizer, vocabulary_from_tokenizer(pair.tokenizer)
     pad = probe.pad_id(tokenizer)
 
     def prompts_of(records, role: str):
@@ -140,12 +136,6 @@ def _seeds(settings: SweepSettings) -> range:
     return range(settings.first_seed, settings.first_seed + settings.seeds)
 
 
-def _vocabulary(tokenizer):
-    from cliffaudit.contract import vocabulary_from_tokenizer
-
-    return vocabulary_from_tokenizer(tokenizer)
-
-
 def _interval(onset: onsets.Onset | None) -> OnsetInterval | None:
     return None if onset is None else OnsetInterval(lower=onset.lower, upper=onset.upper)
 
@@ -171,7 +161,7 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
                                     miss_at_least=check.miss_at_least if check else False))
     audited = locked_report(prediction, out)
     report = SweepReport(tool_version=__version__, settings=settings, prediction=prediction,
-                         prediction_sha256=lock_hash, lock_verified=_sha256(out / "prediction.json") == lock_hash,
+                         prediction_sha256=lock_hash, lock_verified=sha256_file(out / "prediction.json") == lock_hash,
                          runs=sorted(runs, key=lambda r: (r.seed, r.lam)), onset_per_seed=per_seed,
                          onset_pooled=_interval(pooled),
                          onset_range=OnsetRange(lower=observed.lower, upper=observed.upper,
