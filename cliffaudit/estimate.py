@@ -137,7 +137,7 @@ def draws_per_rollout(student: Positions, lambdas: np.ndarray, lam: float) -> di
         return {}
     pull = _at(student.log_pull_curve, lambdas, lam) if student.log_pull_curve.shape[1] \
         else np.full(len(student.sample), np.inf)
-    drive = np.where(pull < 0, 1.0 - student.student_amplified, student.student_amplified)
+    drive = np.where(pull < -theory.PULL_TOLERANCE, 1.0 - student.student_amplified, student.student_amplified)
     return {label: float(drive[student.label == label].sum() / student.n_samples)
             for label in sorted(set(student.label.tolist()))}
 

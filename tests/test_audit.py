@@ -16,6 +16,7 @@ from cliffaudit.contract import TokenContract
 from cliffaudit.contract.background import BackgroundContract
 
 from .conftest import SCALE, ranking_schema, tiny_settings
+from .reproduce import assert_reproduces
 from .contract.conftest import train_byte_level
 
 
@@ -86,7 +87,7 @@ def test_truncated_samples_are_warned_about(audit_report):
 
 def test_same_seed_same_report(tiny_checkpoints, audit_report):
     again = audit.run_audit(tiny_settings(tiny_checkpoints))
-    assert again.model_dump(exclude={"run"}) == audit_report.model_dump(exclude={"run"})
+    assert_reproduces(again, audit_report)
 
 
 def test_cli_writes_report_and_summary(tiny_checkpoints, tmp_path, capsys):
@@ -173,7 +174,7 @@ def test_contract_in_a_worker_process_gives_the_same_report(tiny_checkpoints, au
     monkeypatch.setattr(audit, "BackgroundContract", with_worker)
     again = audit.run_audit(tiny_settings(tiny_checkpoints))
     assert started == [True]
-    assert again.model_dump(exclude={"run"}) == audit_report.model_dump(exclude={"run"})
+    assert_reproduces(again, audit_report)
 
 
 def test_without_rollouts_the_cliff_comes_from_the_analytic_curve(tiny_checkpoints):

@@ -15,6 +15,8 @@ from cliffaudit.audit import record_batches, shard
 from cliffaudit.distributed import ProcessLayout
 from cliffaudit.report import AuditSettings
 
+from .reproduce import assert_reproduces
+
 
 @pytest.mark.parametrize("world", [1, 2, 3, 5, 8])
 @pytest.mark.parametrize("n_batches", [0, 1, 2, 7, 16, 31])
@@ -50,11 +52,10 @@ def test_two_processes_write_the_single_process_report(tiny_checkpoints, tmp_pat
         device="cpu")).model_dump_json())
     sharded = json.loads((tmp_path / "two" / "report.json").read_text())
     assert [c["label"] for c in sharded["classes"]] == [c["label"] for c in single["classes"]]
-    for a, b in zip(single["classes"], sharded["classes"]):
-        assert a == b, a["label"]
-    # Results match number for number; only how the run went differs.
+    # Results match: counts and verdicts exactly, floats within tests/reproduce.py's
+    # tolerances (each process is its own torch); only how the run went differs.
     assert sharded.pop("run")["processes"] == 2 and single.pop("run")["processes"] == 1
-    assert sharded == single
+    assert_reproduces(sharded, single)
 
 
 @pytest.mark.slow

@@ -26,11 +26,12 @@ from cliffaudit.theory.fixed_point import (
     onset_interval,
     sequence_parse_rate,
 )
-from cliffaudit.theory.reachability import DRAWS_TO_REACH, drive_mass, is_reachable, rollouts_needed
+from cliffaudit.theory.reachability import DRAWS_TO_REACH, PULL_TOLERANCE, drive_mass, is_reachable, rollouts_needed
 
 __all__ = [
     "DEFAULT_DROP",
     "DRAWS_TO_REACH",
+    "PULL_TOLERANCE",
     "ClipBand",
     "Regime",
     "bernoulli_lambda_v",

@@ -26,11 +26,18 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["DRAWS_TO_REACH", "drive_mass", "is_reachable", "rollouts_needed"]
+__all__ = ["DRAWS_TO_REACH", "PULL_TOLERANCE", "drive_mass", "is_reachable", "rollouts_needed"]
 
 # Expected driving draws over a run below which simulated runs did not reach the
 # fixed point's drop (cliffaudit.theory.simulate; docs/theory.md, "Reachability").
 DRAWS_TO_REACH = 3.0
+
+# A pull within this many nats of 0 is no pull: the fixed point moves less than 0.1% of
+# F's weight there. Where teacher and reference agree (most positions of a language
+# model's output are near-deterministic for both), the pull is 0 up to float error
+# (about 1e-6 nats in float32 over a vocabulary), and its sign would be the rounding's,
+# not the models': such a position is driven, as at a pull of exactly 0, by A's draws.
+PULL_TOLERANCE = 1e-3
 
 
 def drive_mass(teacher, reference, student, valid, lam: float) -> np.ndarray:
@@ -44,7 +51,7 @@ def drive_mass(teacher, reference, student, valid, lam: float) -> np.ndarray:
         log_weight = np.nan_to_num(lam * log_teacher + (1.0 - lam) * log_ref, nan=-np.inf)
     kept_weight = logsumexp(np.where(amplified, -np.inf, log_weight), axis=-1)
     kept_mass = logsumexp(np.where(amplified, -np.inf, log_ref), axis=-1)
-    through_kept = (kept_weight < kept_mass)[..., None]
+    through_kept = (kept_weight - kept_mass < -PULL_TOLERANCE)[..., None]
     driving = np.where(through_kept, ~amplified, amplified)
     return np.where(driving, student, 0.0).sum(-1)
 

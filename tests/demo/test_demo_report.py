@@ -1,7 +1,9 @@
 """The committed demo report is what the code writes today: the demo audit, rerun with
 the committed settings, gives the same report apart from the ``run`` section (wall time,
-memory). A change that moves any number in it fails here until the report is
-regenerated (``make demo``) and the change explained."""
+memory): every count, sample and verdict exactly, every float within the tolerances of
+``tests/reproduce.py`` (another CPU does not reproduce the last digits). A change that
+moves any number in it fails here until the report is regenerated (``make demo``) and
+the change explained."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import pytest
 from cliffaudit import audit
 from cliffaudit.report.load import load_report
 
+from ..reproduce import assert_reproduces
+
 COMMITTED = Path(__file__).resolve().parents[2] / "reports" / "demo" / "report.json"
 
 
@@ -20,4 +24,4 @@ def test_the_committed_demo_report_is_current(monkeypatch):
     monkeypatch.chdir(COMMITTED.parents[2])  # the report's settings name paths from the repository root
     committed = load_report(COMMITTED)
     again = audit.run_audit(committed.settings)
-    assert again.model_dump(exclude={"run"}) == committed.model_dump(exclude={"run"})
+    assert_reproduces(again, committed)
