@@ -594,7 +594,7 @@ def provenance(pair) -> dict:
     import subprocess
 
     versions = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "tokenizers", "outlines-core", "accelerate", "numpy"):
+    for name in ("torch", "transformers", "tokenizers", "llguidance", "accelerate", "numpy"):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

@@ -25,7 +25,7 @@ class BadInput(click.ClickException):
 
 
 # What `pip install 'cliffaudit[audit]'` adds to the torch-free base (import names).
-MODEL_SIDE = ("torch", "transformers", "safetensors", "outlines_core", "jsonschema", "sklearn", "tqdm")
+MODEL_SIDE = ("torch", "transformers", "safetensors", "llguidance", "jsonschema", "sklearn", "tqdm")
 
 
 def require_model_side(command: str) -> None:

@@ -113,7 +113,7 @@ def test_cli_writes_report_and_summary(tiny_checkpoints, tmp_path, capsys):
          '"additionalProperties": false}}\n{"id": "a", "prompt": "y"}\n', "probes.jsonl:2: duplicate id 'a'"),
         ('{"id": "a", "prompt": "x"}\n', "probes.jsonl:1: no 'schema' in the record"),
         ('{"id": "a", "prompt": "x", "schema": {"type": "object", "properties": {"a": {"type": "string", '
-         '"pattern": "x"}}, "additionalProperties": false}}\n', "probes.jsonl:1: schema: unsupported keyword 'pattern'"),
+         '"not": {"const": "x"}}}, "additionalProperties": false}}\n', "probes.jsonl:1: schema: unsupported keyword 'not'"),
         ('{"id": "a", "prompt": "x", "schema": {"type": "objec"}}\n', "probes.jsonl:1: schema: not a valid JSON Schema"),
     ],
 )
@@ -210,7 +210,7 @@ def test_the_report_records_its_provenance(audit_report):
     """When, from what, on which device and in which precision: what "auto" became."""
     run = audit_report.run
     assert run.created and run.created.endswith("+00:00")
-    assert {"python", "torch", "transformers", "outlines-core"} <= set(run.versions)
+    assert {"python", "torch", "transformers", "llguidance"} <= set(run.versions)
     assert run.device_used == "cpu" and run.dtypes_used == {"teacher": "float32", "student": "float32"}
     assert run.cliffaudit_commit is None or len(run.cliffaudit_commit) == 40
 

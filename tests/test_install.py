@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_REPORT = ROOT / "reports" / "demo" / "report.json"
 
 # Import names of the `audit` extra, and the distributions that carry them.
-_NOT_INSTALLED = {name.lower() for name in MODEL_SIDE} | {"accelerate", "outlines", "scikit_learn", "cliffaudit"}
+_NOT_INSTALLED = {name.lower() for name in MODEL_SIDE} | {"accelerate", "scikit_learn", "cliffaudit"}
 
 
 def _borrowed_base(target: Path) -> Path:
@@ -57,7 +57,7 @@ def torch_free_venv(tmp_path_factory) -> Path:
         metadata = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))).decode()
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     heavy = [line for line in requires if line.split()[1].split(">")[0].split("=")[0].split("<")[0].lower()
-             in {"torch", "transformers", "accelerate", "outlines", "outlines-core", "scikit-learn"}]
+             in {"torch", "transformers", "accelerate", "llguidance", "scikit-learn"}]
     assert heavy and all("extra == \"audit\"" in line for line in heavy), heavy  # only the extra pulls them in
 
     venv = work / "venv"

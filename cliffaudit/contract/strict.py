@@ -2,10 +2,12 @@
 
 An output is strictly valid when ``json.loads`` accepts it as one JSON document
 with no duplicate object keys and no NaN/Infinity literals, and the document
-validates against the record's JSON Schema under Draft 2020-12 with formats
-checked, and an integer-typed value is written as a JSON integer (``3``, not
-``3.0``; JSON Schema counts both as integers, most consumers do not). Duplicate keys and NaN are refused because Python's json module
-accepts them while most consumers (and the token-level contract) do not.
+validates against the record's JSON Schema under Draft 2020-12 with the formats of
+``formats.py`` checked, where ``integer`` means a value written as a JSON integer
+(``3``, not ``3.0``: JSON Schema counts both as integers, most consumers do not),
+wherever the schema says ``integer`` (through ``$ref``, ``anyOf`` and the rest).
+Duplicate keys and NaN are refused because Python's json module accepts them while
+most consumers (and the token-level contract) do not.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
+import re
+
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import best_match
+
+from cliffaudit.contract.formats import CHECKED_ELSEWHERE, REGEX_FORMATS
 
 if TYPE_CHECKING:
     from cliffaudit.contract.vocabulary import TokenVocabulary
@@ -54,36 +60,35 @@ def parse_json_strict(text: str) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant)
 
 
+def _format_checker() -> FormatChecker:
+    """Exactly the formats of ``formats.py``, whatever optional packages are installed."""
+    checker = FormatChecker(formats=())
+    for name, expression in REGEX_FORMATS.items():
+        compiled = re.compile(expression)
+        checker.checks(name)(lambda instance, compiled=compiled: not isinstance(instance, str)
+                             or compiled.fullmatch(instance) is not None)
+    for name in CHECKED_ELSEWHERE:
+        if name in FormatChecker.checkers:  # jsonschema's own function, e.g. ipaddress for ipv6
+            checker.checkers[name] = FormatChecker.checkers[name]
+    return checker
+
+
+FORMAT_CHECKER = _format_checker()
+# A JSON integer is what json.loads reads as an int: 3, not 3.0 or 3e0.
+StrictValidator = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool)))
+
+
 @lru_cache(maxsize=256)
 def _validator(schema_json: str) -> Draft202012Validator:
     schema = json.loads(schema_json)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return StrictValidator(schema, format_checker=FORMAT_CHECKER)
 
 
 def validator_for(schema: dict) -> Draft202012Validator:
-    """A cached Draft 2020-12 validator with format checking for ``schema``."""
+    """A cached strict Draft 2020-12 validator for ``schema`` (formats of ``formats.py``,
+    integers written as integers)."""
     return _validator(json.dumps(schema, sort_keys=True))
-
-
-def _integer_written_as_float(value: Any, schema: Any, pointer: str = "") -> str | None:
-    """Pointer of an integer-typed value written with a fraction or exponent (``3.0``):
-    JSON Schema calls it an integer, but it is not one a consumer's int parser takes."""
-    if not isinstance(schema, dict):
-        return None
-    if schema.get("type") == "integer" and isinstance(value, float):
-        return pointer or "/"
-    if isinstance(value, dict):
-        for key, sub in schema.get("properties", {}).items():
-            if key in value:
-                found = _integer_written_as_float(value[key], sub, f"{pointer}/{key}")
-                if found:
-                    return found
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            found = _integer_written_as_float(item, schema["items"], f"{pointer}/{i}")
-            if found:
-                return found
-    return None
 
 
 def strict_validate(text: str, schema: dict) -> StrictVerdict:
@@ -96,9 +101,6 @@ def strict_validate(text: str, schema: dict) -> StrictVerdict:
     if error is not None:
         where = "/" + "/".join(str(part) for part in error.absolute_path)
         return StrictVerdict(False, f"schema violation at {where}: {error.message}", value)
-    where = _integer_written_as_float(value, schema)
-    if where is not None:
-        return StrictVerdict(False, f"integer at {where} written with a fraction or exponent", value)
     return StrictVerdict(True, None, value)
 
 

@@ -238,7 +238,7 @@ class RunInfo(BaseModel):
     cliffaudit_commit: str | None = Field(None, description="git commit of the cliffaudit source, when it is a "
                                                             "checkout")
     versions: dict[str, str] = Field(default_factory=dict, description="python, torch, transformers, "
-                                                                       "outlines-core, ... as imported")
+                                                                       "llguidance, ... as imported")
     device_used: str | None = Field(None, description="the device the masses were computed on, e.g. cuda:0")
     dtypes_used: dict[str, str] = Field(default_factory=dict, description="each model's parameter dtype as loaded")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 
-from cliffaudit.contract import TokenContract
+from cliffaudit.contract import TokenContract, TokenVocabulary
+from cliffaudit.contract.tokens import llguidance_tokenizer
 
 
 def encode(tokenizer, text: str, eos: bool = True) -> list[int]:
@@ -52,3 +54,26 @@ def valid_at(contract: TokenContract, ids: list[int], schema: dict, position: in
     valid = np.flatnonzero(batch.valid_mask(row))
     eos = contract.vocab.eos_token_id
     return {None if t == eos else contract.vocab.token_bytes[t] for t in valid}
+
+
+def python_regex(rust_regex: str) -> str:
+    """A contract regex (Rust syntax, ``\\x{...}`` escapes) as Python ``re`` reads it:
+    the two dialects agree on everything else the contract writes."""
+    return re.sub(r"\\x\{([0-9A-Fa-f]+)\}", lambda m: f"\\U{int(m.group(1), 16):08x}", rust_regex)
+
+
+def byte_vocabulary() -> TokenVocabulary:
+    """One token per byte and an end of sequence: llguidance then judges text byte by byte."""
+    return TokenVocabulary([bytes((b,)) for b in range(256)] + [None], eos_token_id=256, tokenizer_name="bytes")
+
+
+def grammar_accepts(grammar: str, data: bytes) -> bool:
+    """Does the llguidance grammar admit ``data`` as a complete output? Fed byte by byte."""
+    from llguidance import LLMatcher
+
+    matcher = LLMatcher(llguidance_tokenizer(_BYTES), LLMatcher.grammar_from_lark(grammar), log_level=0)
+    assert not matcher.is_error(), matcher.get_error()
+    return all(matcher.consume_token(b) for b in data) and matcher.consume_token(256)
+
+
+_BYTES = byte_vocabulary()

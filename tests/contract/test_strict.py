@@ -14,8 +14,8 @@ from .conftest import ITEM_SCHEMA
     [
         ('{"colour": "red", "size": 3}', True, None),
         (' \n{"size": 3, "colour": "r\\u0065d"}\t', True, None),
-        ('{"colour": "red", "size": 3.0}', False, "integer at /size written with a fraction"),
-        ('{"colour": "red", "size": 3e0}', False, "integer at /size"),
+        ('{"colour": "red", "size": 3.0}', False, "schema violation at /size: 3.0 is not of type 'integer'"),
+        ('{"colour": "red", "size": 3e0}', False, "schema violation at /size"),
         ('{"colour": "red", "size": 3, "size": 4}', False, "duplicate key 'size'"),
         ('{"colour": "red", "size": 3, "price": NaN}', False, "non-standard JSON literal NaN"),
         ('{"colour": "blue", "size": 3}', False, "schema violation at /colour"),
@@ -53,10 +53,22 @@ def test_a_sampled_output_is_valid_only_when_it_ended(tokenizer):
     cut = strict_validate_output(good, vocab, ITEM_SCHEMA)  # a complete document, but the model never stopped
     assert not cut.valid and "no end of sequence" in cut.reason
     assert not strict_validate_output([], vocab, ITEM_SCHEMA).valid
-    assert "integer at /size" in strict_validate_output([*bad, eos], vocab, ITEM_SCHEMA).reason
+    assert "/size: 3.0 is not of type 'integer'" in strict_validate_output([*bad, eos], vocab, ITEM_SCHEMA).reason
     # A special token inside is a break, as the token-level contract says, even where a
     # decode that skips special tokens would show a valid document.
     with_pad = [*good[:1], pad, *good[1:], eos]
     assert tokenizer.decode(with_pad[:-1], skip_special_tokens=True) == '{"colour": "red", "size": 3}'
     inside = strict_validate_output(with_pad, vocab, ITEM_SCHEMA)
     assert not inside.valid and "a special token inside the output" in inside.reason and "at position 1" in inside.reason
+
+
+def test_an_integer_is_written_as_one_wherever_the_schema_says_integer():
+    """Through $ref, anyOf and additionalProperties too, not only properties and items."""
+    schema = {"$defs": {"n": {"type": "integer"}}, "type": "object",
+              "properties": {"a": {"$ref": "#/$defs/n"}, "b": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
+              "additionalProperties": {"type": "integer"}}
+    assert strict_validate('{"a": 1, "b": null, "c": -0}', schema).valid
+    for text in ('{"a": 1.0}', '{"b": 2e0}', '{"c": 3.0}'):
+        assert not strict_validate(text, schema).valid, text
+    assert strict_validate('{"a": 1, "b": 1}', {"anyOf": [{"type": "integer"}, {"type": "object"}]}).valid
+    assert strict_validate("2.0", {"type": "number"}).valid
