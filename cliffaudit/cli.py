@@ -102,6 +102,9 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def _probability(ctx, param, value):
+    if value == 0.0 and param.name == "teacher_valid_mass":
+        raise BadInput(f"{param.opts[0]} 0: teacher validity 0 (the teacher never keeps the format): the fixed point "
+                       f"never keeps it at any lambda > 0, so there is nothing to audit")
     if value is not None and not (0.0 < value <= 1.0):
         raise BadInput(f"{param.opts[0]} must be a probability in (0, 1], got {value}")
     return value
@@ -119,16 +122,24 @@ def _drop(ctx, param, value):
     return value
 
 
+MAX_LAMBDAS = 1001  # points of a --lambdas grid: each is a simulation or a training run per seed
+
+
 def parse_lambdas(text: str) -> list[float]:
-    """``1.0:1.6:0.05`` (inclusive) or ``1.0,1.2,1.5``."""
+    """``1.0:1.6:0.05`` (inclusive) or ``1.0,1.2,1.5``, at most ``MAX_LAMBDAS`` of them
+    (counted before the grid is built)."""
     try:
         if ":" in text:
             start, stop, step = (float(x) for x in text.split(":"))
             if not (step > 0 and stop >= start and math.isfinite(stop)):
                 raise ValueError
             count = int(round((stop - start) / step)) + 1
+            if count > MAX_LAMBDAS:
+                raise BadInput(f"--lambdas {text}: {count:,} lambdas, over the limit of {MAX_LAMBDAS:,}")
             grid = [round(start + i * step, 10) for i in range(count)]
         else:
+            if text.count(",") >= MAX_LAMBDAS:
+                raise BadInput(f"--lambdas: {text.count(',') + 1:,} lambdas, over the limit of {MAX_LAMBDAS:,}")
             grid = sorted(float(x) for x in text.split(","))
         if not grid or not all(math.isfinite(x) and x >= 0 for x in grid):
             raise ValueError
