@@ -42,9 +42,30 @@ class ProbeRecord(BaseModel):
             data.pop("schema")
         return data
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value):
+        # An integer id is written as its digits; anything else (null, a list, true) would
+        # be stringified into an id nobody wrote.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"must be a non-empty string or an integer, got {json.dumps(value)[:40]}")
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, prompt):
+        if prompt is not None and not prompt.strip():
+            raise ValueError("is empty: there is nothing for the models to answer")
+        return prompt
+
     @field_validator("messages")
     @classmethod
     def _chat_messages(cls, messages):
+        """A conversation the answer follows: text turns that end on the user's. One that ends
+        on an assistant turn, calls tools or says nothing would be scored as an answer to
+        something else, and parse 0."""
         if messages is None:
             return messages
         if not messages:
@@ -52,6 +73,13 @@ class ProbeRecord(BaseModel):
         for i, message in enumerate(messages):
             if not isinstance(message.get("role"), str) or not isinstance(message.get("content"), str):
                 raise ValueError(f"message {i} needs a string 'role' and a string 'content'")
+            if message["role"] == "tool" or message.get("tool_calls") is not None:
+                raise ValueError(f"message {i} is a tool call or result: conversations with tools are not audited")
+        last = messages[-1]
+        if last["role"] != "user":
+            raise ValueError(f"must end on a user turn, the one the answer follows; it ends on {last['role']!r}")
+        if not last["content"].strip():
+            raise ValueError("the last user turn is empty: there is nothing for the models to answer")
         return messages
 
     @model_validator(mode="after")
@@ -61,9 +89,23 @@ class ProbeRecord(BaseModel):
         return self
 
 
-def _text(path: Path, what: str) -> str:
-    """A file's text, or one line saying why it cannot be read."""
+# Sizes a user controls, bounded so that input too large for them is refused in a moment,
+# before any work (docs/audit.md, "Limits").
+MAX_PROBE_FILE_BYTES = 1 << 30  # a probe file (JSONL or parquet)
+MAX_JSON_FILE_BYTES = 16 << 20  # a schema file, a model's config.json
+MAX_SCHEMA_DEPTH = 8  # objects and arrays nested in a schema, the root object included
+MAX_SCHEMA_ITEMS = 1000  # minItems and maxItems
+MAX_SCHEMA_SIZE = 50_000  # the schema unrolled as the contract's grammar spells it (schema_size)
+MAX_JSON_NESTING = 64  # JSON nesting of a schema, whatever its keywords
+
+
+def _text(path: Path, what: str, limit: int = MAX_JSON_FILE_BYTES) -> str:
+    """A file's text, or one line saying why it cannot be read; a file larger than
+    ``limit`` bytes is refused before it is read."""
     try:
+        size = path.stat().st_size
+        if size > limit:
+            raise AuditInputError(f"{path}: {size:,} bytes, larger than the {limit:,} bytes {what} may hold")
         data = path.read_bytes()
     except IsADirectoryError:
         raise AuditInputError(f"{path}: is a directory, not {what}") from None
@@ -76,19 +118,101 @@ def _text(path: Path, what: str) -> str:
         raise AuditInputError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
 
 
+# A \uD800-\uDFFF escape: JSON may spell half of a UTF-16 pair alone, which is no text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _json(text: str, where: str, numbered: bool = False):
+    """``text`` parsed as JSON, or one line naming ``where`` (with the line of the error
+    when ``numbered``, for a whole file) and why not."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AuditInputError(f"{where}{f':{exc.lineno}' if numbered else ''}: not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise AuditInputError(f"{where}: JSON nested too deeply to read") from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise AuditInputError(f"{where}: a string holds a lone UTF-16 surrogate "
+                                  f"(\\u{ord(exc.object[exc.start]):04x}), which is not text") from None
+    return value
+
+
 def _json_object(path: Path, what: str) -> dict:
     """A file holding one JSON object, or one line saying why not."""
-    try:
-        parsed = json.loads(_text(path, what))
-    except json.JSONDecodeError as exc:
-        raise AuditInputError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    parsed = _json(_text(path, what), str(path), numbered=True)
     if not isinstance(parsed, dict):
         raise AuditInputError(f"{path}: {what} must be a JSON object")
     return parsed
 
 
 def read_schema(path: str | Path) -> dict:
-    return _json_object(Path(path), "a JSON schema")
+    schema = _json_object(Path(path), "a JSON schema")
+    check_schema_size(schema, str(path))
+    return schema
+
+
+def check_schema_size(schema, where: str) -> None:
+    """Refuse a schema whose contract would not fit in memory or time, from the raw JSON
+    and before the contract is built: the contract's grammar repeats an array's item up to
+    maxItems times (minItems when unbounded) and spells every object member twice, so its
+    size grows with the product of the bounds along a path and doubles with each level of
+    nesting (a schema 20 objects deep took 9 GB, minItems 100000 took minutes). Limits:
+    ``MAX_SCHEMA_DEPTH``, ``MAX_SCHEMA_ITEMS``, ``MAX_SCHEMA_SIZE``, ``MAX_JSON_NESTING``."""
+    _check_nesting(schema, where)
+    size = schema_size(schema, where)
+    if size > MAX_SCHEMA_SIZE:
+        raise AuditInputError(f"{where}: schema too large for the contract: {size:,} unrolled nodes (arrays counted "
+                              f"maxItems times, object members twice), over the limit of {MAX_SCHEMA_SIZE:,}")
+
+
+def _check_nesting(value, where: str) -> None:
+    # Iterative, so that checking depth cannot itself run out of stack.
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_NESTING:
+            raise AuditInputError(f"{where}: schema nested deeper than {MAX_JSON_NESTING} JSON levels")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def schema_size(schema, where: str, path: str = "", depth: int = 1) -> int:
+    """The schema's size unrolled as the contract's grammar spells it: a leaf counts 1, an
+    object 1 + twice the sum over its members of (key length + member size), an array
+    1 + twice its item's size times max(1, maxItems, or minItems when unbounded). Refuses
+    nesting deeper than ``MAX_SCHEMA_DEPTH`` and item bounds over ``MAX_SCHEMA_ITEMS``;
+    stops adding once the size passes ``MAX_SCHEMA_SIZE``. Other keywords are left to the
+    contract, which refuses what it cannot hold."""
+    if not isinstance(schema, dict) or schema.get("type") not in ("object", "array"):
+        return 1
+    here = path or "(root)"
+    if depth > MAX_SCHEMA_DEPTH:
+        raise AuditInputError(f"{where}: schema at {here}: objects and arrays nested deeper than "
+                              f"{MAX_SCHEMA_DEPTH} levels")
+    if schema["type"] == "object":
+        members = schema.get("properties")
+        size = 1
+        for key, sub in (members.items() if isinstance(members, dict) else ()):
+            size += 2 * (len(key) + schema_size(sub, where, f"{path}/properties/{key}", depth + 1))
+            if size > MAX_SCHEMA_SIZE:
+                break
+        return size
+    for keyword in ("minItems", "maxItems"):
+        bound = schema.get(keyword)
+        if bound is None:
+            continue
+        if isinstance(bound, bool) or not isinstance(bound, int) or bound < 0:
+            raise AuditInputError(f"{where}: schema at {path}/{keyword}: must be an integer >= 0, got "
+                                  f"{json.dumps(bound)}")
+        if bound > MAX_SCHEMA_ITEMS:
+            raise AuditInputError(f"{where}: schema at {path}/{keyword}: {bound} is over the limit of "
+                                  f"{MAX_SCHEMA_ITEMS} items")
+    at_most = schema.get("maxItems")
+    copies = max(1, at_most if at_most is not None else schema.get("minItems") or 1)
+    return 1 + 2 * copies * schema_size(schema.get("items"), where, f"{path}/items", depth + 1)
 
 
 def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key: str = "prompt",
@@ -101,8 +225,6 @@ def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key
     seen: set[str] = set()
     rows = _parquet_rows(path) if path.suffix == ".parquet" else _jsonl_rows(path)
     for where, data in rows:
-        if isinstance(data, dict) and "id" in data and not isinstance(data["id"], str):
-            data["id"] = str(data["id"])
         if isinstance(data, dict) and (prompt_key, messages_key) != ("prompt", "messages"):
             # The field named as the messages is never also read as a prompt (verl's `prompt`).
             named = [(messages_key, "messages")] + ([(prompt_key, "prompt")] if prompt_key != messages_key else [])
@@ -120,6 +242,8 @@ def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key
         schema = record.schema_ if record.schema_ is not None else default_schema
         if schema is None:
             raise AuditInputError(f"{where}: no 'schema' in the record and no --schema given")
+        if record.schema_ is not None:
+            check_schema_size(schema, f"{where}: schema")
         try:
             load_contract_schema(schema)
         except ContractSchemaError as exc:
@@ -131,15 +255,12 @@ def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key
 
 
 def _jsonl_rows(path: Path):
-    """(FILE:LINE, record) of each non-empty line."""
-    for number, line in enumerate(_text(path, "a JSONL probe file").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            yield where, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AuditInputError(f"{where}: not JSON: {exc.msg}") from None
+    """(FILE:LINE, record) of each non-empty line. Lines end at ``\\n`` only, as JSONL
+    says: U+2028 and the other characters ``str.splitlines`` also breaks at may stand
+    unescaped inside a JSON string."""
+    for number, line in enumerate(_text(path, "a JSONL probe file", MAX_PROBE_FILE_BYTES).split("\n"), start=1):
+        if line.strip():
+            yield f"{path}:{number}", _json(line, f"{path}:{number}")
 
 
 def _parquet_rows(path: Path):
@@ -150,9 +271,12 @@ def _parquet_rows(path: Path):
     except ImportError:
         raise AuditInputError(f"{path}: reading parquet needs pyarrow: pip install 'cliffaudit[parquet]'") from None
     try:
-        table = parquet.read_table(path)
+        too_large = path.stat().st_size > MAX_PROBE_FILE_BYTES
+        table = None if too_large else parquet.read_table(path)
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         raise AuditInputError(f"{path}: not a readable parquet file: {' '.join(str(exc).split())[:200]}") from None
+    if too_large:
+        raise AuditInputError(f"{path}: larger than the {MAX_PROBE_FILE_BYTES:,} bytes a probe file may hold")
     for number, row in enumerate(table.to_pylist(), start=1):
         row.setdefault("id", f"row{number}")
         yield f"{path}:row {number}", row
