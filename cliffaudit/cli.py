@@ -70,10 +70,22 @@ def _config_defaults(ctx, param, value):
         name = known.get(str(key).replace("_", "-"))
         if name is None or name == "config_path":
             raise BadInput(f"--config {value}: {key}: not an option of this command")
+        _check_config_number(value, key, setting, next(p for p in ctx.command.params if p.name == name))
         # click passes defaults through the option's type; a mapping travels as JSON text
         defaults[name] = json.dumps(setting) if isinstance(setting, dict | list) else setting
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
+
+
+def _check_config_number(path, key, setting, option) -> None:
+    """A number option's value in YAML: click would take ``true`` as 1 and ``2.5`` as 2."""
+    if setting is None:  # unset: the option's own default
+        return
+    kind = getattr(option.type, "name", "")
+    if kind in ("integer", "integer range") and (isinstance(setting, bool) or not isinstance(setting, int | str)):
+        raise BadInput(f"--config {path}: {key}: must be an integer, got {json.dumps(setting)}")
+    if kind in ("float", "float range") and (isinstance(setting, bool) or not isinstance(setting, int | float | str)):
+        raise BadInput(f"--config {path}: {key}: must be a number, got {json.dumps(setting)}")
 
 
 def _settings(model, **values):

@@ -56,6 +56,44 @@ def _corrupted(tiny, tmp):
     return {"--teacher": folder}
 
 
+def _edited_weights(tiny, tmp, name, edit):
+    from safetensors.numpy import load_file, save_file
+
+    folder = _copy_checkpoint(tiny, tmp, name)
+    tensors = load_file(_weights(folder))
+    edit(tensors)
+    save_file(tensors, _weights(folder), metadata={"format": "pt"})
+    return {"--teacher": folder}
+
+
+def _edited_config(tiny, tmp, name, **changes):
+    folder = _copy_checkpoint(tiny, tmp, name)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | {k: v(config[k]) for k, v in changes.items()}))
+    return {"--teacher": folder}
+
+
+def _garbage_bin(tiny, tmp):
+    folder = _copy_checkpoint(tiny, tmp, "pickled")
+    _weights(folder).unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"garbage" * 100)
+    return {"--teacher": folder}
+
+
+def _missing_shard(tiny, tmp):
+    folder = _copy_checkpoint(tiny, tmp, "sharded")
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {"lm_head.weight": "model-00002-of-00002.safetensors"}}))
+    return {"--teacher": folder}
+
+
+def _chat_template(tiny, tmp, template):
+    folder = _copy_checkpoint(tiny, tmp, "templated")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps(config | {"chat_template": template}))
+    return {"--teacher": folder}
+
+
 def _nested_schema(depth: int) -> dict:
     schema = {"type": "string"}
     for _ in range(depth):
@@ -83,6 +121,10 @@ def _record(tmp, **fields):
 
 def _chat(tmp, *messages):
     return {"--probes": _probes(tmp, {"id": "a", "messages": list(messages), "schema": ranking_schema()})}
+
+
+def _long_name(tmp: Path) -> Path:
+    return tmp / ("x" * 600)  # over any file system's 255 bytes a name
 
 
 def _no_chat_template_for_messages(tiny, tmp):
@@ -141,6 +183,41 @@ AUDIT_CASES = [
     ("--samples-per-prompt 0", lambda t, p: {"--samples-per-prompt": "0"}, "--samples-per-prompt: Input should be"),
     ("--rollouts 0", lambda t, p: {"--rollouts": "0"}, "--rollouts"),
     ("--dtype float8", lambda t, p: {"--dtype": "float8"}, "--dtype must be one of"),
+    # Issue #34: checkpoints that would load with random weights, or not at all.
+    ("missing weight tensor", lambda t, p: _edited_weights(t, p, "missing", lambda w: w.pop(sorted(w)[3])),
+     "lacks the weight 'model.layers.0.mlp.down_proj.weight': it would load with random values"),
+    ("unexpected tensor", lambda t, p: _edited_weights(t, p, "extra", lambda w: w.update(extra=w["lm_head.weight"])),
+     "holds the tensor 'extra', which the model does not have"),
+    ("weight of another shape", lambda t, p: _edited_config(t, p, "wider", vocab_size=lambda v: v + 10),
+     "holds 'lm_head.weight' of shape (420, 32), where the model's is (430, 32) (and 1 more)"),
+    ("tokenizer larger than the model", lambda t, p: _edited_config(t, p, "narrower", vocab_size=lambda v: v - 20),
+     "the teacher's tokenizer has 420 tokens but its model's vocab_size is 400"),
+    ("garbage pytorch_model.bin", _garbage_bin, "pytorch_model.bin: not a PyTorch checkpoint"),
+    ("sharded index without its shard", _missing_shard, "names the weights file model-00002-of-00002.safetensors"),
+    ("chat template does not parse", lambda t, p: _chat_template(t, p, "{% if %}"),
+     "the teacher's chat template fails: TemplateSyntaxError"),
+    ("chat template raises", lambda t, p: _chat_template(t, p, "{{ raise_exception('no thanks') }}"),
+     "the teacher's chat template fails: TemplateError: no thanks (record 'r0'"),
+    ("--chat-template-kwargs add_generation_prompt",
+     lambda t, p: {"--chat-template-kwargs": '{"add_generation_prompt": false}'},
+     "--chat-template-kwargs: add_generation_prompt is set by cliffaudit"),
+    ("--chat-template-kwargs tokenize", lambda t, p: {"--chat-template-kwargs": '{"tokenize": true}'},
+     "--chat-template-kwargs: tokenize is set by cliffaudit"),
+    ("--seed -1", lambda t, p: {"--seed": "-1"}, "--seed -1: a seed must be in [0, 4294967295]"),
+    ("--device-map bogus", lambda t, p: {"--device-map": "bogus"}, "--device-map bogus: must be one of auto"),
+    ("--student-dtype float8", lambda t, p: {"--student-dtype": "float8"}, "--student-dtype must be one of"),
+    ("600-character --teacher", lambda t, p: {"--teacher": _long_name(p)}, "cannot read: File name too long"),
+    ("600-character --probes", lambda t, p: {"--probes": _long_name(p)}, "cannot read: File name too long"),
+    ("600-character --schema", lambda t, p: {"--schema": _long_name(p)}, "cannot read: File name too long"),
+    ("600-character --out", lambda t, p: {"--out": _long_name(p)}, "cannot write there: File name too long"),
+    # Sizes a user controls, refused from their bounds.
+    ("--lambda-max 1e9", lambda t, p: {"--lambda-max": "1e9"}, "--lambda-max at most 11"),
+    ("--samples-per-prompt 100000", lambda t, p: {"--samples-per-prompt": "100000"}, "over the limit of 1,024"),
+    ("--rollouts 1e20", lambda t, p: {"--rollouts": str(10**20)}, "--rollouts 100000000000000000000: over the limit"),
+    ("a batch's logits too large", lambda t, p: {"--batch-size": "4096", "--max-new-tokens": "32768"},
+     "a batch's logits would hold 56,373,166,080 numbers"),
+    ("the curves too large", lambda t, p: {"--samples-per-prompt": "1000", "--max-new-tokens": "2000"},
+     "the curves over the grid would hold 1,608,000,000 numbers"),
     ("schema 20 objects deep", lambda t, p: _record(p, schema=_nested_schema(20)),
      "probes.jsonl:1: schema: schema at /properties/a/properties/a/properties/a/properties/a/properties/a/properties/a"
      "/properties/a/properties/a: objects and arrays nested deeper than 8 levels"),
@@ -224,6 +301,9 @@ def test_input_too_large_or_malformed_is_refused_before_torch_loads(tiny_checkpo
     for folder in folders:
         folder.mkdir()
     cases = [({"--probes": _probes(folders[0], raw=b"not json\n")}, "probes.jsonl:1: not JSON"),
+             ({"--dtype": "float8"}, "--dtype must be one of"),
+             ({"--device-map": "bogus"}, "--device-map bogus"),
+             ({"--lambda-max": "1e9"}, "--lambda-max at most 11"),
              (_record(folders[1], schema=_nested_schema(60)), "nested deeper than 64 JSON levels"),
              (_record(folders[2], schema=_with_array(minItems=100000)), "over the limit of 1000 items")]
     argvs = [_audit_argv(tiny_checkpoints, {**overrides, "--out": tmp_path / "out"}) for overrides, _ in cases]
@@ -257,6 +337,29 @@ def test_hostile_report_input_exits_two(audit_report, tmp_path, capsys, argv, fr
     _one_error_line(code, captured.out, captured.err, fragment)
 
 
+def test_demo_eval_on_a_folder_without_weights_exits_two(tiny_checkpoints, tmp_path, capsys):
+    folder = _copy_checkpoint(tiny_checkpoints, tmp_path, "weightless")
+    _weights(folder).unlink()
+    code = main(["demo", "eval", "--teacher", str(folder), "--student", str(tiny_checkpoints / "student")])
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.out, captured.err, "weightless: no weights (*.safetensors or pytorch_model*.bin)")
+    assert main(["demo", "eval", "--seed", "-1"]) == 2 and "--seed -1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("line", "fragment"), [
+    ("samples-per-prompt: true", "samples-per-prompt: must be an integer, got true"),
+    ("limit: 2.5", "limit: must be an integer, got 2.5"),
+    ("drop: false", "drop: must be a number, got false"),
+])
+def test_a_config_value_of_the_wrong_kind_is_refused(tmp_path, capsys, line, fragment):
+    """YAML ``true`` is not 1 and 2.5 is not 2, whatever click would make of them."""
+    config = tmp_path / "audit.yaml"
+    config.write_text(line + "\n")
+    code = main(["audit", "--config", str(config)])
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.out, captured.err, fragment)
+
+
 SWEEP_CASES = [
     ("--clip 1", ["--clip", "1"], "--clip: clip must be a finite number > 1"),
     ("--seeds 0", ["--seeds", "0"], "--seeds: Input should be greater than or equal to 1"),
@@ -265,6 +368,10 @@ SWEEP_CASES = [
     ("bad probes", ["--probes", "{not_json}"], "not JSON"),
     ("missing teacher", ["--teacher", "{missing}"], "no such directory"),
     ("--lambdas 1:1e9:1e-3", ["--lambdas", "1:1e9:1e-3"], "over the limit of 1,001"),
+    ("--seeds 100000", ["--seeds", "100000"], "--seeds 100000: over the limit of 1,000"),
+    ("--first-seed past the last seed", ["--first-seed", str(2**32)], "past the largest seed"),
+    ("--chat-template-kwargs tokenize", ["--chat-template-kwargs", '{{"tokenize": true}}'],
+     "tokenize is set by cliffaudit"),
 ]
 
 
