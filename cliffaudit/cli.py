@@ -470,8 +470,14 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
     """Re-render the HTML report from report.json."""
 
     from cliffaudit.render.html import banner, write_html
+    from cliffaudit.report import complete_interrupted_writes, same_file
     from cliffaudit.report.load import ReportError, load_report
 
+    out = Path(html_path) if html_path else Path(report_path).with_suffix(".html")
+    for option, source in (("REPORT.json", report_path), ("--sweep", sweep_path)):
+        if source is not None and same_file(out, Path(source)):
+            raise BadInput(f"--html {out}: is the {option} input; writing the page there would destroy it")
+    complete_interrupted_writes(Path(report_path).parent)  # a pair a killed run left half renamed
     try:
         loaded = load_report(Path(report_path))
     except ReportError as exc:
@@ -486,7 +492,6 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
             sweep = SweepReport.model_validate_json(Path(sweep_path).read_text(encoding="utf-8"))
         except (OSError, ValueError, ValidationError) as exc:
             raise BadInput(f"{sweep_path}: not a readable sweep.json: {' '.join(str(exc).split())[:200]}") from None
-    out = Path(html_path) if html_path else Path(report_path).with_suffix(".html")
     try:
         write_html(loaded, out, proposed_lambda=proposed_lambda, sweep=sweep)
     except OSError as exc:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError, field_validator, model_validato
 
 from cliffaudit.contract import ContractSchemaError, load_contract_schema
 from cliffaudit.errors import InputError
+from cliffaudit.report import same_file
 from cliffaudit.report.model import AuditSettings, resolve_checkpoint
 
 
@@ -530,6 +531,16 @@ def check_memory_bounds(settings: AuditSettings, records: int) -> None:
                               f"{MAX_CURVE:,}; lower one of them (or --limit the records)")
 
 
+def check_outputs_apart(outputs: list[tuple[str, Path]], inputs: dict[str, str | Path | None]) -> None:
+    """No output is written over an input: ``outputs`` are (option, path) pairs, ``inputs``
+    map an option to its path."""
+    for out_option, output in outputs:
+        for in_option, source in inputs.items():
+            if source is not None and same_file(Path(output), Path(source)):
+                raise AuditInputError(f"{out_option} {output}: is the {in_option} input {source}; writing it would "
+                                      f"destroy the input")
+
+
 def check_before_loading(settings: AuditSettings, out_dir: str | Path | None = None
                          ) -> list[tuple[ProbeRecord, dict]]:
     """Everything that can be checked from settings and files alone, in the order a user
@@ -543,6 +554,8 @@ def check_before_loading(settings: AuditSettings, out_dir: str | Path | None = N
     check_memory_bounds(settings, len(records))
     check_device_name(settings.device)
     if out_dir is not None:
+        check_outputs_apart([("--out", Path(out_dir) / name) for name in ("report.json", "report.html")],
+                            {"--probes": settings.probes, "--schema": settings.schema_path})
         check_writable_folder("--out", out_dir)
     return records
 

@@ -324,6 +324,12 @@ REPORT_CASES = [
     ("--html under a file", lambda p, report: ["report", report, "--html", _file(p) / "page.html"], "cannot write"),
     ("not a report", lambda p, report: ["report", _file(p)], "not JSON"),
     ("--lambda nan", lambda p, report: ["report", report, "--lambda", "nan"], "--lambda must be a finite number"),
+    ("--html is the report", lambda p, report: ["report", report, "--html", report],
+     "is the REPORT.json input; writing the page there would destroy it"),
+    ("--html is the report by another name", lambda p, report: ["report", report, "--html", report.parent / "." /
+                                                                report.name], "is the REPORT.json input"),
+    ("--html is the --sweep input", lambda p, report: ["report", report, "--sweep", _file(p), "--html", _file(p)],
+     "is the --sweep input"),
 ]
 
 
@@ -332,9 +338,22 @@ def test_hostile_report_input_exits_two(audit_report, tmp_path, capsys, argv, fr
     from cliffaudit.report import write_report
 
     report = write_report(audit_report, tmp_path / "audit")
+    written = report.read_bytes()
     code = main([str(x) for x in argv(tmp_path, report)])
     captured = capsys.readouterr()
     _one_error_line(code, captured.out, captured.err, fragment)
+    assert report.read_bytes() == written  # inputs are never written over
+
+
+def test_an_audit_never_writes_over_its_probes(tiny_checkpoints, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    probes = out / "report.json"  # probes named as the report the audit would write
+    probes.write_bytes((tiny_checkpoints / "probes.jsonl").read_bytes())
+    code = main(_audit_argv(tiny_checkpoints, {"--probes": probes, "--out": out}))
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.out, captured.err, "report.json: is the --probes input")
+    assert probes.read_bytes() == (tiny_checkpoints / "probes.jsonl").read_bytes()
 
 
 def test_demo_eval_on_a_folder_without_weights_exits_two(tiny_checkpoints, tmp_path, capsys):
@@ -400,7 +419,7 @@ _KILL_HOOK = """
 import os, signal
 import cliffaudit.audit as audit
 import cliffaudit.render.html as html
-import cliffaudit.report.model as model
+import cliffaudit.report.write as write
 from cliffaudit.report.load import load_report
 
 audit.run_audit = lambda settings, out_dir=None: load_report(os.environ["CLIFFAUDIT_TEST_REPORT"])
@@ -418,7 +437,7 @@ elif WHEN == "renaming":  # the first file has been renamed into place
         calls.append(dst)
         if len(calls) == 1:
             os.kill(os.getpid(), signal.SIGTERM)
-    model.os.replace = killing_replace
+    write.os.replace = killing_replace
 """
 
 DEMO_REPORT = Path(__file__).resolve().parents[1] / "reports" / "demo" / "report.json"
