@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,8 @@ import click
 
 from cliffaudit import __version__
 from cliffaudit.demo.cli import demo_group
-from cliffaudit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, InputError, require_model_side
+from cliffaudit.errors import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, BadInput, InputError,
+                               require_model_side)
 from cliffaudit.gate.cli import gate_command
 from cliffaudit.report.model import AuditSettings
 from cliffaudit.sweep.model import SweepSettings
@@ -590,12 +592,19 @@ cli.add_command(gate_command)
 
 def _terminated(signum, frame):
     # SIGTERM as an exception, so that a killed run removes its temporary files on the way
-    # out (report.model.write_together) instead of leaving half of its outputs.
+    # out (report.write.write_together) instead of leaving half of its outputs.
     raise SystemExit(128 + signum)
+
+
+# No network at run time: models and data load from local paths, and a hub id only from the
+# local cache. Set before anything imports huggingface_hub or transformers, which read them
+# once; a hub id in the cache would otherwise still send a request (telemetry, a revision check).
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of raising SystemExit."""
+    os.environ.update(OFFLINE)
     argv = list(sys.argv[1:] if argv is None else argv)
     previous = signal.signal(signal.SIGTERM, _terminated) \
         if threading.current_thread() is threading.main_thread() else None
@@ -610,9 +619,15 @@ def _main(argv: list[str]) -> int:
     try:
         result = cli.main(args=argv, prog_name="cliffaudit", standalone_mode=False,
                           obj={"argv": argv})
-    except click.exceptions.Abort:
-        click.echo("cliffaudit: error: aborted", err=True)
-        return EXIT_FAIL
+    except click.exceptions.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
+        click.echo("cliffaudit: error: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        # A path the checks did not reach (a name too long for the file system, a
+        # permission): still one line naming it, never a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"cliffaudit: error: {where}{exc.strerror or exc}", err=True)
+        return EXIT_BAD_INPUT
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         return EXIT_BAD_INPUT

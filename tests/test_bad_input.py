@@ -3,7 +3,7 @@
 --out. Every input is generated here, the large ones too: a size is refused from its
 bound, before the work it would cost. Then the outputs that belong together: a run
 killed between writing report.json and report.html leaves neither; a signal during the
-renames waits.
+renames waits; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -292,11 +292,12 @@ def test_hostile_audit_input_exits_two_with_one_line_and_no_output(tiny_checkpoi
     assert not os.path.exists(out) or not any(out.iterdir())  # os.path: a name too long is not there
 
 
-def test_input_too_large_or_malformed_is_refused_before_torch_loads(tiny_checkpoints, tmp_path):
+def test_input_too_large_or_malformed_is_refused_before_torch_loads_and_offline(tiny_checkpoints, tmp_path):
     """Bad files and sizes over their bounds are refused from the settings and files
     alone, before torch is imported, let alone a model loaded: a bad probe file or a
     schema 60 objects deep costs a fraction of a second however large the models (the
-    bound is the design, not a clock)."""
+    bound is the design, not a clock). The same process shows the CLI entry going
+    offline before huggingface_hub is imported, whatever the environment said."""
     folders = [tmp_path / str(i) for i in range(3)]
     for folder in folders:
         folder.mkdir()
@@ -308,16 +309,24 @@ def test_input_too_large_or_malformed_is_refused_before_torch_loads(tiny_checkpo
              (_record(folders[2], schema=_with_array(minItems=100000)), "over the limit of 1000 items")]
     argvs = [_audit_argv(tiny_checkpoints, {**overrides, "--out": tmp_path / "out"}) for overrides, _ in cases]
     code = textwrap.dedent(f"""
-        import json, sys
+        import json, os, sys
         from cliffaudit.cli import main
-        codes = [(main(argv), "torch" in sys.modules) for argv in {argvs!r}]
-        print(json.dumps(codes))
+        codes = [(main(argv), "torch" in sys.modules, "huggingface_hub" in sys.modules) for argv in {argvs!r}]
+        import huggingface_hub.constants
+        env = {{name: os.environ.get(name) for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                                                         "HF_HUB_DISABLE_TELEMETRY")}}
+        print(json.dumps([codes, env, huggingface_hub.constants.HF_HUB_OFFLINE]))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    codes = json.loads(done.stdout)
-    assert codes == [[2, False]] * len(cases), done.stderr
+    env = {**os.environ, "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0"}
+    env.pop("HF_HUB_DISABLE_TELEMETRY", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                          env=env)
+    codes, offline, hub_offline = json.loads(done.stdout)
+    assert codes == [[2, False, False]] * len(cases), done.stderr
     errors = done.stderr.splitlines()
     assert len(errors) == len(cases) and all(fragment in line for (_, fragment), line in zip(cases, errors)), errors
+    assert offline == {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    assert hub_offline is True  # what huggingface_hub and transformers read at import: no request leaves
 
 
 REPORT_CASES = [
@@ -330,6 +339,7 @@ REPORT_CASES = [
                                                                 report.name], "is the REPORT.json input"),
     ("--html is the --sweep input", lambda p, report: ["report", report, "--sweep", _file(p), "--html", _file(p)],
      "is the --sweep input"),
+    ("600-character report path", lambda p, report: ["report", _long_name(p)], "File name too long"),
 ]
 
 
@@ -354,6 +364,19 @@ def test_an_audit_never_writes_over_its_probes(tiny_checkpoints, tmp_path, capsy
     captured = capsys.readouterr()
     _one_error_line(code, captured.out, captured.err, "report.json: is the --probes input")
     assert probes.read_bytes() == (tiny_checkpoints / "probes.jsonl").read_bytes()
+
+
+def test_ctrl_c_exits_130_not_the_verdict_code_and_writes_nothing(tiny_checkpoints, tmp_path, capsys, monkeypatch):
+    from cliffaudit import audit
+
+    def interrupted(settings, out_dir=None):
+        raise KeyboardInterrupt  # what Python's SIGINT handler raises in the main thread
+
+    monkeypatch.setattr(audit, "run_audit", interrupted)
+    code = main(_audit_argv(tiny_checkpoints, {"--out": tmp_path / "out"}))
+    # click starts a fresh line after the terminal's ^C, then the one message
+    assert code == 130 and capsys.readouterr().err.lstrip("\n") == "cliffaudit: error: interrupted\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_demo_eval_on_a_folder_without_weights_exits_two(tiny_checkpoints, tmp_path, capsys):
