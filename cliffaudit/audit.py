@@ -25,7 +25,8 @@ from tqdm import tqdm
 from cliffaudit import __version__, estimate, theory
 from cliffaudit.contract import TokenContract, strict_validate_output
 from cliffaudit.contract.background import BackgroundContract
-from cliffaudit.inputs import AuditInputError, ProbeRecord, check_before_loading, check_prompts
+from cliffaudit.inputs import (AuditInputError, ProbeRecord, check_before_loading, check_prompts,
+                               check_vocabulary_sizes)
 from cliffaudit.report import (
     AuditReport,
     AuditSettings,
@@ -469,11 +470,21 @@ def role_prompts(tokenizers: dict, records: list, settings: AuditSettings) -> di
     another's tokenizer shares its list."""
     from cliffaudit import probe
 
+    locations = {"teacher": settings.teacher, "student": settings.student,
+                 "reference": settings.reference or settings.student}
     rendered: dict[int, list[list[int]]] = {}
-    for tokenizer in tokenizers.values():
-        if id(tokenizer) not in rendered:
-            rendered[id(tokenizer)] = [probe.render_prompt(tokenizer, r.prompt, r.messages, settings.use_chat_template,
-                                                           settings.chat_template_kwargs) for r, _ in records]
+    for role, tokenizer in tokenizers.items():
+        if id(tokenizer) in rendered:
+            continue
+        rendered[id(tokenizer)] = []
+        for record, _ in records:
+            try:
+                rendered[id(tokenizer)].append(probe.render_prompt(
+                    tokenizer, record.prompt, record.messages, settings.use_chat_template,
+                    settings.chat_template_kwargs))
+            except probe.ProbeError as exc:
+                raise AuditInputError(f"{locations[role]}: the {role}'s {exc} (record {record.id!r} of "
+                                      f"{settings.probes})") from None
     return {role: rendered[id(tokenizer)] for role, tokenizer in tokenizers.items()}
 
 
@@ -497,6 +508,7 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
                                            settings.trust_remote_code)
     except probe.ProbeError as exc:
         raise AuditInputError(str(exc)) from None
+    check_vocabulary_sizes(settings, {role: len(tokenizer) for role, tokenizer in tokenizers.items()})
     prompts = role_prompts(tokenizers, records, settings)
     check_prompts(settings, records, prompts,
                   {role: bool(getattr(t, "chat_template", None)) for role, t in tokenizers.items()})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,8 @@ import click
 
 from cliffaudit import __version__
 from cliffaudit.demo.cli import demo_group
-from cliffaudit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, InputError, require_model_side
+from cliffaudit.errors import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, BadInput, InputError,
+                               require_model_side)
 from cliffaudit.gate.cli import gate_command
 from cliffaudit.report.model import AuditSettings
 from cliffaudit.sweep.model import SweepSettings
@@ -70,10 +72,22 @@ def _config_defaults(ctx, param, value):
         name = known.get(str(key).replace("_", "-"))
         if name is None or name == "config_path":
             raise BadInput(f"--config {value}: {key}: not an option of this command")
+        _check_config_number(value, key, setting, next(p for p in ctx.command.params if p.name == name))
         # click passes defaults through the option's type; a mapping travels as JSON text
         defaults[name] = json.dumps(setting) if isinstance(setting, dict | list) else setting
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
+
+
+def _check_config_number(path, key, setting, option) -> None:
+    """A number option's value in YAML: click would take ``true`` as 1 and ``2.5`` as 2."""
+    if setting is None:  # unset: the option's own default
+        return
+    kind = getattr(option.type, "name", "")
+    if kind in ("integer", "integer range") and (isinstance(setting, bool) or not isinstance(setting, int | str)):
+        raise BadInput(f"--config {path}: {key}: must be an integer, got {json.dumps(setting)}")
+    if kind in ("float", "float range") and (isinstance(setting, bool) or not isinstance(setting, int | float | str)):
+        raise BadInput(f"--config {path}: {key}: must be a number, got {json.dumps(setting)}")
 
 
 def _settings(model, **values):
@@ -102,6 +116,9 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def _probability(ctx, param, value):
+    if value == 0.0 and param.name == "teacher_valid_mass":
+        raise BadInput(f"{param.opts[0]} 0: teacher validity 0 (the teacher never keeps the format): the fixed point "
+                       f"never keeps it at any lambda > 0, so there is nothing to audit")
     if value is not None and not (0.0 < value <= 1.0):
         raise BadInput(f"{param.opts[0]} must be a probability in (0, 1], got {value}")
     return value
@@ -119,16 +136,24 @@ def _drop(ctx, param, value):
     return value
 
 
+MAX_LAMBDAS = 1001  # points of a --lambdas grid: each is a simulation or a training run per seed
+
+
 def parse_lambdas(text: str) -> list[float]:
-    """``1.0:1.6:0.05`` (inclusive) or ``1.0,1.2,1.5``."""
+    """``1.0:1.6:0.05`` (inclusive) or ``1.0,1.2,1.5``, at most ``MAX_LAMBDAS`` of them
+    (counted before the grid is built)."""
     try:
         if ":" in text:
             start, stop, step = (float(x) for x in text.split(":"))
             if not (step > 0 and stop >= start and math.isfinite(stop)):
                 raise ValueError
             count = int(round((stop - start) / step)) + 1
+            if count > MAX_LAMBDAS:
+                raise BadInput(f"--lambdas {text}: {count:,} lambdas, over the limit of {MAX_LAMBDAS:,}")
             grid = [round(start + i * step, 10) for i in range(count)]
         else:
+            if text.count(",") >= MAX_LAMBDAS:
+                raise BadInput(f"--lambdas: {text.count(',') + 1:,} lambdas, over the limit of {MAX_LAMBDAS:,}")
             grid = sorted(float(x) for x in text.split(","))
         if not grid or not all(math.isfinite(x) and x >= 0 for x in grid):
             raise ValueError
@@ -447,8 +472,14 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
     """Re-render the HTML report from report.json."""
 
     from cliffaudit.render.html import banner, write_html
+    from cliffaudit.report import complete_interrupted_writes, same_file
     from cliffaudit.report.load import ReportError, load_report
 
+    out = Path(html_path) if html_path else Path(report_path).with_suffix(".html")
+    for option, source in (("REPORT.json", report_path), ("--sweep", sweep_path)):
+        if source is not None and same_file(out, Path(source)):
+            raise BadInput(f"--html {out}: is the {option} input; writing the page there would destroy it")
+    complete_interrupted_writes(Path(report_path).parent)  # a pair a killed run left half renamed
     try:
         loaded = load_report(Path(report_path))
     except ReportError as exc:
@@ -463,7 +494,6 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
             sweep = SweepReport.model_validate_json(Path(sweep_path).read_text(encoding="utf-8"))
         except (OSError, ValueError, ValidationError) as exc:
             raise BadInput(f"{sweep_path}: not a readable sweep.json: {' '.join(str(exc).split())[:200]}") from None
-    out = Path(html_path) if html_path else Path(report_path).with_suffix(".html")
     try:
         write_html(loaded, out, proposed_lambda=proposed_lambda, sweep=sweep)
     except OSError as exc:
@@ -562,12 +592,19 @@ cli.add_command(gate_command)
 
 def _terminated(signum, frame):
     # SIGTERM as an exception, so that a killed run removes its temporary files on the way
-    # out (report.model.write_together) instead of leaving half of its outputs.
+    # out (report.write.write_together) instead of leaving half of its outputs.
     raise SystemExit(128 + signum)
+
+
+# No network at run time: models and data load from local paths, and a hub id only from the
+# local cache. Set before anything imports huggingface_hub or transformers, which read them
+# once; a hub id in the cache would otherwise still send a request (telemetry, a revision check).
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of raising SystemExit."""
+    os.environ.update(OFFLINE)
     argv = list(sys.argv[1:] if argv is None else argv)
     previous = signal.signal(signal.SIGTERM, _terminated) \
         if threading.current_thread() is threading.main_thread() else None
@@ -582,9 +619,15 @@ def _main(argv: list[str]) -> int:
     try:
         result = cli.main(args=argv, prog_name="cliffaudit", standalone_mode=False,
                           obj={"argv": argv})
-    except click.exceptions.Abort:
-        click.echo("cliffaudit: error: aborted", err=True)
-        return EXIT_FAIL
+    except click.exceptions.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
+        click.echo("cliffaudit: error: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        # A path the checks did not reach (a name too long for the file system, a
+        # permission): still one line naming it, never a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"cliffaudit: error: {where}{exc.strerror or exc}", err=True)
+        return EXIT_BAD_INPUT
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         return EXIT_BAD_INPUT

@@ -2,7 +2,8 @@
 
 Logic modules raise ``InputError`` (a ValueError with a one-line message naming
 the file, line or field); the command line turns it into ``BadInput``: that
-line on stderr and exit code 2. Exit 1 is kept for verdicts that fail.
+line on stderr and exit code 2. Exit 1 is kept for verdicts that fail; an interrupted
+run exits 130.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib.util
 import click
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it (128 + SIGINT): not a verdict
 
 
 class InputError(ValueError):

@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from cliffaudit.contract import ContractSchemaError, load_contract_schema
 from cliffaudit.errors import InputError
+from cliffaudit.report import same_file
 from cliffaudit.report.model import AuditSettings, resolve_checkpoint
 
 
@@ -42,9 +44,30 @@ class ProbeRecord(BaseModel):
             data.pop("schema")
         return data
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value):
+        # An integer id is written as its digits; anything else (null, a list, true) would
+        # be stringified into an id nobody wrote.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"must be a non-empty string or an integer, got {json.dumps(value)[:40]}")
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, prompt):
+        if prompt is not None and not prompt.strip():
+            raise ValueError("is empty: there is nothing for the models to answer")
+        return prompt
+
     @field_validator("messages")
     @classmethod
     def _chat_messages(cls, messages):
+        """A conversation the answer follows: text turns that end on the user's. One that ends
+        on an assistant turn, calls tools or says nothing would be scored as an answer to
+        something else, and parse 0."""
         if messages is None:
             return messages
         if not messages:
@@ -52,6 +75,13 @@ class ProbeRecord(BaseModel):
         for i, message in enumerate(messages):
             if not isinstance(message.get("role"), str) or not isinstance(message.get("content"), str):
                 raise ValueError(f"message {i} needs a string 'role' and a string 'content'")
+            if message["role"] == "tool" or message.get("tool_calls") is not None:
+                raise ValueError(f"message {i} is a tool call or result: conversations with tools are not audited")
+        last = messages[-1]
+        if last["role"] != "user":
+            raise ValueError(f"must end on a user turn, the one the answer follows; it ends on {last['role']!r}")
+        if not last["content"].strip():
+            raise ValueError("the last user turn is empty: there is nothing for the models to answer")
         return messages
 
     @model_validator(mode="after")
@@ -61,9 +91,23 @@ class ProbeRecord(BaseModel):
         return self
 
 
-def _text(path: Path, what: str) -> str:
-    """A file's text, or one line saying why it cannot be read."""
+# Sizes a user controls, bounded so that input too large for them is refused in a moment,
+# before any work (docs/audit.md, "Limits").
+MAX_PROBE_FILE_BYTES = 1 << 30  # a probe file (JSONL or parquet)
+MAX_JSON_FILE_BYTES = 16 << 20  # a schema file, a model's config.json
+MAX_SCHEMA_DEPTH = 8  # objects and arrays nested in a schema, the root object included
+MAX_SCHEMA_ITEMS = 1000  # minItems and maxItems
+MAX_SCHEMA_SIZE = 50_000  # the schema unrolled as the contract's grammar spells it (schema_size)
+MAX_JSON_NESTING = 64  # JSON nesting of a schema, whatever its keywords
+
+
+def _text(path: Path, what: str, limit: int = MAX_JSON_FILE_BYTES) -> str:
+    """A file's text, or one line saying why it cannot be read; a file larger than
+    ``limit`` bytes is refused before it is read."""
     try:
+        size = path.stat().st_size
+        if size > limit:
+            raise AuditInputError(f"{path}: {size:,} bytes, larger than the {limit:,} bytes {what} may hold")
         data = path.read_bytes()
     except IsADirectoryError:
         raise AuditInputError(f"{path}: is a directory, not {what}") from None
@@ -76,19 +120,101 @@ def _text(path: Path, what: str) -> str:
         raise AuditInputError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
 
 
+# A \uD800-\uDFFF escape: JSON may spell half of a UTF-16 pair alone, which is no text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _json(text: str, where: str, numbered: bool = False):
+    """``text`` parsed as JSON, or one line naming ``where`` (with the line of the error
+    when ``numbered``, for a whole file) and why not."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AuditInputError(f"{where}{f':{exc.lineno}' if numbered else ''}: not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise AuditInputError(f"{where}: JSON nested too deeply to read") from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise AuditInputError(f"{where}: a string holds a lone UTF-16 surrogate "
+                                  f"(\\u{ord(exc.object[exc.start]):04x}), which is not text") from None
+    return value
+
+
 def _json_object(path: Path, what: str) -> dict:
     """A file holding one JSON object, or one line saying why not."""
-    try:
-        parsed = json.loads(_text(path, what))
-    except json.JSONDecodeError as exc:
-        raise AuditInputError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    parsed = _json(_text(path, what), str(path), numbered=True)
     if not isinstance(parsed, dict):
         raise AuditInputError(f"{path}: {what} must be a JSON object")
     return parsed
 
 
 def read_schema(path: str | Path) -> dict:
-    return _json_object(Path(path), "a JSON schema")
+    schema = _json_object(Path(path), "a JSON schema")
+    check_schema_size(schema, str(path))
+    return schema
+
+
+def check_schema_size(schema, where: str) -> None:
+    """Refuse a schema whose contract would not fit in memory or time, from the raw JSON
+    and before the contract is built: the contract's grammar repeats an array's item up to
+    maxItems times (minItems when unbounded) and spells every object member twice, so its
+    size grows with the product of the bounds along a path and doubles with each level of
+    nesting (a schema 20 objects deep took 9 GB, minItems 100000 took minutes). Limits:
+    ``MAX_SCHEMA_DEPTH``, ``MAX_SCHEMA_ITEMS``, ``MAX_SCHEMA_SIZE``, ``MAX_JSON_NESTING``."""
+    _check_nesting(schema, where)
+    size = schema_size(schema, where)
+    if size > MAX_SCHEMA_SIZE:
+        raise AuditInputError(f"{where}: schema too large for the contract: {size:,} unrolled nodes (arrays counted "
+                              f"maxItems times, object members twice), over the limit of {MAX_SCHEMA_SIZE:,}")
+
+
+def _check_nesting(value, where: str) -> None:
+    # Iterative, so that checking depth cannot itself run out of stack.
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_NESTING:
+            raise AuditInputError(f"{where}: schema nested deeper than {MAX_JSON_NESTING} JSON levels")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def schema_size(schema, where: str, path: str = "", depth: int = 1) -> int:
+    """The schema's size unrolled as the contract's grammar spells it: a leaf counts 1, an
+    object 1 + twice the sum over its members of (key length + member size), an array
+    1 + twice its item's size times max(1, maxItems, or minItems when unbounded). Refuses
+    nesting deeper than ``MAX_SCHEMA_DEPTH`` and item bounds over ``MAX_SCHEMA_ITEMS``;
+    stops adding once the size passes ``MAX_SCHEMA_SIZE``. Other keywords are left to the
+    contract, which refuses what it cannot hold."""
+    if not isinstance(schema, dict) or schema.get("type") not in ("object", "array"):
+        return 1
+    here = path or "(root)"
+    if depth > MAX_SCHEMA_DEPTH:
+        raise AuditInputError(f"{where}: schema at {here}: objects and arrays nested deeper than "
+                              f"{MAX_SCHEMA_DEPTH} levels")
+    if schema["type"] == "object":
+        members = schema.get("properties")
+        size = 1
+        for key, sub in (members.items() if isinstance(members, dict) else ()):
+            size += 2 * (len(key) + schema_size(sub, where, f"{path}/properties/{key}", depth + 1))
+            if size > MAX_SCHEMA_SIZE:
+                break
+        return size
+    for keyword in ("minItems", "maxItems"):
+        bound = schema.get(keyword)
+        if bound is None:
+            continue
+        if isinstance(bound, bool) or not isinstance(bound, int) or bound < 0:
+            raise AuditInputError(f"{where}: schema at {path}/{keyword}: must be an integer >= 0, got "
+                                  f"{json.dumps(bound)}")
+        if bound > MAX_SCHEMA_ITEMS:
+            raise AuditInputError(f"{where}: schema at {path}/{keyword}: {bound} is over the limit of "
+                                  f"{MAX_SCHEMA_ITEMS} items")
+    at_most = schema.get("maxItems")
+    copies = max(1, at_most if at_most is not None else schema.get("minItems") or 1)
+    return 1 + 2 * copies * schema_size(schema.get("items"), where, f"{path}/items", depth + 1)
 
 
 def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key: str = "prompt",
@@ -101,8 +227,6 @@ def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key
     seen: set[str] = set()
     rows = _parquet_rows(path) if path.suffix == ".parquet" else _jsonl_rows(path)
     for where, data in rows:
-        if isinstance(data, dict) and "id" in data and not isinstance(data["id"], str):
-            data["id"] = str(data["id"])
         if isinstance(data, dict) and (prompt_key, messages_key) != ("prompt", "messages"):
             # The field named as the messages is never also read as a prompt (verl's `prompt`).
             named = [(messages_key, "messages")] + ([(prompt_key, "prompt")] if prompt_key != messages_key else [])
@@ -120,6 +244,8 @@ def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key
         schema = record.schema_ if record.schema_ is not None else default_schema
         if schema is None:
             raise AuditInputError(f"{where}: no 'schema' in the record and no --schema given")
+        if record.schema_ is not None:
+            check_schema_size(schema, f"{where}: schema")
         try:
             load_contract_schema(schema)
         except ContractSchemaError as exc:
@@ -131,15 +257,12 @@ def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key
 
 
 def _jsonl_rows(path: Path):
-    """(FILE:LINE, record) of each non-empty line."""
-    for number, line in enumerate(_text(path, "a JSONL probe file").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            yield where, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AuditInputError(f"{where}: not JSON: {exc.msg}") from None
+    """(FILE:LINE, record) of each non-empty line. Lines end at ``\\n`` only, as JSONL
+    says: U+2028 and the other characters ``str.splitlines`` also breaks at may stand
+    unescaped inside a JSON string."""
+    for number, line in enumerate(_text(path, "a JSONL probe file", MAX_PROBE_FILE_BYTES).split("\n"), start=1):
+        if line.strip():
+            yield f"{path}:{number}", _json(line, f"{path}:{number}")
 
 
 def _parquet_rows(path: Path):
@@ -150,9 +273,12 @@ def _parquet_rows(path: Path):
     except ImportError:
         raise AuditInputError(f"{path}: reading parquet needs pyarrow: pip install 'cliffaudit[parquet]'") from None
     try:
-        table = parquet.read_table(path)
+        too_large = path.stat().st_size > MAX_PROBE_FILE_BYTES
+        table = None if too_large else parquet.read_table(path)
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         raise AuditInputError(f"{path}: not a readable parquet file: {' '.join(str(exc).split())[:200]}") from None
+    if too_large:
+        raise AuditInputError(f"{path}: larger than the {MAX_PROBE_FILE_BYTES:,} bytes a probe file may hold")
     for number, row in enumerate(table.to_pylist(), start=1):
         row.setdefault("id", f"row{number}")
         yield f"{path}:row {number}", row
@@ -169,29 +295,63 @@ def check_checkpoints(teacher: str, student: str, reference: str | None) -> None
 
 
 def check_checkpoint(option: str, location: str) -> None:
-    """A checkpoint directory whose files can be loaded: config.json parses and every
-    safetensors file's header matches its size (a truncated or corrupted download is
-    found here, not after the other models have loaded). A hub id is accepted only when
-    the local Hugging Face cache holds it: the audit never downloads."""
+    """A checkpoint directory whose files can be loaded: config.json parses, the weights
+    a sharded index names are there, every safetensors file's header matches its size,
+    and a pickled ``pytorch_model*.bin`` (read only when there are no safetensors) is a
+    torch archive (a truncated, corrupted or missing download is found here, not after
+    the other models have loaded). A hub id is accepted only when the local Hugging Face
+    cache holds it: the audit never downloads. Missing or unexpected tensors are found
+    when the model loads (``probe.load_model``), by transformers' own key matching."""
     path = Path(location)
-    if not path.exists():
+    try:
+        path.stat()
+    except FileNotFoundError:
         if resolve_checkpoint(location) is not None:  # a hub id the local cache holds
             return
         raise AuditInputError(f"{option} {location}: no such directory (models load from local paths; a hub id "
-                              f"must already be in the local Hugging Face cache)")
+                              f"must already be in the local Hugging Face cache)") from None
+    except OSError as exc:  # e.g. a name longer than the file system takes
+        raise AuditInputError(f"{option} {location}: cannot read: {exc.strerror or exc}") from None
     if not path.is_dir():
         raise AuditInputError(f"{option} {location}: not a checkpoint directory")
     config = path / "config.json"
     if not config.is_file():
         raise AuditInputError(f"{option} {location}: not a checkpoint directory (no config.json)")
     _json_object(config, "a model config")
+    for index in sorted(path.glob("*.index.json")):
+        shards = _json_object(index, "a sharded checkpoint's index").get("weight_map")
+        for shard in sorted(set(shards.values()) if isinstance(shards, dict) else ()):
+            if not (path / str(shard)).is_file():
+                raise AuditInputError(f"{index}: names the weights file {shard}, which is not in the directory")
     weights = sorted(path.glob("*.safetensors"))
-    if not weights and not any(path.glob("*.bin")) and not any(path.glob("*.pt")):
-        raise AuditInputError(f"{option} {location}: no weights (*.safetensors) in the directory")
+    pickled = sorted(path.glob("pytorch_model*.bin"))
+    if not weights and not pickled:
+        raise AuditInputError(f"{option} {location}: no weights (*.safetensors or pytorch_model*.bin) in the directory")
     for file in weights:
         problem = safetensors_problem(file)
         if problem:
             raise AuditInputError(f"{file}: {problem}")
+    for file in pickled if not weights else ():  # transformers reads the safetensors when there are both
+        if not _is_torch_archive(file):
+            raise AuditInputError(f"{file}: not a PyTorch checkpoint (neither torch.save's zip archive nor its "
+                                  f"legacy pickle): truncated or corrupted")
+
+
+# torch.save's legacy (pre-zip) format opens with a pickled magic number.
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def _is_torch_archive(path: Path) -> bool:
+    """From the file's directory alone, never unpickling: a zip whose central directory
+    reads and holds torch's ``data.pkl``, or the legacy format's magic number."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return any(name.endswith("data.pkl") for name in archive.namelist())
+        with open(path, "rb") as handle:
+            return handle.read(len(_LEGACY_TORCH_MAGIC)) == _LEGACY_TORCH_MAGIC
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def safetensors_problem(path: Path) -> str | None:
@@ -250,30 +410,175 @@ def check_writable_folder(option: str, folder: str | Path) -> None:
                 pass
 
 
+# Settings that size the work, bounded (docs/audit.md, "Limits"). The lambda grid and the
+# two buffers below are what an audit holds in memory; each count is bounded on its own too.
+MAX_LAMBDA_GRID = 1001  # lambdas on the audited grid (--lambda-max 11 at the step of 0.01)
+MAX_SEED = 2**32 - 1  # seeds are non-negative: numpy refuses negative ones, torch wraps them
+MAX_COUNTS = {"samples_per_prompt": 1024, "max_new_tokens": 32768, "batch_size": 4096, "fixed_point_lambdas": 64,
+              "rollouts": 2**53,  # reachability's arithmetic is in float64
+              "seeds": 1000, "steps": 10**6, "eval_samples_per_prompt": 1024}  # the sweep's
+MAX_LOGITS = 2**33  # one batch's teacher-forced logits: rows x (--max-new-tokens + 1) x vocabulary
+MAX_CURVE = 2**30  # float32s of one per-position curve over the grid: samples x --max-new-tokens x lambdas
+DTYPE_NAMES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")  # probe.resolve_dtype's
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")  # accelerate's, besides a device name
+# apply_chat_template's own parameters that cliffaudit sets (the prompt is text that ends where the
+# answer begins) or that change what it returns: given again as a template kwarg, they clash.
+TEMPLATE_PARAMETERS = ("conversation", "add_generation_prompt", "continue_final_message", "tokenize", "return_dict",
+                       "return_tensors", "padding", "truncation", "max_length", "return_assistant_tokens_mask",
+                       "tokenizer_kwargs")
+
+
+def _option(field: str) -> str:
+    return "--eval-samples" if field == "eval_samples_per_prompt" else "--" + field.replace("_", "-")
+
+
+def check_seed(option: str, seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise AuditInputError(f"{option} {seed}: a seed must be in [0, {MAX_SEED}]")
+
+
+def check_chat_template_kwargs(kwargs: dict) -> None:
+    for key in kwargs:
+        if key in TEMPLATE_PARAMETERS:
+            raise AuditInputError(f"--chat-template-kwargs: {key} is set by cliffaudit, not by the training run's "
+                                  f"template arguments (the prompt is rendered as text that ends where the answer "
+                                  f"begins)")
+
+
+def lambda_grid_size(settings: AuditSettings) -> int:
+    return int(round((settings.lambda_max - settings.lambda_min) / settings.lambda_step)) + 1
+
+
+def check_counts(settings) -> None:
+    """Every count of an audit's or a sweep's settings within its limit (``MAX_COUNTS``)."""
+    for field, most in MAX_COUNTS.items():
+        value = getattr(settings, field, None)
+        if value is not None and value > most:
+            raise AuditInputError(f"{_option(field)} {value}: over the limit of {most:,}")
+
+
+def check_settings(settings: AuditSettings) -> None:
+    """The settings alone, before any file is read: every size they control within its
+    limit, the seed, the precisions, the device map and the chat template's arguments."""
+    check_counts(settings)
+    check_seed("--seed", settings.seed)
+    grid = lambda_grid_size(settings)
+    if grid > MAX_LAMBDA_GRID:
+        most = settings.lambda_min + settings.lambda_step * (MAX_LAMBDA_GRID - 1)
+        raise AuditInputError(f"--lambda-max {settings.lambda_max:g}: the lambda grid would hold {grid:,} points (step "
+                              f"{settings.lambda_step:g}), over the limit of {MAX_LAMBDA_GRID:,}: --lambda-max at most "
+                              f"{most:g}")
+    for field in ("dtype", "teacher_dtype", "student_dtype"):
+        name = getattr(settings, field)
+        if name is not None and name not in DTYPE_NAMES:
+            raise AuditInputError(f"{_option(field)} must be one of {', '.join(DTYPE_NAMES)}; got {name!r}")
+    if settings.device_map is not None and settings.device_map not in DEVICE_MAPS \
+            and not _DEVICE.match(settings.device_map):
+        raise AuditInputError(f"--device-map {settings.device_map}: must be one of {', '.join(DEVICE_MAPS)}, or a "
+                              f"device (cpu, cuda, cuda:N, mps)")
+    check_chat_template_kwargs(settings.chat_template_kwargs)
+
+
+def check_sweep_settings(settings) -> None:
+    """A sweep's settings alone (``sweep.model.SweepSettings``), as ``check_settings``."""
+    check_counts(settings)
+    last = settings.first_seed + settings.seeds - 1
+    if last > MAX_SEED:
+        raise AuditInputError(f"--first-seed {settings.first_seed} with --seeds {settings.seeds}: seeds up to {last}, "
+                              f"past the largest seed {MAX_SEED}")
+    if settings.rollout_dtype is not None and settings.rollout_dtype not in DTYPE_NAMES:
+        raise AuditInputError(f"--rollout-dtype must be one of {', '.join(DTYPE_NAMES)}; got {settings.rollout_dtype!r}")
+    check_chat_template_kwargs(settings.chat_template_kwargs)
+
+
+def model_config(location: str) -> dict:
+    """A checkpoint's config.json (a hub id's from the local cache); empty when unreadable."""
+    folder = resolve_checkpoint(location)
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8")) if folder else {}
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def vocabulary_size(config: dict) -> int | None:
+    """The rows of a model's embedding and output head, as its config says (a multimodal
+    model's under ``text_config``)."""
+    for holder in (config, config.get("text_config")):
+        if isinstance(holder, dict) and isinstance(holder.get("vocab_size"), int):
+            return holder["vocab_size"]
+    return None
+
+
+def check_memory_bounds(settings: AuditSettings, records: int) -> None:
+    """What the audit holds at once, from the settings, the number of records and the
+    models' configs: one batch's vocabulary-sized logits, and the per-position curves
+    over the lambda grid (the teacher's tails and the warm start's pulls)."""
+    rows = max(settings.batch_size, settings.samples_per_prompt)  # a record's samples share a batch
+    widths = [vocabulary_size(model_config(location)) for location in
+              (settings.teacher, settings.student, settings.reference) if location]
+    vocabulary = max((w for w in widths if w), default=0)
+    logits = rows * (settings.max_new_tokens + 1) * vocabulary
+    if logits > MAX_LOGITS:
+        raise AuditInputError(f"--batch-size {settings.batch_size} with --max-new-tokens {settings.max_new_tokens} and "
+                              f"a vocabulary of {vocabulary:,}: a batch's logits would hold {logits:,} numbers, over "
+                              f"the limit of {MAX_LOGITS:,}; lower --batch-size or --max-new-tokens")
+    curve = records * settings.samples_per_prompt * settings.max_new_tokens * lambda_grid_size(settings)
+    if curve > MAX_CURVE:
+        raise AuditInputError(f"{records:,} records x --samples-per-prompt {settings.samples_per_prompt} x "
+                              f"--max-new-tokens {settings.max_new_tokens} x {lambda_grid_size(settings)} lambdas: "
+                              f"the curves over the grid would hold {curve:,} numbers, over the limit of "
+                              f"{MAX_CURVE:,}; lower one of them (or --limit the records)")
+
+
+def check_outputs_apart(outputs: list[tuple[str, Path]], inputs: dict[str, str | Path | None]) -> None:
+    """No output is written over an input: ``outputs`` are (option, path) pairs, ``inputs``
+    map an option to its path."""
+    for out_option, output in outputs:
+        for in_option, source in inputs.items():
+            if source is not None and same_file(Path(output), Path(source)):
+                raise AuditInputError(f"{out_option} {output}: is the {in_option} input {source}; writing it would "
+                                      f"destroy the input")
+
+
 def check_before_loading(settings: AuditSettings, out_dir: str | Path | None = None
                          ) -> list[tuple[ProbeRecord, dict]]:
-    """Everything that can be checked from files alone, in the order a user fixes it:
-    the schema, the probes, the checkpoints, the device's name, the output folder.
-    Returns the probe records with their schemas."""
+    """Everything that can be checked from settings and files alone, in the order a user
+    fixes it: the settings, the schema, the probes, the checkpoints, the memory the
+    audit would hold, the device's name, the output folder. Returns the probe records
+    with their schemas."""
+    check_settings(settings)
     schema = read_schema(settings.schema_path) if settings.schema_path else None
     records = read_probes(settings.probes, schema, settings.prompt_key, settings.messages_key)[:settings.limit]
     check_checkpoints(settings.teacher, settings.student, settings.reference)
+    check_memory_bounds(settings, len(records))
     check_device_name(settings.device)
     if out_dir is not None:
+        check_outputs_apart([("--out", Path(out_dir) / name) for name in ("report.json", "report.html")],
+                            {"--probes": settings.probes, "--schema": settings.schema_path})
         check_writable_folder("--out", out_dir)
     return records
 
 
 def context_length(location: str) -> int | None:
     """The longest sequence a checkpoint's config says its model takes, when it says."""
-    try:
-        config = json.loads((Path(location) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    config = model_config(location)
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
         if isinstance(config.get(key), int):
             return config[key]
     return None
+
+
+def check_vocabulary_sizes(settings: AuditSettings, tokenizer_sizes: dict[str, int]) -> None:
+    """With the tokenizers, before the models: every token id has a row in each model's
+    embedding and head (a larger tokenizer would index past them mid-audit)."""
+    locations = {"teacher": settings.teacher, "student": settings.student,
+                 "reference": settings.reference or settings.student}
+    for role, size in tokenizer_sizes.items():
+        rows = vocabulary_size(model_config(locations[role]))
+        if rows is not None and size > rows:
+            raise AuditInputError(f"{locations[role]}: the {role}'s tokenizer has {size:,} tokens but its model's "
+                                  f"vocab_size is {rows:,}: ids from {rows:,} on have no embedding")
 
 
 def check_prompts(settings: AuditSettings, records: list[tuple[ProbeRecord, dict]],

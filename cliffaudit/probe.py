@@ -117,29 +117,62 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+def load_tokenizer(role: str, path: str, trust_remote_code: bool = False):
+    """One tokenizer from local files, or a ProbeError naming the role and the checkpoint."""
+    from transformers import AutoTokenizer
+
+    _quiet_transformers()
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ProbeError(f"cannot load the {role} tokenizer from {path}: {' '.join(str(exc).split())[:300]}") from None
+
+
 def load_tokenizers(teacher_path: str, student_path: str, reference_path: str | None = None,
                     trust_remote_code: bool = False) -> dict:
     """Each role's tokenizer ("teacher", "student", "reference"), from local files only,
     after checking that they share one vocabulary; cheap next to the models, so the
     prompts are checked with them before the models load. Without a reference of its
     own, the reference is the student."""
-    from transformers import AutoTokenizer
-
-    _quiet_transformers()
     roles = [("teacher", teacher_path), ("student", student_path)]
     if reference_path is not None and reference_path != student_path:
         roles.append(("reference", reference_path))
-    loaded = {}
-    for role, path in roles:
-        try:
-            loaded[role] = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code,
-                                                         local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ProbeError(f"cannot load the {role} tokenizer from {path}: {' '.join(str(exc).split())[:300]}") from None
+    loaded = {role: load_tokenizer(role, path, trust_remote_code) for role, path in roles}
     for role in list(loaded)[1:]:
         check_same_vocabulary(loaded["teacher"], loaded[role])
     loaded.setdefault("reference", loaded["student"])
     return loaded
+
+
+def load_model(role: str, path: str, dtype: torch.dtype | None = None, trust_remote_code: bool = False,
+               device_map: str | None = None):
+    """One model from local files, refused (ProbeError naming the checkpoint and a tensor)
+    unless every weight the model has comes from the checkpoint and every tensor in the
+    checkpoint is used: transformers fills a missing tensor with random values, drops an
+    unexpected one and, told to, skips one of the wrong shape, and an audit of such a
+    model would describe a model nobody trained. Tied weights (an output head that is the
+    embedding) are not missing; transformers' own key matching decides."""
+    from transformers import AutoModelForCausalLM
+
+    _quiet_transformers()
+    try:
+        # Wrong shapes are skipped rather than raised, so that the key can be named below.
+        model, info = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, trust_remote_code=trust_remote_code, device_map=device_map, local_files_only=True,
+            output_loading_info=True, ignore_mismatched_sizes=True)
+    except Exception as exc:  # a checkpoint is user input: whatever loading it raises, say which and why
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise ProbeError(f"cannot load the {role} model from {path}: {detail}") from None
+    problems = [f"lacks the weight {key!r}: it would load with random values"
+                for key in sorted(info.get("missing_keys") or ())]
+    problems += [f"holds the tensor {key!r}, which the model does not have"
+                 for key in sorted(info.get("unexpected_keys") or ())]
+    problems += [f"holds {key!r} of shape {tuple(saved)}, where the model's is {tuple(expected)}"
+                 for key, saved, expected in sorted(info.get("mismatched_keys") or (), key=lambda k: k[0])]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ProbeError(f"the {role} checkpoint {path} {problems[0]}{more}")
+    return model
 
 
 def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype: str = "auto",
@@ -150,8 +183,6 @@ def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype:
     it loads in the student's precision. ``device_map`` (e.g. "auto") uses accelerate's
     big-model loading across the GPUs and CPU memory instead of moving each model to ``device``.
     ``tokenizers``: ``load_tokenizers``' result when the caller already has it."""
-    from transformers import AutoModelForCausalLM
-
     target = resolve_device(device)
     by_role = tokenizers or load_tokenizers(teacher_path, student_path, reference_path, trust_remote_code)
     roles = [("teacher", teacher_path, teacher_dtype), ("student", student_path, student_dtype)]
@@ -159,12 +190,7 @@ def load_pair(teacher_path: str, student_path: str, device: str = "auto", dtype:
         roles.append(("reference", reference_path, student_dtype))
     models = {}
     for role, path, role_dtype in roles:
-        try:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(role_dtype or dtype, target),
-                                                         trust_remote_code=trust_remote_code, device_map=device_map,
-                                                         local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ProbeError(f"cannot load the {role} model from {path}: {' '.join(str(exc).split())[:300]}") from None
+        model = load_model(role, path, resolve_dtype(role_dtype or dtype, target), trust_remote_code, device_map)
         models[role] = (model if device_map else model.to(target)).eval()
     templates = {getattr(t, "chat_template", None) for t in by_role.values()}
     warning = None if len(templates) == 1 else (
@@ -180,15 +206,16 @@ def render_prompt(tokenizer, prompt: str | None, messages: list[dict] | None, us
     go to the chat template as the training run passes them (Qwen3's
     ``enable_thinking=False`` in the G-OPD launch scripts)."""
     extra = template_kwargs or {}
-    if messages is not None and use_chat_template and getattr(tokenizer, "chat_template", None):
-        rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra)
+    if use_chat_template and getattr(tokenizer, "chat_template", None):
+        conversation = messages if messages is not None else [{"role": "user", "content": prompt}]
+        try:
+            rendered = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False, **extra)
+        except Exception as exc:  # the template is the checkpoint's code: any failure is the checkpoint's
+            raise ProbeError(f"chat template fails: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") \
+                from None
         return tokenizer.encode(rendered, add_special_tokens=False)
     if messages is not None:
         prompt = "\n".join(m["content"] for m in messages)
-    if use_chat_template and getattr(tokenizer, "chat_template", None):
-        rendered = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                                 tokenize=False, **extra)
-        return tokenizer.encode(rendered, add_special_tokens=False)
     return tokenizer.encode(prompt, add_special_tokens=True)
 
 
@@ -403,7 +430,11 @@ def score(pair: ModelPair, prompts: list[list[int]] | dict[str, list[list[int]]]
     packed = torch.from_numpy(contract.packed_masks).to(device)
     lam = torch.tensor(lambdas if curve else [], dtype=torch.float32, device=device)
 
-    n, vocab_width = len(sample_of), teacher_logits.shape[-1]
+    # Heads may be wider than the tokenizer and differ in width between models (Qwen2.5's 7B
+    # and 0.5B): the masses are over the ids every head has, which hold the whole tokenizer
+    # (inputs.check_vocabulary_sizes), as the fixed point's sampling takes them.
+    vocab_width = min(logits.shape[-1] for logits in (teacher_logits, student_logits, reference_logits))
+    n = len(sample_of)
     chunk_positions = max(1, chunk_elements // vocab_width)
     slice_elements = max(1, int(chunk_elements * SLICE_SCALE.get(device.type, ACCELERATOR_SLICE_SCALE)))
     columns: dict[str, list] = {k: [] for k in PositionMasses.__dataclass_fields__}
@@ -411,9 +442,10 @@ def score(pair: ModelPair, prompts: list[list[int]] | dict[str, list[list[int]]]
         stop = min(n, start + chunk_positions)
         rows = torch.from_numpy(sample_of[start:stop]).to(device)
         cols = torch.from_numpy(column_of[start:stop]).to(device)
-        lt = torch.log_softmax(teacher_logits[rows, cols].float(), dim=-1)
-        ls = torch.log_softmax(student_logits[rows, cols].float(), dim=-1)
-        lr = ls if not pair.separate_reference else torch.log_softmax(reference_logits[rows, cols].float(), dim=-1)
+        lt = torch.log_softmax(teacher_logits[rows, cols, :vocab_width].float(), dim=-1)
+        ls = torch.log_softmax(student_logits[rows, cols, :vocab_width].float(), dim=-1)
+        lr = ls if not pair.separate_reference else torch.log_softmax(
+            reference_logits[rows, cols, :vocab_width].float(), dim=-1)
         vocab = min(lt.shape[-1], contract.vocab_size)
         # Model heads may be wider than the tokenizer; extra ids never keep the contract.
         valid = torch.zeros_like(lt, dtype=torch.bool)

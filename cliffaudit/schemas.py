@@ -3,7 +3,8 @@ under ``schemas/`` from the pydantic models of report.json and sweep.json."""
 
 from __future__ import annotations
 
-from cliffaudit.report.model import REPORT_SCHEMA_PATH, report_json_schema, write_json_atomically
+from cliffaudit.report.model import REPORT_SCHEMA_PATH, report_json_schema
+from cliffaudit.report.write import write_json_atomically
 from cliffaudit.sweep.model import SWEEP_SCHEMA_PATH, sweep_json_schema
 
 

@@ -1,7 +1,9 @@
 """Hostile input, table-driven: every case exits 2 with exactly one stderr line
 ``cliffaudit: error: ...`` naming the file, line or field, and leaves nothing under
---out. Then the outputs that belong together: a run killed between writing
-report.json and report.html leaves neither; a signal during the renames waits.
+--out. Every input is generated here, the large ones too: a size is refused from its
+bound, before the work it would cost. Then the outputs that belong together: a run
+killed between writing report.json and report.html leaves neither; a signal during the
+renames waits; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -52,6 +54,77 @@ def _corrupted(tiny, tmp):
     data[8:40] = b"\xff" * 32  # the JSON header's first bytes
     _weights(folder).write_bytes(bytes(data))
     return {"--teacher": folder}
+
+
+def _edited_weights(tiny, tmp, name, edit):
+    from safetensors.numpy import load_file, save_file
+
+    folder = _copy_checkpoint(tiny, tmp, name)
+    tensors = load_file(_weights(folder))
+    edit(tensors)
+    save_file(tensors, _weights(folder), metadata={"format": "pt"})
+    return {"--teacher": folder}
+
+
+def _edited_config(tiny, tmp, name, **changes):
+    folder = _copy_checkpoint(tiny, tmp, name)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | {k: v(config[k]) for k, v in changes.items()}))
+    return {"--teacher": folder}
+
+
+def _garbage_bin(tiny, tmp):
+    folder = _copy_checkpoint(tiny, tmp, "pickled")
+    _weights(folder).unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"garbage" * 100)
+    return {"--teacher": folder}
+
+
+def _missing_shard(tiny, tmp):
+    folder = _copy_checkpoint(tiny, tmp, "sharded")
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {"lm_head.weight": "model-00002-of-00002.safetensors"}}))
+    return {"--teacher": folder}
+
+
+def _chat_template(tiny, tmp, template):
+    folder = _copy_checkpoint(tiny, tmp, "templated")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps(config | {"chat_template": template}))
+    return {"--teacher": folder}
+
+
+def _nested_schema(depth: int) -> dict:
+    schema = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}, "required": ["a"], "additionalProperties": False}
+    return schema
+
+
+def _with_array(**bounds) -> dict:
+    schema = ranking_schema()
+    schema["properties"]["ranking"] = {"type": "array", "items": {"type": "string"}, **bounds}
+    return schema
+
+
+def _wide_items() -> dict:
+    """Each bound alone is within its limit; unrolled, 1000 items of 30 members are not."""
+    item = {"type": "object", "properties": {f"k{i}": {"type": "string"} for i in range(30)},
+            "additionalProperties": False}
+    return {"type": "object", "properties": {"x": {"type": "array", "items": item, "maxItems": 1000}},
+            "required": ["x"], "additionalProperties": False}
+
+
+def _record(tmp, **fields):
+    return {"--probes": _probes(tmp, {"id": "a", "prompt": "rank", "schema": ranking_schema()} | fields)}
+
+
+def _chat(tmp, *messages):
+    return {"--probes": _probes(tmp, {"id": "a", "messages": list(messages), "schema": ranking_schema()})}
+
+
+def _long_name(tmp: Path) -> Path:
+    return tmp / ("x" * 600)  # over any file system's 255 bytes a name
 
 
 def _no_chat_template_for_messages(tiny, tmp):
@@ -110,6 +183,77 @@ AUDIT_CASES = [
     ("--samples-per-prompt 0", lambda t, p: {"--samples-per-prompt": "0"}, "--samples-per-prompt: Input should be"),
     ("--rollouts 0", lambda t, p: {"--rollouts": "0"}, "--rollouts"),
     ("--dtype float8", lambda t, p: {"--dtype": "float8"}, "--dtype must be one of"),
+    # Issue #34: checkpoints that would load with random weights, or not at all.
+    ("missing weight tensor", lambda t, p: _edited_weights(t, p, "missing", lambda w: w.pop(sorted(w)[3])),
+     "lacks the weight 'model.layers.0.mlp.down_proj.weight': it would load with random values"),
+    ("unexpected tensor", lambda t, p: _edited_weights(t, p, "extra", lambda w: w.update(extra=w["lm_head.weight"])),
+     "holds the tensor 'extra', which the model does not have"),
+    ("weight of another shape", lambda t, p: _edited_config(t, p, "wider", vocab_size=lambda v: v + 10),
+     "holds 'lm_head.weight' of shape (420, 32), where the model's is (430, 32) (and 1 more)"),
+    ("tokenizer larger than the model", lambda t, p: _edited_config(t, p, "narrower", vocab_size=lambda v: v - 20),
+     "the teacher's tokenizer has 420 tokens but its model's vocab_size is 400"),
+    ("garbage pytorch_model.bin", _garbage_bin, "pytorch_model.bin: not a PyTorch checkpoint"),
+    ("sharded index without its shard", _missing_shard, "names the weights file model-00002-of-00002.safetensors"),
+    ("chat template does not parse", lambda t, p: _chat_template(t, p, "{% if %}"),
+     "the teacher's chat template fails: TemplateSyntaxError"),
+    ("chat template raises", lambda t, p: _chat_template(t, p, "{{ raise_exception('no thanks') }}"),
+     "the teacher's chat template fails: TemplateError: no thanks (record 'r0'"),
+    ("--chat-template-kwargs add_generation_prompt",
+     lambda t, p: {"--chat-template-kwargs": '{"add_generation_prompt": false}'},
+     "--chat-template-kwargs: add_generation_prompt is set by cliffaudit"),
+    ("--chat-template-kwargs tokenize", lambda t, p: {"--chat-template-kwargs": '{"tokenize": true}'},
+     "--chat-template-kwargs: tokenize is set by cliffaudit"),
+    ("--seed -1", lambda t, p: {"--seed": "-1"}, "--seed -1: a seed must be in [0, 4294967295]"),
+    ("--device-map bogus", lambda t, p: {"--device-map": "bogus"}, "--device-map bogus: must be one of auto"),
+    ("--student-dtype float8", lambda t, p: {"--student-dtype": "float8"}, "--student-dtype must be one of"),
+    ("600-character --teacher", lambda t, p: {"--teacher": _long_name(p)}, "cannot read: File name too long"),
+    ("600-character --probes", lambda t, p: {"--probes": _long_name(p)}, "cannot read: File name too long"),
+    ("600-character --schema", lambda t, p: {"--schema": _long_name(p)}, "cannot read: File name too long"),
+    ("600-character --out", lambda t, p: {"--out": _long_name(p)}, "cannot write there: File name too long"),
+    # Sizes a user controls, refused from their bounds.
+    ("--lambda-max 1e9", lambda t, p: {"--lambda-max": "1e9"}, "--lambda-max at most 11"),
+    ("--samples-per-prompt 100000", lambda t, p: {"--samples-per-prompt": "100000"}, "over the limit of 1,024"),
+    ("--rollouts 1e20", lambda t, p: {"--rollouts": str(10**20)}, "--rollouts 100000000000000000000: over the limit"),
+    ("a batch's logits too large", lambda t, p: {"--batch-size": "4096", "--max-new-tokens": "32768"},
+     "a batch's logits would hold 56,373,166,080 numbers"),
+    ("the curves too large", lambda t, p: {"--samples-per-prompt": "1000", "--max-new-tokens": "2000"},
+     "the curves over the grid would hold 1,608,000,000 numbers"),
+    ("schema 20 objects deep", lambda t, p: _record(p, schema=_nested_schema(20)),
+     "probes.jsonl:1: schema: schema at /properties/a/properties/a/properties/a/properties/a/properties/a/properties/a"
+     "/properties/a/properties/a: objects and arrays nested deeper than 8 levels"),
+    ("schema 60 objects deep", lambda t, p: _record(p, schema=_nested_schema(60)),
+     "schema nested deeper than 64 JSON levels"),
+    ("--schema 20 objects deep", lambda t, p: {"--schema": _schema_file(p, json.dumps(_nested_schema(20)).encode()),
+                                               "--probes": _probes(p, {"id": "a", "prompt": "x"})},
+     "schema.json: schema at /properties/a"),
+    ("minItems 100000", lambda t, p: _record(p, schema=_with_array(minItems=100000)),
+     "schema at /properties/ranking/minItems: 100000 is over the limit of 1000 items"),
+    ("maxItems 1e30", lambda t, p: _record(p, schema=_with_array(maxItems=1e30)),
+     "schema at /properties/ranking/maxItems: must be an integer >= 0, got 1e+30"),
+    ("minItems true", lambda t, p: _record(p, schema=_with_array(minItems=True)), "must be an integer >= 0, got true"),
+    ("schema too large unrolled", lambda t, p: _record(p, schema=_wide_items()),
+     "schema too large for the contract: 884,005 unrolled nodes"),
+    # Probe records that are not text, or not a question.
+    ("lone surrogate in a prompt", lambda t, p: {"--probes": _probes(p, raw=b'{"id": "a", "prompt": "x\\ud800y"}\n')},
+     "probes.jsonl:1: a string holds a lone UTF-16 surrogate (\\ud800), which is not text"),
+    ("probe nested 100000 deep", lambda t, p: {"--probes": _probes(
+        p, raw=b'{"id": "a", "prompt": "x", "extra": ' + b"[" * 100000 + b"]" * 100000 + b"}\n")},
+     "probes.jsonl:1: JSON nested too deeply to read"),
+    ("null id", lambda t, p: _record(p, id=None), "probes.jsonl:1: id: must be a non-empty string or an integer, "
+                                                  "got null"),
+    ("list id", lambda t, p: _record(p, id=[1]), "id: must be a non-empty string or an integer, got [1]"),
+    ("true id", lambda t, p: _record(p, id=True), "id: must be a non-empty string or an integer, got true"),
+    ("empty prompt", lambda t, p: _record(p, prompt="  "), "probes.jsonl:1: prompt: is empty"),
+    ("conversation ends on the assistant", lambda t, p: _chat(p, {"role": "user", "content": "rank"},
+                                                               {"role": "assistant", "content": "{"}),
+     "messages: must end on a user turn, the one the answer follows; it ends on 'assistant'"),
+    ("conversation with a tool call", lambda t, p: _chat(
+        p, {"role": "user", "content": "rank"}, {"role": "assistant", "content": "", "tool_calls": [{"id": "c"}]},
+        {"role": "tool", "content": "[]"}, {"role": "user", "content": "now rank"}),
+     "messages: message 1 is a tool call or result"),
+    ("conversation with nothing to answer", lambda t, p: _chat(p, {"role": "system", "content": "rank"},
+                                                                {"role": "user", "content": ""}),
+     "messages: the last user turn is empty"),
 ]
 
 
@@ -145,31 +289,57 @@ def test_hostile_audit_input_exits_two_with_one_line_and_no_output(tiny_checkpoi
     captured = capsys.readouterr()
     _one_error_line(code, captured.out, captured.err, fragment)
     out = Path(overrides["--out"])
-    assert not out.exists() or not any(out.iterdir())
+    assert not os.path.exists(out) or not any(out.iterdir())  # os.path: a name too long is not there
 
 
-def test_a_bad_probe_file_is_refused_before_torch_loads(tiny_checkpoints, tmp_path):
-    """The probes are read before torch is imported, let alone models loaded: a bad probe
-    file is refused in well under 2 s even where the models would take minutes."""
-    probes = _probes(tmp_path, raw=b"not json\n")
+def test_input_too_large_or_malformed_is_refused_before_torch_loads_and_offline(tiny_checkpoints, tmp_path):
+    """Bad files and sizes over their bounds are refused from the settings and files
+    alone, before torch is imported, let alone a model loaded: a bad probe file or a
+    schema 60 objects deep costs a fraction of a second however large the models (the
+    bound is the design, not a clock). The same process shows the CLI entry going
+    offline before huggingface_hub is imported, whatever the environment said."""
+    folders = [tmp_path / str(i) for i in range(3)]
+    for folder in folders:
+        folder.mkdir()
+    cases = [({"--probes": _probes(folders[0], raw=b"not json\n")}, "probes.jsonl:1: not JSON"),
+             ({"--dtype": "float8"}, "--dtype must be one of"),
+             ({"--device-map": "bogus"}, "--device-map bogus"),
+             ({"--lambda-max": "1e9"}, "--lambda-max at most 11"),
+             (_record(folders[1], schema=_nested_schema(60)), "nested deeper than 64 JSON levels"),
+             (_record(folders[2], schema=_with_array(minItems=100000)), "over the limit of 1000 items")]
+    argvs = [_audit_argv(tiny_checkpoints, {**overrides, "--out": tmp_path / "out"}) for overrides, _ in cases]
     code = textwrap.dedent(f"""
-        import sys, time
+        import json, os, sys
         from cliffaudit.cli import main
-        started = time.perf_counter()
-        rc = main({_audit_argv(tiny_checkpoints, {"--probes": probes, "--out": tmp_path / "out"})!r})
-        print(rc, time.perf_counter() - started, "torch" in sys.modules)
+        codes = [(main(argv), "torch" in sys.modules, "huggingface_hub" in sys.modules) for argv in {argvs!r}]
+        import huggingface_hub.constants
+        env = {{name: os.environ.get(name) for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                                                         "HF_HUB_DISABLE_TELEMETRY")}}
+        print(json.dumps([codes, env, huggingface_hub.constants.HF_HUB_OFFLINE]))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    rc, seconds, torch_loaded = done.stdout.split()
-    assert rc == "2" and torch_loaded == "False", done.stderr
-    assert float(seconds) < 2.0
-    assert done.stderr.count("\n") == 1 and "probes.jsonl:1: not JSON" in done.stderr
+    env = {**os.environ, "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0"}
+    env.pop("HF_HUB_DISABLE_TELEMETRY", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                          env=env)
+    codes, offline, hub_offline = json.loads(done.stdout)
+    assert codes == [[2, False, False]] * len(cases), done.stderr
+    errors = done.stderr.splitlines()
+    assert len(errors) == len(cases) and all(fragment in line for (_, fragment), line in zip(cases, errors)), errors
+    assert offline == {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    assert hub_offline is True  # what huggingface_hub and transformers read at import: no request leaves
 
 
 REPORT_CASES = [
     ("--html under a file", lambda p, report: ["report", report, "--html", _file(p) / "page.html"], "cannot write"),
     ("not a report", lambda p, report: ["report", _file(p)], "not JSON"),
     ("--lambda nan", lambda p, report: ["report", report, "--lambda", "nan"], "--lambda must be a finite number"),
+    ("--html is the report", lambda p, report: ["report", report, "--html", report],
+     "is the REPORT.json input; writing the page there would destroy it"),
+    ("--html is the report by another name", lambda p, report: ["report", report, "--html", report.parent / "." /
+                                                                report.name], "is the REPORT.json input"),
+    ("--html is the --sweep input", lambda p, report: ["report", report, "--sweep", _file(p), "--html", _file(p)],
+     "is the --sweep input"),
+    ("600-character report path", lambda p, report: ["report", _long_name(p)], "File name too long"),
 ]
 
 
@@ -178,7 +348,56 @@ def test_hostile_report_input_exits_two(audit_report, tmp_path, capsys, argv, fr
     from cliffaudit.report import write_report
 
     report = write_report(audit_report, tmp_path / "audit")
+    written = report.read_bytes()
     code = main([str(x) for x in argv(tmp_path, report)])
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.out, captured.err, fragment)
+    assert report.read_bytes() == written  # inputs are never written over
+
+
+def test_an_audit_never_writes_over_its_probes(tiny_checkpoints, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    probes = out / "report.json"  # probes named as the report the audit would write
+    probes.write_bytes((tiny_checkpoints / "probes.jsonl").read_bytes())
+    code = main(_audit_argv(tiny_checkpoints, {"--probes": probes, "--out": out}))
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.out, captured.err, "report.json: is the --probes input")
+    assert probes.read_bytes() == (tiny_checkpoints / "probes.jsonl").read_bytes()
+
+
+def test_ctrl_c_exits_130_not_the_verdict_code_and_writes_nothing(tiny_checkpoints, tmp_path, capsys, monkeypatch):
+    from cliffaudit import audit
+
+    def interrupted(settings, out_dir=None):
+        raise KeyboardInterrupt  # what Python's SIGINT handler raises in the main thread
+
+    monkeypatch.setattr(audit, "run_audit", interrupted)
+    code = main(_audit_argv(tiny_checkpoints, {"--out": tmp_path / "out"}))
+    # click starts a fresh line after the terminal's ^C, then the one message
+    assert code == 130 and capsys.readouterr().err.lstrip("\n") == "cliffaudit: error: interrupted\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_demo_eval_on_a_folder_without_weights_exits_two(tiny_checkpoints, tmp_path, capsys):
+    folder = _copy_checkpoint(tiny_checkpoints, tmp_path, "weightless")
+    _weights(folder).unlink()
+    code = main(["demo", "eval", "--teacher", str(folder), "--student", str(tiny_checkpoints / "student")])
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.out, captured.err, "weightless: no weights (*.safetensors or pytorch_model*.bin)")
+    assert main(["demo", "eval", "--seed", "-1"]) == 2 and "--seed -1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("line", "fragment"), [
+    ("samples-per-prompt: true", "samples-per-prompt: must be an integer, got true"),
+    ("limit: 2.5", "limit: must be an integer, got 2.5"),
+    ("drop: false", "drop: must be a number, got false"),
+])
+def test_a_config_value_of_the_wrong_kind_is_refused(tmp_path, capsys, line, fragment):
+    """YAML ``true`` is not 1 and 2.5 is not 2, whatever click would make of them."""
+    config = tmp_path / "audit.yaml"
+    config.write_text(line + "\n")
+    code = main(["audit", "--config", str(config)])
     captured = capsys.readouterr()
     _one_error_line(code, captured.out, captured.err, fragment)
 
@@ -190,6 +409,11 @@ SWEEP_CASES = [
     ("--lambdas nan", ["--lambdas", "1.0,nan"], "--lambdas"),
     ("bad probes", ["--probes", "{not_json}"], "not JSON"),
     ("missing teacher", ["--teacher", "{missing}"], "no such directory"),
+    ("--lambdas 1:1e9:1e-3", ["--lambdas", "1:1e9:1e-3"], "over the limit of 1,001"),
+    ("--seeds 100000", ["--seeds", "100000"], "--seeds 100000: over the limit of 1,000"),
+    ("--first-seed past the last seed", ["--first-seed", str(2**32)], "past the largest seed"),
+    ("--chat-template-kwargs tokenize", ["--chat-template-kwargs", '{{"tokenize": true}}'],
+     "tokenize is set by cliffaudit"),
 ]
 
 
@@ -218,7 +442,7 @@ _KILL_HOOK = """
 import os, signal
 import cliffaudit.audit as audit
 import cliffaudit.render.html as html
-import cliffaudit.report.model as model
+import cliffaudit.report.write as write
 from cliffaudit.report.load import load_report
 
 audit.run_audit = lambda settings, out_dir=None: load_report(os.environ["CLIFFAUDIT_TEST_REPORT"])
@@ -236,7 +460,7 @@ elif WHEN == "renaming":  # the first file has been renamed into place
         calls.append(dst)
         if len(calls) == 1:
             os.kill(os.getpid(), signal.SIGTERM)
-    model.os.replace = killing_replace
+    write.os.replace = killing_replace
 """
 
 DEMO_REPORT = Path(__file__).resolve().parents[1] / "reports" / "demo" / "report.json"

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from cliffaudit.demo import paths
-from cliffaudit.errors import EXIT_OK, BadInput, require_model_side
+from cliffaudit.errors import EXIT_OK, BadInput, InputError, require_model_side
 
 
 @click.group("demo")
@@ -32,8 +32,12 @@ def demo_group() -> None:
 def build_command(pair: str, out: Path, seed: int) -> int:
     """Regenerate data, tokenizer, teacher and student on CPU (a few minutes)."""
     require_model_side("demo build")
-    if seed < 0:
-        raise BadInput(f"--seed must be >= 0, got {seed}")
+    from cliffaudit.inputs import check_seed
+
+    try:
+        check_seed("--seed", seed)
+    except InputError as exc:
+        raise BadInput(str(exc)) from None
     import transformers
 
     from cliffaudit.demo.build import StudentOutOfBand, build
@@ -51,13 +55,6 @@ def build_command(pair: str, out: Path, seed: int) -> int:
     return EXIT_OK
 
 
-def _checkpoint(path: Path, option: str) -> Path:
-
-    if not (path / "config.json").is_file():
-        raise BadInput(f"{option} {path} is not a checkpoint folder (no config.json)")
-    return path
-
-
 @demo_group.command("eval")
 @click.option("--teacher", type=click.Path(path_type=Path), default=paths.TEACHER_DIR,
               help="Teacher checkpoint folder [default: the packaged teacher].")
@@ -71,7 +68,15 @@ def _checkpoint(path: Path, option: str) -> Path:
 def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, seed: int, as_json: bool) -> int:
     """Strict parse rate of temperature-1 samples on held-out probes, and exact-match and NDCG@1 on those that parse."""
     require_model_side("demo eval")
-    models = {"teacher": _checkpoint(teacher, "--teacher"), "student": _checkpoint(student, "--student")}
+    from cliffaudit.inputs import check_checkpoint, check_seed
+
+    models = {"teacher": teacher, "student": student}
+    try:  # the files, before a model loads: a folder without weights is named here
+        for name, path in models.items():
+            check_checkpoint(f"--{name}", str(path))
+        check_seed("--seed", seed)
+    except InputError as exc:
+        raise BadInput(str(exc)) from None
     if not probes.is_file():
         raise BadInput(f"--probes {probes} does not exist")
     if limit is not None and limit < 1:
@@ -87,17 +92,18 @@ def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, 
         raise BadInput(f"--probes {probes}: need records with id, messages, schema and target")
 
     import torch
-    import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from cliffaudit import probe
     from cliffaudit.demo.evaluate import evaluate_records
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars in a report
     scores, parameters = {}, {}
     for name, path in models.items():
-        model = AutoModelForCausalLM.from_pretrained(str(path))
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        try:
+            tokenizer = probe.load_tokenizer(name, str(path))
+            model = probe.load_model(name, str(path))
+        except InputError as exc:
+            raise BadInput(str(exc)) from None
         scores[name] = asdict(evaluate_records(model, tokenizer, records, seed))
         parameters[name] = model.num_parameters()
     if as_json:

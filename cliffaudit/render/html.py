@@ -16,7 +16,8 @@ from markupsafe import Markup
 
 from cliffaudit.gate.verdict import evaluate
 from cliffaudit.render import plots
-from cliffaudit.report.model import AuditReport, report_text, write_json_atomically, write_together
+from cliffaudit.report.model import AuditReport, report_text
+from cliffaudit.report.write import write_json_atomically, write_together
 from cliffaudit.sweep.model import SweepReport, locked_report
 
 

@@ -1,4 +1,5 @@
-"""The audit report's data: its typed model, strict loading and atomic writing. No torch here.
+"""The audit report's data: its typed model, strict loading, and outputs written together
+(``write``). No torch here.
 
 Its rendering lives in ``cliffaudit.render``, after the gate, so nothing here climbs
 the pipeline.
@@ -24,6 +25,10 @@ from cliffaudit.report.model import (
     report_json_schema,
     sha256_file,
     report_text,
+)
+from cliffaudit.report.write import (
+    complete_interrupted_writes,
+    same_file,
     write_json_atomically,
     write_report,
     write_together,
@@ -44,11 +49,13 @@ __all__ = [
     "Reachability",
     "RolloutPoint",
     "RunInfo",
+    "complete_interrupted_writes",
     "fingerprint_checkpoint",
     "finite_or_none",
     "report_json_schema",
     "sha256_file",
     "report_text",
+    "same_file",
     "write_json_atomically",
     "write_report",
     "write_together",

@@ -80,7 +80,8 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     """Lock, train what is not trained yet, and summarise; the caller writes sweep.json
     (and sweep.html, which ``cliffaudit.render`` draws)."""
     out = Path(out_dir)
-    # Everything checkable from files, before the lock is written: bad input leaves no prediction.json.
+    # Everything checkable from settings and files, before the lock is written: bad input leaves no prediction.json.
+    inputs.check_sweep_settings(settings)
     schema = inputs.read_schema(settings.schema_path) if settings.schema_path else None
     train_records = inputs.read_probes(settings.probes, schema)
     eval_records = inputs.read_probes(settings.eval_probes, schema)

@@ -36,15 +36,27 @@ from cliffaudit.theory.reachability import drive_mass, is_reachable
 __all__ = ["Case", "Simulation", "Training", "loss_gradient", "simulate", "simulate_many", "tabular_inputs"]
 
 
+# Bounds on what a user sizes (the CLI's --teacher-probs, --lambdas, --rollouts, --seeds), so
+# that a what-if too large is refused at once instead of running for days.
+MAX_TABLE_ENTRIES = 10_000  # positions x tokens of one distribution
+MAX_STEP_ENTRIES = 1 << 21  # cases x lambdas x seeds x batch x positions x tokens: one step's arrays
+MAX_SIMULATION_WORK = 10**9  # that times the steps: about two minutes on a 2-core CPU
+
+
 def tabular_inputs(teacher, reference, valid, names: tuple[str, str, str] = ("teacher", "reference", "valid")
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """[positions, K] teacher and reference probabilities and a boolean valid mask, checked
     (ValueError naming the input by ``names``, e.g. the CLI's options): probabilities >= 0
-    that sum to 1 at every position, one shape, a 0/1 mask with some valid and some
-    invalid token at every position. Probabilities come back renormalised exactly."""
+    that sum to 1 at every position, one shape of at most ``MAX_TABLE_ENTRIES`` entries, a
+    0/1 mask with some valid and some invalid token at every position, and a teacher that
+    puts some mass on the valid tokens at every position: one that never keeps the format
+    makes the fixed point's parse rate 0 at every lambda > 0, with no cliff to find and
+    nothing to audit. Probabilities come back renormalised exactly."""
     shapes, checked = [], []
     for name, probs in zip(names[:2], (teacher, reference)):
         probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+        if probs.size > MAX_TABLE_ENTRIES:
+            raise ValueError(f"{name}: {probs.size:,} probabilities, over the limit of {MAX_TABLE_ENTRIES:,}")
         if (probs < 0).any() or not np.allclose(probs.sum(-1), 1.0, atol=1e-6):
             raise ValueError(f"{name}: probabilities must be >= 0 and sum to 1 at every position")
         checked.append(probs / probs.sum(-1, keepdims=True))
@@ -59,6 +71,11 @@ def tabular_inputs(teacher, reference, valid, names: tuple[str, str, str] = ("te
                          f"{', '.join(map(str, shapes))}")
     if (mask.all(-1) | ~mask.any(-1)).any():
         raise ValueError(f"{names[2]} must mark some tokens valid and some invalid at every position")
+    never_valid = np.flatnonzero(np.where(mask, checked[0], 0.0).sum(-1) == 0.0)
+    if never_valid.size:
+        raise ValueError(f"{names[0]}: teacher validity 0 at position {never_valid[0] + 1} (no mass on the valid "
+                         f"tokens): the fixed point never keeps the format at any lambda > 0, so there is nothing to "
+                         f"audit")
     return checked[0], checked[1], mask
 
 
@@ -196,6 +213,13 @@ def simulate_many(cases: list[Case], lambdas, training: Training, seeds: list[in
         raise ValueError("cases simulated together must share one shape [positions, K]")
     lambdas = np.asarray(lambdas, dtype=np.float64)
     n_lambdas, n_seeds = lambdas.size, training.seeds
+    step_entries = len(cases) * n_lambdas * n_seeds * training.batch_size * cases[0].valid.size
+    if step_entries > MAX_STEP_ENTRIES or step_entries * training.steps > MAX_SIMULATION_WORK:
+        raise ValueError(f"simulation too large: cases x rollouts x lambdas x seeds x positions x tokens = "
+                         f"{len(cases)} x {training.rollouts:,} x {n_lambdas} x {n_seeds} x {cases[0].valid.size} = "
+                         f"{step_entries * training.steps:,}, over the limit of {MAX_SIMULATION_WORK:,} (and "
+                         f"{MAX_STEP_ENTRIES:,} a step of {training.batch_size} rollouts): fewer rollouts, lambdas "
+                         f"or seeds")
     with np.errstate(divide="ignore"):
         log_teacher = np.log(np.stack([case.teacher for case in cases]))[:, None, None]  # [cases, 1, 1, P, K]
         log_ref = np.log(np.stack([case.reference for case in cases]))[:, None, None]
