@@ -95,9 +95,6 @@ class ProbeRecord(BaseModel):
 # before any work (docs/audit.md, "Limits").
 MAX_PROBE_FILE_BYTES = 1 << 30  # a probe file (JSONL or parquet)
 MAX_JSON_FILE_BYTES = 16 << 20  # a schema file, a model's config.json
-MAX_SCHEMA_DEPTH = 8  # objects and arrays nested in a schema, the root object included
-MAX_SCHEMA_ITEMS = 1000  # minItems and maxItems
-MAX_SCHEMA_SIZE = 50_000  # the schema unrolled as the contract's grammar spells it (schema_size)
 MAX_JSON_NESTING = 64  # JSON nesting of a schema, whatever its keywords
 
 
@@ -157,64 +154,17 @@ def read_schema(path: str | Path) -> dict:
 
 
 def check_schema_size(schema, where: str) -> None:
-    """Refuse a schema whose contract would not fit in memory or time, from the raw JSON
-    and before the contract is built: the contract's grammar repeats an array's item up to
-    maxItems times (minItems when unbounded) and spells every object member twice, so its
-    size grows with the product of the bounds along a path and doubles with each level of
-    nesting (a schema 20 objects deep took 9 GB, minItems 100000 took minutes). Limits:
-    ``MAX_SCHEMA_DEPTH``, ``MAX_SCHEMA_ITEMS``, ``MAX_SCHEMA_SIZE``, ``MAX_JSON_NESTING``."""
-    _check_nesting(schema, where)
-    size = schema_size(schema, where)
-    if size > MAX_SCHEMA_SIZE:
-        raise AuditInputError(f"{where}: schema too large for the contract: {size:,} unrolled nodes (arrays counted "
-                              f"maxItems times, object members twice), over the limit of {MAX_SCHEMA_SIZE:,}")
-
-
-def _check_nesting(value, where: str) -> None:
-    # Iterative, so that checking depth cannot itself run out of stack.
-    stack = [(value, 1)]
+    """Refuse a schema nested deeper than ``MAX_JSON_NESTING`` JSON levels, walked
+    iteratively so that the check itself cannot run out of stack. Every other size (depth
+    of subschemas, item and length bounds, grammar rules, what $ref and allOf multiply) is
+    bounded by the contract's compiler, which names the keyword (``contract/schema.py``)."""
+    stack = [(schema, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_JSON_NESTING:
             raise AuditInputError(f"{where}: schema nested deeper than {MAX_JSON_NESTING} JSON levels")
         children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-
-
-def schema_size(schema, where: str, path: str = "", depth: int = 1) -> int:
-    """The schema's size unrolled as the contract's grammar spells it: a leaf counts 1, an
-    object 1 + twice the sum over its members of (key length + member size), an array
-    1 + twice its item's size times max(1, maxItems, or minItems when unbounded). Refuses
-    nesting deeper than ``MAX_SCHEMA_DEPTH`` and item bounds over ``MAX_SCHEMA_ITEMS``;
-    stops adding once the size passes ``MAX_SCHEMA_SIZE``. Other keywords are left to the
-    contract, which refuses what it cannot hold."""
-    if not isinstance(schema, dict) or schema.get("type") not in ("object", "array"):
-        return 1
-    here = path or "(root)"
-    if depth > MAX_SCHEMA_DEPTH:
-        raise AuditInputError(f"{where}: schema at {here}: objects and arrays nested deeper than "
-                              f"{MAX_SCHEMA_DEPTH} levels")
-    if schema["type"] == "object":
-        members = schema.get("properties")
-        size = 1
-        for key, sub in (members.items() if isinstance(members, dict) else ()):
-            size += 2 * (len(key) + schema_size(sub, where, f"{path}/properties/{key}", depth + 1))
-            if size > MAX_SCHEMA_SIZE:
-                break
-        return size
-    for keyword in ("minItems", "maxItems"):
-        bound = schema.get(keyword)
-        if bound is None:
-            continue
-        if isinstance(bound, bool) or not isinstance(bound, int) or bound < 0:
-            raise AuditInputError(f"{where}: schema at {path}/{keyword}: must be an integer >= 0, got "
-                                  f"{json.dumps(bound)}")
-        if bound > MAX_SCHEMA_ITEMS:
-            raise AuditInputError(f"{where}: schema at {path}/{keyword}: {bound} is over the limit of "
-                                  f"{MAX_SCHEMA_ITEMS} items")
-    at_most = schema.get("maxItems")
-    copies = max(1, at_most if at_most is not None else schema.get("minItems") or 1)
-    return 1 + 2 * copies * schema_size(schema.get("items"), where, f"{path}/items", depth + 1)
 
 
 def read_probes(path: str | Path, default_schema: dict | None = None, prompt_key: str = "prompt",

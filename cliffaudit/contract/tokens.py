@@ -159,13 +159,13 @@ class TokenContract:
         return labels, rows, None, False
 
     def _examples(self, mask: bytes, most: int = 6) -> str:
-        """A few of the tokens that were allowed, the longest first: what the output could have said."""
+        """A few of the tokens that were allowed, the shortest first: what the output could have said."""
         ids = np.flatnonzero(np.unpackbits(np.frombuffer(mask, dtype=np.uint8), bitorder="little")[: self.vocab.size])
         texts = {self.vocab.token_bytes[t].decode("utf-8", "replace") for t in ids
                  if self.vocab.token_bytes[t] and self.vocab.token_bytes[t].strip()}
         if not texts:
             return "only whitespace or the end was allowed" if len(ids) else "nothing was allowed"
-        shown = sorted(texts, key=lambda t: (-len(t), t))[:most]
+        shown = sorted(texts, key=lambda t: (len(t), t))[:most]
         return "allowed: " + ", ".join(repr(t) for t in sorted(shown)) + (" ..." if len(texts) > most else "")
 
     def _violation(self, position: int, token_id: int, reason: str) -> Violation:
