@@ -59,6 +59,17 @@ def test_no_cliff_passes_inside_the_grid_and_fails_beyond_it(gate, tmp_path):
     assert "beyond the audited grid's end 3" in out
 
 
+@pytest.mark.parametrize("lam", ["0", "0.5", "1e-320", "3.5"])
+def test_a_lambda_outside_the_audited_grid_fails_with_or_without_a_cliff(gate, tmp_path, lam):
+    """What docs/gate.md promises: outside the grid (below its start 1, past its end 3) the
+    audit says nothing, so the gate fails the lambda (exit 1) and says which end."""
+    for report in (known_report(), no_cliff_report()):
+        code, out, _ = gate(write_report(report, tmp_path), "--lambda", lam, "--rollouts", "1")
+        assert code == 1
+        end = "below the audited grid's start 1" if float(lam) < 1 else "beyond the audited grid's end 3"
+        assert out.startswith(f"FAIL: lambda {float(lam):g} lies {end}")
+
+
 def test_the_clip_is_reported_and_does_not_move_the_bound(gate, known_report_path):
     code, out, _ = gate(known_report_path, "--lambda", "1.2", "--clip", "1.05", "--format", "json")
     result = json.loads(out)
@@ -256,6 +267,8 @@ def test_a_changed_file_in_a_checkpoint_subfolder_is_stale(gate, tiny_checkpoint
     ({"teacher_parse_rate": 0.0, "student_parse_rate": 0.0}, "the teacher parses 0.000 of its outputs, less than the drop"),
     ({"teacher_parse_rate": 0.05}, "the teacher parses 0.050 of its outputs"),
     ({"run": known_report().run.model_copy(update={"tokens_probed": 0})}, "probed no contract position"),
+    ({"settings": known_report().settings.model_copy(update={"limit": 16})},
+     "audited only the first 16 probe records (--limit): a quick look, not a verdict to gate training on"),
 ])
 def test_a_report_that_measured_nothing_is_refused(gate, tmp_path, changes, fragment):
     """A teacher that never parses (no chat template, prompts cut at the context) gives a
