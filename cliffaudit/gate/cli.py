@@ -18,7 +18,7 @@ from cliffaudit.gate import proposal as proposals
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.proposal import Proposal
 from cliffaudit.gate.readers import FRAMEWORKS, read_training_config
-from cliffaudit.gate.render import FORMATS, render
+from cliffaudit.gate.render import FORMATS, printable, render
 from cliffaudit.gate.verdict import Verdict, check_fingerprints, check_meaningful, evaluate
 from cliffaudit.report.load import load_report
 from cliffaudit.theory import check_clip
@@ -54,7 +54,7 @@ def gate_command(report_path: Path, proposed_lambda: float | None, clip: float |
         verdict, proposal = _decide(report_path, proposed_lambda, clip, rollouts, train_config, framework, margin,
                                     {"teacher": teacher, "student": student})
     except InputError as exc:  # the gate's own, and the report loader's
-        raise BadInput(str(exc)) from None
+        raise BadInput(printable(str(exc))) from None
     click.echo(render(output_format, verdict, proposal, report_path))
     return verdict.exit_code
 

@@ -1,4 +1,8 @@
-"""The gate's output: plain text, one JSON object, or GitHub Actions annotations."""
+"""The gate's output: plain text, one JSON object, or GitHub Actions annotations.
+
+Labels and values in it come from model outputs, schemas and config files, so text and
+annotations carry them through ``printable``: an escape sequence or a line break in a
+class label must not reach a terminal or a CI log raw. JSON escapes them itself."""
 
 from __future__ import annotations
 
@@ -19,6 +23,14 @@ def render(output_format: str, verdict: Verdict, proposal: Proposal, report_path
     return "\n".join(text_lines(verdict, proposal, report_path))
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (controls such as ESC and CR,
+    line and paragraph separators, bidi overrides) written as a Python escape."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def all_warnings(verdict: Verdict, proposal: Proposal) -> list[str]:
     return [*proposal.warnings, *verdict.warnings]
 
@@ -34,7 +46,7 @@ def text_lines(verdict: Verdict, proposal: Proposal, report_path: Path) -> list[
     lines.append(f"  bound: {verdict.bound.describe()} ({report_path})")
     lines.append(f"  audited grid: lambda {verdict.grid[0]:g} to {verdict.grid[1]:g}")
     lines += [f"warning: {w}" for w in all_warnings(verdict, proposal)]
-    return lines
+    return [printable(line) for line in lines]
 
 
 def _clip_text(proposal: Proposal) -> str:
@@ -120,8 +132,9 @@ def _command(kind: str, message: str, file: Path | None = None, line: int | None
 
 
 def _escape_data(text: str) -> str:
-    # GitHub's workflow-command encoding: % first, then line breaks.
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # GitHub's workflow-command encoding; line breaks, like every unprintable character, are
+    # already escaped by printable (GitHub would decode %0A into a line break).
+    return printable(text).replace("%", "%25")
 
 
 def _escape_property(text: str) -> str:

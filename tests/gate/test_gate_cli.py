@@ -410,3 +410,37 @@ def test_the_gate_runs_without_importing_torch(known_report_path):
                             check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("PASS")
+
+
+# ----------------------------------------------------------------------------- control characters
+
+HOSTILE = "value:\x1b[2J\r\n::error file=x::forged\u202e\x07"
+
+
+def _hostile_report():
+    """Class labels come from model outputs and schemas: one that would clear a terminal,
+    forge a GitHub annotation and reverse the text after it."""
+    report = known_report(preconditions=[Precondition(name="calibrated", passed=False, detail=f"gap in {HOSTILE}")])
+    rows = [row.model_copy(update={"label": HOSTILE}) if row.label == "value:number" else row for row in report.classes]
+    return report.model_copy(update={"classes": rows, "binding_class": HOSTILE})
+
+
+@pytest.mark.parametrize("output_format", ["text", "github", "json"])
+def test_control_characters_in_labels_never_reach_the_output_raw(gate, tmp_path, output_format):
+    path = write_report(_hostile_report(), tmp_path)
+    code, out, err = gate(path, "--lambda", "1.2", "--format", output_format)
+    assert code == 0 and err == ""
+    assert all(ch.isprintable() for line in out.splitlines() for ch in line)
+    assert "\r" not in out and not any(line.startswith("::error") for line in out.splitlines())
+    if output_format == "json":
+        assert json.loads(out)["warnings"] == [f"precondition 'calibrated' failed: gap in {HOSTILE}"]
+    else:
+        assert "\\x1b[2J\\r\\n::error file=x::forged\\u202e\\x07" in out
+
+
+def test_control_characters_in_an_error_stay_on_its_one_line(gate, known_report_path, tmp_path):
+    config = tmp_path / "run\x1b[31m.sh"
+    config.write_text("python3 -m verl.trainer.main_ppo actor_rollout_ref.actor.policy_loss.lambda_vals=$((\n")
+    code, out, err = gate(known_report_path, "--train-config", config)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "run\\x1b[31m.sh" in err and all(ch.isprintable() for ch in err.rstrip("\n"))
