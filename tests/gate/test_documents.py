@@ -51,6 +51,9 @@ def test_a_named_config_that_is_not_found_is_refused(launch, tmp_path):
         read(script)
     # verl's own configs are the defaults the reader models, not a file to find
     assert read(launch(f"{VERL} --config-name=ppo_trainer {FORK_ON} {LAMBDA}=1.1\n"))[0].lam.value == 1.1
+    megatron = read(launch(f"{VERL} --config-path=./config --config-name='ppo_megatron_trainer' {FORK_ON} "
+                           f"{LAMBDA}=1.5\n"))[0]
+    assert megatron.lam.value == 1.0 and "strategy is megatron" in megatron.lam.meaning
 
 
 def test_a_defaults_list_is_composed_or_refused(launch, tmp_path):

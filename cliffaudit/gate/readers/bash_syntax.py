@@ -9,7 +9,6 @@ Nothing here runs anything.
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass, field
 
@@ -240,7 +239,8 @@ class _Lexer:
     def _starts_command(self) -> bool:
         last = self.tokens[-1] if self.tokens else None
         return last is None or (isinstance(last, Operator) and last.text not in _REDIRECTIONS) or \
-            (isinstance(last, Word) and last.literal() in {"then", "do", "else", "{", "!", "in"})
+            (isinstance(last, Word) and last.literal() in {"then", "do", "else", "{", "!", "in", "for", "if", "elif",
+                                                           "while", "until"})
 
     def _operator(self) -> Operator | None:
         fd = _FD_REDIRECTION.match(self.text, self.i)
@@ -468,8 +468,8 @@ def _merge_literals(parts: list[Part]) -> tuple[Part, ...]:
 
 def _ansi_c(text: str) -> str:
     try:
-        return codecs.decode(text.replace("\\'", "'"), "unicode_escape")
-    except UnicodeDecodeError:
+        return text.replace("\\'", "'").encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeError:  # non-Latin-1 text, a bad escape: as written
         return text
 
 

@@ -13,6 +13,7 @@ compose, is refused with its line: keys it would inherit could set lambda.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +115,8 @@ class Composer:
         if found is not None:
             composed = self.load_yaml(found, ())
             return composed.occurrences, composed.base_config
-        if name_text in BUILTIN_CONFIGS and (config_path is None or str(config_path.value) in _PACKAGE_PATHS):
+        if name_text in BUILTIN_CONFIGS and (config_path is None
+                                             or os.path.normpath(str(config_path.value)) in _PACKAGE_PATHS):
             return {}, name_text
         searched = ", ".join(str(d) for d in directories) or "no directory"
         raise GateInputError(f"{_where(name)}: --config-name {name_text}: {name_text}.yaml is not in {searched}; the "
