@@ -27,7 +27,8 @@ from cliffaudit.theory import check_clip
 
 @click.command("gate")
 @click.argument("report_path", metavar="REPORT.json", type=click.Path(path_type=Path))
-@click.option("--lambda", "proposed_lambda", type=float, help="The lambda to check (with --train-config: only where the config states none).")
+@click.option("--lambda", "proposed_lambda", type=float,
+              help="The lambda to check (with --train-config: it may only agree with the launch's lambda).")
 @click.option("--clip", type=float, help="Importance-weight cap c > 1, reported beside the verdict (it does not move "
                    "the cliff); with --train-config: only where the config states none.")
 @click.option("--rollouts", type=click.IntRange(min=1),

@@ -50,7 +50,8 @@ def launch_lines(judged: Judged) -> list[str]:
     if len(judged) < 2:
         return []
     lines = [f"{len(judged)} launches, each judged; the worst is shown above:"]
-    lines += [f"lambda {p.lam.value:g} at {p.location}: {'PASS' if v.passed else 'FAIL'}" for v, p in judged[:MAX_LISTED]]
+    lines += [f"lambda {p.lam.value:g} at {p.location}: {'PASS' if v.passed else 'FAIL'}"
+              for v, p in judged[:MAX_LISTED]]
     if len(judged) > MAX_LISTED:
         lines.append(f"and {len(judged) - MAX_LISTED} more")
     return lines

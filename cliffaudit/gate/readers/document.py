@@ -75,9 +75,6 @@ class ConfigDocument:
     def has(self, key: str) -> bool:
         return key in self._occurrences
 
-    def keys_matching(self, pattern: str) -> list[str]:
-        return sorted(k for k in self._occurrences if re.fullmatch(pattern, k))
-
     def get(self, key: str) -> Occurrence | None:
         """The one value the launch gives ``key``, None if it gives none.
 
