@@ -54,14 +54,14 @@ def _config_defaults(ctx, param, value):
     wins. An unknown key or a bad file is refused in one line."""
     if value is None:
         return None
-    import yaml
+    from cliffaudit import safe_yaml
 
     try:
-        data = yaml.safe_load(Path(value).read_text(encoding="utf-8"))
+        data = safe_yaml.load(safe_yaml.read(value))
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"--config {value}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"--config {value}: not YAML ({' '.join(str(exc).split())[:200]})") from None
+    except safe_yaml.YAMLInputError as exc:
+        raise BadInput(f"--config {value}: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

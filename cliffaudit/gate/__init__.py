@@ -3,10 +3,12 @@ the cliff an audit report found. No torch here: the gate runs wherever the
 report and the training config are.
 
 Modules, one job each (report.json itself is loaded, and refused when it cannot
-be judged, by ``cliffaudit.report.load``): ``bound`` (the bound a report gives), ``verdict`` (pass/fail, stale
-fingerprints), ``readers`` (lambda and c from verl, slime, SkyRL, TRL
-configs), ``proposal`` (combine config and command line), ``render`` (text,
-JSON, GitHub annotations), ``cli`` (the click command).
+be judged, by ``cliffaudit.report.load``): ``bound`` (the bound a report gives),
+``verdict`` (pass/fail, stale fingerprints), ``readers`` (every launch of a verl,
+slime, SkyRL or TRL config, script or manifest: lambda, c, the budget, the
+reference), ``reference`` (the launch's reference against the audit's),
+``proposal`` (combine a launch and the command line), ``render`` (text, JSON,
+GitHub annotations), ``cli`` (the click command).
 """
 
 from cliffaudit.gate.bound import Bound, report_bound

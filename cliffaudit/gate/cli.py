@@ -17,8 +17,9 @@ from cliffaudit.errors import BadInput, InputError
 from cliffaudit.gate import proposal as proposals
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.proposal import Proposal
-from cliffaudit.gate.readers import FRAMEWORKS, read_training_config
-from cliffaudit.gate.render import FORMATS, render
+from cliffaudit.gate.readers import FRAMEWORKS, read_launches
+from cliffaudit.gate.reference import check_reference
+from cliffaudit.gate.render import FORMATS, printable, render
 from cliffaudit.gate.verdict import Verdict, check_fingerprints, check_meaningful, evaluate
 from cliffaudit.report.load import load_report
 from cliffaudit.theory import check_clip
@@ -26,14 +27,17 @@ from cliffaudit.theory import check_clip
 
 @click.command("gate")
 @click.argument("report_path", metavar="REPORT.json", type=click.Path(path_type=Path))
-@click.option("--lambda", "proposed_lambda", type=float, help="The lambda to check (with --train-config: only where the config states none).")
+@click.option("--lambda", "proposed_lambda", type=float,
+              help="The lambda to check (with --train-config: it may only agree with the launch's lambda).")
 @click.option("--clip", type=float, help="Importance-weight cap c > 1, reported beside the verdict (it does not move "
                    "the cliff); with --train-config: only where the config states none.")
 @click.option("--rollouts", type=click.IntRange(min=1),
               help="Training budget in rollouts (per step x steps), to judge whether a cliff is reachable; with "
                    "--train-config: only where the config states none.")
 @click.option("--train-config", type=click.Path(path_type=Path),
-              help="Training config or launch script to read lambda, c and the budget from.")
+              help="Training config or launch script to read lambda, c, the budget and the reference from.")
+@click.option("--config-dir", "config_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Where the Hydra configs a launch names (--config-name, defaults) are; repeatable.")
 @click.option("--framework", type=click.Choice(["auto", *FRAMEWORKS]), default="auto", show_default=True,
               help="Which framework the config is for; auto detects it from the keys.")
 @click.option("--margin", type=float, default=0.0, show_default=True,
@@ -42,30 +46,37 @@ from cliffaudit.theory import check_clip
 @click.option("--teacher", type=click.Path(path_type=Path), help="Teacher checkpoint to check the report against.")
 @click.option("--student", type=click.Path(path_type=Path), help="Student checkpoint to check the report against.")
 def gate_command(report_path: Path, proposed_lambda: float | None, clip: float | None, rollouts: int | None,
-                 train_config: Path | None, framework: str, margin: float, output_format: str, teacher: Path | None,
-                 student: Path | None) -> int:
+                 train_config: Path | None, config_dirs: tuple[Path, ...], framework: str, margin: float,
+                 output_format: str, teacher: Path | None, student: Path | None) -> int:
     """Check a proposed G-OPD lambda against an audit report before training.
 
-    Give the lambda with --lambda, or let --train-config read it from a verl,
-    slime, SkyRL or TRL config. Exit 0: below the bound (or past it where the
-    budget cannot reach the cliff); 1: not; 2: unusable input.
+    Give the lambda with --lambda, or let --train-config read it from a verl
+    (G-OPD fork or native OPD), slime, SkyRL or TRL launch; a script that may run
+    several launches has each judged, and the worst decides. Exit 0: below the bound
+    (or past it where the budget cannot reach the cliff); 1: not; 2: unusable input.
     """
     try:
-        verdict, proposal = _decide(report_path, proposed_lambda, clip, rollouts, train_config, framework, margin,
-                                    {"teacher": teacher, "student": student})
+        judged = _decide(report_path, proposed_lambda, clip, rollouts, train_config, config_dirs, framework, margin,
+                         {"teacher": teacher, "student": student})
     except InputError as exc:  # the gate's own, and the report loader's
-        raise BadInput(str(exc)) from None
-    click.echo(render(output_format, verdict, proposal, report_path))
+        raise BadInput(printable(str(exc))) from None
+    verdict, proposal = worst(judged)
+    click.echo(render(output_format, verdict, proposal, report_path, judged))
     return verdict.exit_code
 
 
+def worst(judged: list[tuple[Verdict, Proposal]]) -> tuple[Verdict, Proposal]:
+    """The launch that decides: a failing one before a passing one, then the largest lambda."""
+    return max(judged, key=lambda pair: (not pair[0].passed, pair[1].lam.value))
+
+
 def _decide(report_path: Path, proposed_lambda: float | None, clip: float | None, rollouts: int | None,
-            train_config: Path | None, framework: str, margin: float,
-            checkpoints: dict[str, Path | None]) -> tuple[Verdict, Proposal]:
+            train_config: Path | None, config_dirs: tuple[Path, ...], framework: str, margin: float,
+            checkpoints: dict[str, Path | None]) -> list[tuple[Verdict, Proposal]]:
     if proposed_lambda is None and train_config is None:
         raise GateInputError("give the lambda to check: --lambda L, or --train-config FILE")
-    if train_config is None and framework != "auto":
-        raise GateInputError("--framework needs --train-config")
+    if train_config is None and (framework != "auto" or config_dirs):
+        raise GateInputError(f"{'--framework' if framework != 'auto' else '--config-dir'} needs --train-config")
     if clip is not None:
         try:
             check_clip(clip)
@@ -75,10 +86,14 @@ def _decide(report_path: Path, proposed_lambda: float | None, clip: float | None
     check_meaningful(report)
     check_fingerprints(report, {role: path for role, path in checkpoints.items() if path is not None})
     if train_config is None:
-        proposal = proposals.from_command_line(proposed_lambda, clip, rollouts)
+        launches = [proposals.from_command_line(proposed_lambda, clip, rollouts)]
     else:
-        settings = read_training_config(train_config, framework, os.environ)
-        proposal = proposals.from_config(settings, proposed_lambda, clip, rollouts)
-    budget = None if proposal.rollouts is None else int(proposal.rollouts.value)
-    verdict = evaluate(report, proposal.lam.value, margin, budget)
-    return verdict, proposal
+        launches = []
+        for settings in read_launches(train_config, framework, os.environ, config_dirs):
+            launches.append(proposals.from_config(settings, proposed_lambda, clip, rollouts))
+            check_reference(report, settings)
+    judged = []
+    for proposal in launches:
+        budget = None if proposal.rollouts is None else int(proposal.rollouts.value)
+        judged.append((evaluate(report, proposal.lam.value, margin, budget), proposal))
+    return judged

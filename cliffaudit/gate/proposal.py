@@ -1,9 +1,11 @@
 """What is proposed for training: lambda, c and the budget in rollouts, each with
 where it came from, from the command line, a training config, or both.
 
-The command line fills what a config leaves out (TRL configs state neither
-lambda nor c) but may not contradict it: a gate that let ``--lambda`` override
-the config it checks would pass a launch that trains with another lambda.
+The command line fills what a config leaves out (c, the budget) but may not
+contradict it: a gate that let ``--lambda`` override the config it checks would
+pass a launch that trains with another lambda. Every launch has a lambda (1 by
+construction where its framework cannot extrapolate), so ``--lambda`` beside a
+config can only agree with it.
 c is reported but never judged (it does not move the cliff), so it may be
 missing; the budget only matters past the bound, where without it the gate fails.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cliffaudit.gate.errors import GateInputError
-from cliffaudit.gate.readers import ConfigValue, TrainingSettings
+from cliffaudit.gate.readers import ConfigValue, ModelPath, TrainingSettings
 from cliffaudit.gate.readers.settings import describe_setting
 
 
@@ -36,7 +38,8 @@ class Origin:
 
     @classmethod
     def from_config(cls, value: ConfigValue, path: Path) -> Origin:
-        return cls(value.value, value.key, value.written, value.location, path, value.line, value.meaning)
+        return cls(value.value, value.key, value.written, value.location, value.file or path, value.line,
+                   value.meaning)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class Proposal:
     config: Path | None = None
     other_clips: tuple[Origin, ...] = ()  # caps the config also states, larger than the one reported
     warnings: tuple[str, ...] = ()
+    location: str = "command line"  # the launch: its command line in a script, or the config
+    reference: ModelPath | None = None  # what the launch extrapolates away from (checked against the report)
 
 
 def from_command_line(lam: float, clip: float | None, rollouts: int | None) -> Proposal:
@@ -61,14 +66,12 @@ def from_config(settings: TrainingSettings, lam: float | None, clip: float | Non
     """lambda, c and the budget from ``settings``, the command line filling in what the
     config does not state."""
     lam_origin = _combine("lambda", settings.lam, lam, "--lambda", settings.path)
-    if lam_origin is None:
-        raise GateInputError(settings.no_lambda_reason)
     clip_origin = _combine("c", settings.clip, clip, "--clip", settings.path)
     budget = _combine("the budget", settings.rollouts, rollouts, "--rollouts", settings.path)
     judged = settings.clip
     others = tuple(Origin.from_config(v, settings.path) for v in settings.clip_candidates if v is not judged)
     return Proposal(lam_origin, clip_origin, budget, settings.framework, settings.path, others,
-                    tuple(settings.warnings))
+                    tuple(settings.warnings), settings.location or str(settings.path), settings.reference)
 
 
 def _combine(name: str, stated: ConfigValue | None, given: float | None, flag: str, config: Path) -> Origin | None:

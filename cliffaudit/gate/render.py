@@ -1,4 +1,8 @@
-"""The gate's output: plain text, one JSON object, or GitHub Actions annotations."""
+"""The gate's output: plain text, one JSON object, or GitHub Actions annotations.
+
+Labels and values in it come from model outputs, schemas and config files, so text and
+annotations carry them through ``printable``: an escape sequence or a line break in a
+class label must not reach a terminal or a CI log raw. JSON escapes them itself."""
 
 from __future__ import annotations
 
@@ -11,12 +15,27 @@ from cliffaudit.gate.verdict import Verdict
 FORMATS = ("text", "json", "github")
 
 
-def render(output_format: str, verdict: Verdict, proposal: Proposal, report_path: Path) -> str:
+Judged = list[tuple[Verdict, Proposal]]
+MAX_LISTED = 20  # launches listed one by one in text and annotations
+
+
+def render(output_format: str, verdict: Verdict, proposal: Proposal, report_path: Path,
+           judged: Judged | None = None) -> str:
+    """The verdict of the launch that decides (``proposal``), with every launch judged."""
+    judged = judged or [(verdict, proposal)]
     if output_format == "json":
-        return json.dumps(as_json(verdict, proposal, report_path), indent=2)
+        return json.dumps(as_json(verdict, proposal, report_path, judged), indent=2)
     if output_format == "github":
-        return "\n".join(github_annotations(verdict, proposal, report_path))
-    return "\n".join(text_lines(verdict, proposal, report_path))
+        return "\n".join(github_annotations(verdict, proposal, report_path, judged))
+    return "\n".join(text_lines(verdict, proposal, report_path, judged))
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (controls such as ESC and CR,
+    line and paragraph separators, bidi overrides) written as a Python escape."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def all_warnings(verdict: Verdict, proposal: Proposal) -> list[str]:
@@ -26,15 +45,32 @@ def all_warnings(verdict: Verdict, proposal: Proposal) -> list[str]:
 # ----------------------------------------------------------------------------- text
 
 
-def text_lines(verdict: Verdict, proposal: Proposal, report_path: Path) -> list[str]:
+def launch_lines(judged: Judged) -> list[str]:
+    """One line per launch, when a file holds several: each is judged, the worst decides."""
+    if len(judged) < 2:
+        return []
+    lines = [f"{len(judged)} launches, each judged; the worst is shown above:"]
+    lines += [f"lambda {p.lam.value:g} at {p.location}: {'PASS' if v.passed else 'FAIL'}"
+              for v, p in judged[:MAX_LISTED]]
+    if len(judged) > MAX_LISTED:
+        lines.append(f"and {len(judged) - MAX_LISTED} more")
+    return lines
+
+
+def text_lines(verdict: Verdict, proposal: Proposal, report_path: Path, judged: Judged | None = None) -> list[str]:
     lines = [f"{'PASS' if verdict.passed else 'FAIL'}: {verdict.reason}",
              f"  lambda = {proposal.lam.value:g} from {proposal.lam.describe()}", f"  {_clip_text(proposal)}"]
     lines += [f"    (also stated, larger: c = {o.value:g} from {o.describe()})" for o in proposal.other_clips]
     lines.append(f"  budget: {_budget_text(proposal)}")
+    if proposal.reference is not None:
+        reference = proposal.reference
+        lines.append(f"  reference: the launch {reference.role} {reference.path} ({reference.describe()}), the "
+                     f"model the audit extrapolated away from")
     lines.append(f"  bound: {verdict.bound.describe()} ({report_path})")
     lines.append(f"  audited grid: lambda {verdict.grid[0]:g} to {verdict.grid[1]:g}")
+    lines += [f"  {line}" for line in launch_lines(judged or [])]
     lines += [f"warning: {w}" for w in all_warnings(verdict, proposal)]
-    return lines
+    return [printable(line) for line in lines]
 
 
 def _clip_text(proposal: Proposal) -> str:
@@ -53,7 +89,7 @@ def _budget_text(proposal: Proposal) -> str:
 # ----------------------------------------------------------------------------- json
 
 
-def as_json(verdict: Verdict, proposal: Proposal, report_path: Path) -> dict:
+def as_json(verdict: Verdict, proposal: Proposal, report_path: Path, judged: Judged | None = None) -> dict:
     return {
         "verdict": "pass" if verdict.passed else "fail",
         "exit_code": verdict.exit_code,
@@ -73,8 +109,14 @@ def as_json(verdict: Verdict, proposal: Proposal, report_path: Path) -> dict:
         "config": None if proposal.config is None else str(proposal.config),
         "sources": {"lambda": _origin_json(proposal.lam), "clip": _origin_json(proposal.clip),
                     "rollouts": _origin_json(proposal.rollouts),
+                    "reference": None if proposal.reference is None else {
+                        "path": proposal.reference.path, "key": proposal.reference.key,
+                        "written": proposal.reference.written, "location": proposal.reference.location,
+                        "meaning": f"{proposal.reference.what}: the launch {proposal.reference.role} it"},
                     "other_clips": [_origin_json(o) for o in proposal.other_clips]},
         "warnings": all_warnings(verdict, proposal),
+        "launches": [{"lambda": p.lam.value, "location": p.location, "verdict": "pass" if v.passed else "fail",
+                      "reason": v.reason} for v, p in judged or [(verdict, proposal)]],
     }
 
 
@@ -88,13 +130,17 @@ def _origin_json(origin: Origin | None) -> dict | None:
 # ----------------------------------------------------------------------------- github
 
 
-def github_annotations(verdict: Verdict, proposal: Proposal, report_path: Path) -> list[str]:
+def github_annotations(verdict: Verdict, proposal: Proposal, report_path: Path,
+                       judged: Judged | None = None) -> list[str]:
     """Workflow commands GitHub Actions turns into annotations on the run and the
     files: warnings for failed preconditions and config caveats, then the verdict
     (an error on the line that sets lambda when it fails, a notice when it passes)."""
     lines = [_command("notice", f"lambda = {proposal.lam.value:g} from {proposal.lam.describe()}; "
                                 f"{_clip_text(proposal)}; budget: {_budget_text(proposal)}; "
                                 f"bound: {verdict.bound.describe()}", title="cliffaudit gate inputs")]
+    listed = launch_lines(judged or [])
+    if listed:
+        lines.append(_command("notice", "; ".join(listed), file=proposal.config, title="cliffaudit gate launches"))
     for warning in proposal.warnings:
         lines.append(_command("warning", warning, file=proposal.config, title="cliffaudit gate: config"))
     for warning in verdict.warnings:
@@ -120,8 +166,9 @@ def _command(kind: str, message: str, file: Path | None = None, line: int | None
 
 
 def _escape_data(text: str) -> str:
-    # GitHub's workflow-command encoding: % first, then line breaks.
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # GitHub's workflow-command encoding; line breaks, like every unprintable character, are
+    # already escaped by printable (GitHub would decode %0A into a line break).
+    return printable(text).replace("%", "%25")
 
 
 def _escape_property(text: str) -> str:

@@ -3,7 +3,8 @@ training budget in; pass or fail with the reason out. And the check that a repor
 still describes the checkpoints in hand.
 
 The gate fails closed. It passes a lambda strictly below the bound minus the
-margin, inside the audited grid (beyond its end the audit looked at nothing). At
+margin, inside the audited grid (outside it the audit looked at nothing: past its end,
+nor below its start, where lambda < 1 interpolates toward the reference). At
 or past the bound it passes only when a training budget is known and the cliff is
 not reachable within it: every class that carries a material share of the drop
 would be drawn fewer times than training needs to move it (theory.reachability).
@@ -80,10 +81,13 @@ def unreachable_within(report: AuditReport, rollouts: int) -> bool:
 
 def _judge(report: AuditReport, lam: float, bound: Bound, grid: tuple[float, float], margin: float,
            rollouts: int | None) -> tuple[bool, str]:
-    end = grid[1]
+    start, end = grid
     if lam > end:
         return False, (f"lambda {lam:g} lies beyond the audited grid's end {end:g}, where the audit says nothing; "
                        f"re-audit with --lambda-max above it")
+    if lam < start:
+        return False, (f"lambda {lam:g} lies below the audited grid's start {start:g}, where the audit says nothing: "
+                       f"lambda < 1 interpolates toward the reference, a fixed point the audit did not sample")
     if bound.value is None:
         return True, f"no cliff up to lambda_max = {end:g}, and lambda {lam:g} is within it"
     if lam < bound.value - margin:
@@ -108,11 +112,14 @@ def _minus_margin(margin: float, value: float) -> str:
 
 def meaningless(report: AuditReport) -> str | None:
     """Why the report's measurements cannot carry its prediction (docs/gate.md), or None:
-    it probed no contract position, or its teacher parses less than the drop (the fixed
-    point at lambda = 1 is the teacher; a parse rate that starts below the drop cannot
-    fall by it, so "no cliff" would be vacuous). Both come from inputs the audit could
-    not use: prompts cut at the context, messages without a chat template, a schema the
-    outputs never meet."""
+    it audited only the first records (``--limit``, a quick look), it probed no contract
+    position, or its teacher parses less than the drop (the fixed point at lambda = 1 is
+    the teacher; a parse rate that starts below the drop cannot fall by it, so "no cliff"
+    would be vacuous). The last two come from inputs the audit could not use: prompts
+    cut at the context, messages without a chat template, a schema the outputs never meet."""
+    if report.settings.limit is not None:
+        return (f"the report audited only the first {report.settings.limit} probe records (--limit): a quick look, "
+                f"not a verdict to gate training on; re-run `cliffaudit audit` without --limit")
     if report.run.tokens_probed == 0 or not any(row.teacher_positions for row in report.classes):
         return "the report probed no contract position, so its prediction says nothing; " \
                "check the probes and re-run `cliffaudit audit`"

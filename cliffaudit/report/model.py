@@ -14,8 +14,9 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cliffaudit.theory import DEFAULT_DROP, check_clip
 
@@ -24,6 +25,19 @@ SCHEMA_VERSION = 2
 
 def finite_or_none(value: float) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+# Every number a report holds is finite and in its range, checked on load: the gate judges
+# a lambda with them, and a negative draw count or an infinite grid end would pass one.
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=0)]
+NonNegative = Annotated[float, Field(ge=0.0)]  # lambdas, draws, rollouts, seconds
+
+
+class ReportPart(BaseModel):
+    """A part of report.json: no NaN or infinity anywhere in it (unbounded values are null)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
 
 class AuditSettings(BaseModel):
@@ -54,7 +68,7 @@ class AuditSettings(BaseModel):
     seed: int = 0
     lambda_min: float = 1.0
     lambda_max: float = 3.0
-    lambda_step: float = Field(0.01, gt=0.0)
+    lambda_step: float = Field(0.01, gt=0.0, allow_inf_nan=False)
     use_chat_template: bool = True
     chat_template_kwargs: dict = Field(default_factory=dict, description="keyword arguments for the chat template, "
                                                                          "as the training run passes them")
@@ -77,90 +91,94 @@ class AuditSettings(BaseModel):
         return self
 
 
-class RolloutPoint(BaseModel):
+class RolloutPoint(ReportPart):
     """Strict parse rate of outputs sampled from the fixed point at one lambda
     (at lambda = 1 the fixed point is the teacher: its own samples)."""
 
-    lam: float
-    samples: int
-    valid: int
-    parse_rate: float
-    interval: tuple[float, float] = Field(description="90% Wilson interval")
-    violations: dict[str, int] = Field(description="first contract violations, by class")
+    lam: NonNegative
+    samples: Count
+    valid: Count
+    parse_rate: Probability
+    interval: tuple[Probability, Probability] = Field(description="90% Wilson interval")
+    violations: dict[str, Count] = Field(description="first contract violations, by class")
 
 
-class ParseRate(BaseModel):
+class ParseRate(ReportPart):
     """The fixed point's predicted strict-parse rate V(lambda)."""
 
-    analytic: list[float] = Field(description="on the report's lambda grid, from the teacher's samples")
-    analytic_low: list[float] = Field(description="90% bootstrap band over probe records")
-    analytic_high: list[float]
+    analytic: list[Probability] = Field(description="on the report's lambda grid, from the teacher's samples")
+    analytic_low: list[Probability] = Field(description="90% bootstrap band over probe records")
+    analytic_high: list[Probability]
     rollouts: list[RolloutPoint]
 
 
-class Cliff(BaseModel):
+class Cliff(ReportPart):
     """Where V falls more than ``drop`` below its best at smaller lambdas (docs/theory.md)."""
 
-    drop: float
-    lambda_max: float
-    lambda_v: float | None = Field(description="None: no cliff up to lambda_max")
-    interval: tuple[float | None, float | None]
+    drop: float = Field(gt=0.0, lt=1.0)
+    lambda_max: NonNegative
+    lambda_v: NonNegative | None = Field(description="None: no cliff up to lambda_max")
+    interval: tuple[NonNegative | None, NonNegative | None]
     source: str = Field(description='"analytic" (the samples agree, or none were taken) or "rollouts" (they '
                                     'disagree and put the cliff earlier)')
-    analytic_lambda_v: float | None
-    analytic_interval: tuple[float | None, float | None]
-    rollout_lambda_v: float | None
-    rollout_interval: tuple[float | None, float | None] = Field(
+    analytic_lambda_v: NonNegative | None
+    analytic_interval: tuple[NonNegative | None, NonNegative | None]
+    rollout_lambda_v: NonNegative | None
+    rollout_interval: tuple[NonNegative | None, NonNegative | None] = Field(
         description="(last sampled lambda surely above the drop line, first surely below it) by 90% Wilson "
                     "intervals; (null, null) when none is surely below")
     agree: bool = Field(description="no sampled lambda lies surely on the other side of the drop line than the "
                                     "analytic curve says")
 
 
-class Reachability(BaseModel):
-    budget_rollouts: int | None
-    draws_per_rollout: float | None = Field(description="binding class's driving draws per warm-start rollout")
-    draws_to_reach: float
-    expected_draws: float | None
-    rollouts_needed: float | None
+class Reachability(ReportPart):
+    budget_rollouts: int | None = Field(ge=1)
+    draws_per_rollout: NonNegative | None = Field(description="binding class's driving draws per warm-start rollout")
+    draws_to_reach: float = Field(gt=0.0)
+    expected_draws: NonNegative | None
+    rollouts_needed: NonNegative | None
     reachable: bool | None = Field(description="None when there is no cliff; True without a budget (fails closed)")
     statement: str
 
 
-class ClassRow(BaseModel):
+class ClassRow(ReportPart):
     label: str
-    teacher_positions: int
-    student_positions: int
-    prompts: int
-    teacher_valid_mass: float = Field(description="p: mean teacher mass on the contract-preserving set")
-    student_valid_mass: float = Field(description="b: mean warm-start mass on it")
-    reference_valid_mass: float = Field(description="the reference's mean mass on it (b for the warm start)")
-    bernoulli_lambda_v: float | None = Field(description="closed form of a Bernoulli position; None when b <= p")
-    clip_band_lambda_star: float | None = Field(description="the refuted clip-band rule at settings.clip")
-    share_of_drop: float | None = Field(description="share of the analytic fall in V at lambda_v")
-    draws_per_rollout: float | None = Field(description="driving draws per warm-start rollout towards lambda_v")
+    teacher_positions: Count
+    student_positions: Count
+    prompts: Count
+    teacher_valid_mass: Probability = Field(description="p: mean teacher mass on the contract-preserving set")
+    student_valid_mass: Probability = Field(description="b: mean warm-start mass on it")
+    reference_valid_mass: Probability = Field(description="the reference's mean mass on it (b for the warm start)")
+    bernoulli_lambda_v: NonNegative | None = Field(description="closed form of a Bernoulli position; None when b <= p")
+    clip_band_lambda_star: NonNegative | None = Field(description="the refuted clip-band rule at settings.clip")
+    share_of_drop: float | None = Field(description="share of the analytic fall in V at lambda_v (negative for a "
+                                                    "class that gained validity)")
+    draws_per_rollout: NonNegative | None = Field(description="driving draws per warm-start rollout towards "
+                                                              "lambda_v")
     amplified_tokens: list[tuple[str, float]] = Field(
         default_factory=list, description="breaking tokens the fixed point amplifies most, with log(pi_T/pi_ref)")
 
 
-class Precondition(BaseModel):
+class Precondition(ReportPart):
     name: str
     passed: bool
     detail: str
 
 
-class ModelCalibration(BaseModel):
-    predicted_validity: float
-    observed_validity: float
-    ece: float
-    curve_predicted: list[float]
-    curve_observed: list[float]
+class ModelCalibration(ReportPart):
+    # 1 - the mean summed invalid mass per sample: an expectation, below 0 when samples are
+    # predicted to break more than once on average
+    predicted_validity: float = Field(le=1.0)
+    observed_validity: Probability
+    ece: Probability
+    curve_predicted: list[Probability]
+    curve_observed: list[Probability]
     # 90% interval of predicted - observed (paired by sample, clustered by record); None
     # in reports written before it was measured.
     gap_interval: list[float] | None = None
 
 
-class Example(BaseModel):
+class Example(ReportPart):
     """One sample, split around its first violating token (empty when it has none)."""
 
     record_id: str
@@ -169,11 +187,11 @@ class Example(BaseModel):
     before_violation: str = Field(description="the output text before the first violating token (all of it if none)")
     violating_token: str = ""
     after_violation: str = ""
-    violation_position: int | None = None
+    violation_position: Count | None = None
     violation_reason: str | None = None
 
 
-class Fingerprints(BaseModel):
+class Fingerprints(ReportPart):
     """sha256 of every input, to tell later whether a report still describes them."""
 
     teacher: dict[str, str] = Field(description="file name -> sha256, for each file of the teacher directory")
@@ -226,13 +244,13 @@ def fingerprint_checkpoint(location: str | Path) -> dict[str, str]:
 HUB_COMMIT = "(hub commit)"  # the fingerprint entry that records a hub id's resolved commit
 
 
-class RunInfo(BaseModel):
+class RunInfo(ReportPart):
     """How this run went: differs between runs and process layouts, unlike the results."""
 
-    processes: int
-    wall_seconds: float
-    tokens_probed: int = Field(description="generated tokens sampled and scored, both models")
-    peak_memory_bytes: int = Field(description="peak device memory on cuda, else the main process's peak RSS")
+    processes: int = Field(ge=1)
+    wall_seconds: NonNegative
+    tokens_probed: Count = Field(description="generated tokens sampled and scored, both models")
+    peak_memory_bytes: Count = Field(description="peak device memory on cuda, else the main process's peak RSS")
     # Provenance: what produced the numbers (absent in reports written before it was recorded).
     created: str | None = Field(None, description="when the audit finished, ISO 8601 UTC")
     cliffaudit_commit: str | None = Field(None, description="git commit of the cliffaudit source, when it is a "
@@ -243,22 +261,22 @@ class RunInfo(BaseModel):
     dtypes_used: dict[str, str] = Field(default_factory=dict, description="each model's parameter dtype as loaded")
 
 
-class AuditReport(BaseModel):
+class AuditReport(ReportPart):
     schema_version: int = SCHEMA_VERSION
     tool_version: str
     settings: AuditSettings
     fingerprints: Fingerprints
     device: str
-    records: int
-    lambdas: list[float]
-    teacher_parse_rate: float
-    student_parse_rate: float
+    records: Count
+    lambdas: list[NonNegative]
+    teacher_parse_rate: Probability
+    student_parse_rate: Probability
     parse_rate: ParseRate
     cliff: Cliff
     binding_class: str | None = Field(description="the class with the largest share of the drop at lambda_v")
-    binding_share: float | None
+    binding_share: float | None = Field(le=1.0)
     reachability: Reachability
-    recommended_lambda: float | None = Field(
+    recommended_lambda: NonNegative | None = Field(
         description="the largest lambda whose V stays within drop of its best, at the safe end of lambda_v's "
                     "interval; None: no cliff up to lambda_max")
     recommendation: str

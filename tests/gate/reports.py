@@ -11,6 +11,15 @@ from cliffaudit.report import (AuditReport, AuditSettings, ClassRow, Cliff, Fing
                                Reachability, RolloutPoint, RunInfo)
 
 CONFIGS = Path(__file__).parent / "configs"
+# The model each sample launch extrapolates away from (or starts from, with lambda = 1).
+SAMPLE_REFERENCES = {
+    "verl/run_qwen3_4b_json_exopd.sh": "/personal/models/Qwen3-4B",
+    "verl/g_opd_json_qwen3_1.7b.yaml": "Qwen/Qwen3-1.7B",
+    "slime/run-qwen3-4B-opd-json.sh": "/root/Qwen3-4B",
+    "skyrl/run_on_policy_distill_json_qwen3_1.7b.sh": "Qwen/Qwen3-1.7B",
+    "skyrl/opd_kl_in_reward_json.yaml": "Qwen/Qwen3-1.7B",
+    "trl/gkd_qwen3_json.yaml": "Qwen/Qwen3-1.7B",
+}
 GRID = np.round(np.linspace(1.0, 3.0, 201), 10)  # the audit's default grid, 1.00 to 3.00 by 0.01
 RECOMMENDED = 1.25  # lower end of lambda_v's interval in known_report()
 LAMBDA_V = 1.3
@@ -65,6 +74,11 @@ def known_report(**changes) -> AuditReport:
             row("key", 0.9, 0.97, share=0.1, draws=0.02)]
     report = make_report(rows, cliff(LAMBDA_V, (RECOMMENDED, 1.35)), "value:number")
     return report.model_copy(update=changes)
+
+
+def with_models(report: AuditReport, **models: str | None) -> AuditReport:
+    """``report`` as audited from these teacher/student/reference paths."""
+    return report.model_copy(update={"settings": report.settings.model_copy(update=models)})
 
 
 def no_cliff_report() -> AuditReport:

@@ -39,7 +39,7 @@ def test_a_schema_1_report_is_refused_with_a_re_audit_message(tmp_path):
     ({"lambdas": [1.0, 1.0]}, "the lambda grid is empty, negative or not ascending"),
     ({"classes": []}, "the report has no classes"),
     ({"binding_class": "no such class"}, "binding_class 'no such class' is not one of the report's classes"),
-    ({"teacher_parse_rate": 1.5}, "teacher_parse_rate is outside [0, 1]"),
+    ({"teacher_parse_rate": 1.5}, "field teacher_parse_rate: Input should be less than or equal to 1"),
 ])
 def test_inconsistent_reports_are_refused(tmp_path, changes, fragment):
     path = write_report(known_report(**changes), tmp_path)
@@ -51,7 +51,7 @@ def test_inconsistent_reports_are_refused(tmp_path, changes, fragment):
     ('"recommended_lambda": Infinity', "Infinity is not a JSON number"),
     ('"recommended_lambda": NaN', "NaN is not a JSON number"),
     ('"recommended_lambda": "1.25"', "field recommended_lambda: Input should be a valid number"),
-    ('"recommended_lambda": -1.25', "is not the safe end of lambda_v's interval"),
+    ('"recommended_lambda": -1.25', "field recommended_lambda: Input should be greater than or equal to 0"),
 ])
 def test_impossible_bounds_are_refused(tmp_path, written, fragment):
     text = write_report(known_report(), tmp_path).read_text()

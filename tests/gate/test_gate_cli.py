@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from cliffaudit.demo import paths
 from cliffaudit.report import Precondition, fingerprint_checkpoint
 from cliffaudit.report.load import load_report
 
-from .reports import CONFIGS, RECOMMENDED, known_report, no_cliff_report, write_report
+from .reports import CONFIGS, RECOMMENDED, SAMPLE_REFERENCES, known_report, no_cliff_report, with_models, write_report
+from .test_readers import FORK_ON, SECOND_TEACHER, VERL
 
 
 def assert_one_line_error(code: int, out: str, err: str, fragment: str) -> None:
@@ -57,6 +59,17 @@ def test_no_cliff_passes_inside_the_grid_and_fails_beyond_it(gate, tmp_path):
     code, out, _ = gate(path, "--lambda", "3.2")
     assert code == 1
     assert "beyond the audited grid's end 3" in out
+
+
+@pytest.mark.parametrize("lam", ["0", "0.5", "1e-320", "3.5"])
+def test_a_lambda_outside_the_audited_grid_fails_with_or_without_a_cliff(gate, tmp_path, lam):
+    """What docs/gate.md promises: outside the grid (below its start 1, past its end 3) the
+    audit says nothing, so the gate fails the lambda (exit 1) and says which end."""
+    for report in (known_report(), no_cliff_report()):
+        code, out, _ = gate(write_report(report, tmp_path), "--lambda", lam, "--rollouts", "1")
+        assert code == 1
+        end = "below the audited grid's start 1" if float(lam) < 1 else "beyond the audited grid's end 3"
+        assert out.startswith(f"FAIL: lambda {float(lam):g} lies {end}")
 
 
 def test_the_clip_is_reported_and_does_not_move_the_bound(gate, known_report_path):
@@ -140,52 +153,36 @@ def test_unusable_arguments_exit_two(gate, known_report_path, argv, fragment):
     assert_one_line_error(*gate(known_report_path, *argv), fragment)
 
 
-def test_a_config_without_lambda_exits_two(gate, known_report_path, tmp_path):
-    config = tmp_path / "ppo.yaml"
-    config.write_text("actor_rollout_ref:\n  actor:\n    clip_ratio_high: 0.28\n")
-    before = sorted(p.name for p in tmp_path.iterdir())
-    code, out, err = gate(known_report_path, "--train-config", config)
-    assert_one_line_error(code, out, err, "sets no actor_rollout_ref.actor.policy_loss.lambda_vals")
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+def test_a_config_that_cannot_extrapolate_is_judged_at_lambda_one_and_says_why(gate, report_for, launch):
+    """A verl launch without the fork's G-OPD switches trains at lambda = 1: the gate says so,
+    needs no --lambda, and refuses one that contradicts it."""
+    config = launch("actor_rollout_ref:\n  model:\n    path: Qwen/Qwen3-1.7B\n  actor:\n    policy_loss:\n"
+                    "      lambda_vals: 2.5\n", "ppo.yaml")
+    report = report_for("Qwen/Qwen3-1.7B")
+    code, out, _ = gate(report, "--train-config", config)
+    assert code == 0 and out.startswith("PASS: lambda 1 is below the bound")
+    assert "lambda = 1 by construction: actor_rollout_ref.actor.policy_loss.only_reverse_kl_advantages is off" in out
+    assert "lambda_vals=2.5 does not act" in out
+    assert gate(report, "--train-config", config, "--lambda", "1")[0] == 0
+    assert_one_line_error(*gate(report, "--train-config", config, "--lambda", "1.5"),
+                          "--lambda 1.5 contradicts the config, which gives lambda = 1")
 
 
-def test_a_config_without_clip_is_judged_and_says_so(gate, known_report_path, tmp_path):
+def test_a_config_without_clip_is_judged_and_says_so(gate, report_for, launch):
     # One update per batch (mini batch = train batch): verl's PPO clip cannot act, no IS: no c.
-    config = tmp_path / "run.sh"
-    config.write_text("python3 -m verl.trainer.main_ppo actor_rollout_ref.actor.policy_loss.lambda_vals=1.1 "
-                      "data.train_batch_size=64 actor_rollout_ref.actor.ppo_mini_batch_size=64\n")
-    code, out, _ = gate(known_report_path, "--train-config", config)
+    config = launch(f"{VERL} {FORK_ON} actor_rollout_ref.actor.policy_loss.lambda_vals=1.1 data.train_batch_size=64 "
+                    f"actor_rollout_ref.actor.ppo_mini_batch_size=64\n")
+    report = report_for("Qwen/Qwen3-1.7B")
+    code, out, _ = gate(report, "--train-config", config)
     assert code == 0 and "c: not stated" in out
-    code, out, _ = gate(known_report_path, "--train-config", config, "--clip", "2")
+    code, out, _ = gate(report, "--train-config", config, "--clip", "2")
     assert code == 0
     assert "c = 2 from --clip 2 (command line); the config states no c" in out
 
 
-@pytest.mark.parametrize(("overrides", "expected"), [
-    ("", "c = 1.2 from actor_rollout_ref.actor.clip_ratio"),  # verl's defaults: 1024 / 256 = 4 updates, eps 0.2
-    ("actor_rollout_ref.actor.ppo_epochs=2 data.train_batch_size=64 actor_rollout_ref.actor.ppo_mini_batch_size=64",
-     "c = 1.2 from actor_rollout_ref.actor.clip_ratio"),  # two epochs: the clip acts
-    ("algorithm.rollout_correction.rollout_is=token data.train_batch_size=64 "
-     "actor_rollout_ref.actor.ppo_mini_batch_size=64", "c = 2 from algorithm.rollout_correction.rollout_is_threshold"),
-    ("algorithm.rollout_correction.rollout_is=token algorithm.rollout_correction.rollout_is_threshold=5 "
-     "algorithm.rollout_correction.bypass_mode=true algorithm.rollout_correction.loss_type=ppo_clip "
-     "data.train_batch_size=64 actor_rollout_ref.actor.ppo_mini_batch_size=64",
-     "c = 1.2 from actor_rollout_ref.actor.clip_ratio"),  # bypass + ppo_clip: no IS weights, the clip acts
-])
-def test_verl_caps_the_file_leaves_unstated_come_from_verls_defaults(gate, known_report_path, tmp_path, overrides,
-                                                                     expected):
-    """The effective c of a verl launch: verl's own defaults (a named upstream version) for
-    what the file leaves out, and only the caps that act on the update."""
-    config = tmp_path / "run.sh"
-    config.write_text(f"python3 -m verl.trainer.main_ppo actor_rollout_ref.actor.policy_loss.lambda_vals=1.1 "
-                      f"{overrides}\n")
-    code, out, _ = gate(known_report_path, "--train-config", config)
-    assert code == 0 and expected in out, out
-
-
-def test_a_config_that_states_its_budget_is_judged_with_it(gate, known_report_path):
+def test_a_config_that_states_its_budget_is_judged_with_it(gate, report_for):
     # 256 prompts x 4 samples x 200 steps: the cliff is reachable, lambda 1.5 fails.
-    code, out, _ = gate(known_report_path, "--train-config", CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml")
+    code, out, _ = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml")
     assert code == 1
     assert "budget: 204,800 rollouts from data.train_batch_size x actor_rollout_ref.rollout.n x " \
            "trainer.total_training_steps=256 x 4 x 200" in out
@@ -199,10 +196,64 @@ def test_missing_and_undetectable_configs_exit_two(gate, known_report_path, tmp_
     assert_one_line_error(*gate(known_report_path, "--train-config", other), "cannot tell which framework")
 
 
-def test_the_command_line_may_not_contradict_the_config(gate, known_report_path):
+def test_the_command_line_may_not_contradict_the_config(gate, report_for):
     config = CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml"
-    code, out, err = gate(known_report_path, "--train-config", config, "--lambda", "1.1")
+    code, out, err = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config, "--lambda", "1.1")
     assert_one_line_error(code, out, err, "--lambda 1.1 contradicts the config, which gives lambda = 1.5")
+
+
+# ----------------------------------------------------------------------------- the reference
+
+
+def test_a_launch_that_extrapolates_away_from_another_model_is_refused(gate, report_for):
+    """The audit's reference is settings.reference, or the student when it is null; the
+    fork's is model.base_model_path. Another model is another fixed point."""
+    script = CONFIGS / "verl/run_qwen3_4b_json_exopd.sh"
+    code, out, err = gate(report_for("/personal/models/Qwen3-4B-Base"), "--train-config", script)
+    assert_one_line_error(code, out, err, "the audit extrapolated away from /personal/models/Qwen3-4B-Base; this launch "
+                                          "extrapolates away from /personal/models/Qwen3-4B (its G-OPD reference: "
+                                          "actor_rollout_ref.model.base_model_path=\"${BASE_MODEL_PATH}\" (")
+    assert err.rstrip().endswith("re-audit with --reference /personal/models/Qwen3-4B")
+    assert gate(report_for("/personal/models/Qwen3-4B/"), "--train-config", script)[0] == 1  # the same path
+
+
+def test_the_reference_is_the_audits_reference_before_its_student(gate, tmp_path, launch):
+    text = f"{VERL} {FORK_ON.replace('model.base_model_path=Qwen/Qwen3-1.7B', 'model.base_model_path=/m/teacher-sft', 1)}\n"
+    config = launch(text)
+    report = with_models(known_report(), student="/m/teacher-sft", reference="/m/student")
+    assert_one_line_error(*gate(write_report(report, tmp_path), "--train-config", config),
+                          "the audit extrapolated away from /m/student; this launch extrapolates away from "
+                          "/m/teacher-sft")
+    report = with_models(known_report(), student="/m/student", reference="/m/teacher-sft")
+    assert gate(write_report(report, tmp_path), "--train-config", config)[0] == 0
+
+
+def test_a_reference_at_another_path_matches_by_its_fingerprints(gate, tmp_path, launch):
+    audited, copy, other = tmp_path / "audited", tmp_path / "copy", tmp_path / "other"
+    for directory, weights in ((audited, b"w"), (copy, b"w"), (other, b"x")):
+        directory.mkdir()
+        (directory / "model.safetensors").write_bytes(weights)
+    report = known_report()
+    report = report.model_copy(update={"settings": report.settings.model_copy(update={"student": str(audited)}),
+                                       "fingerprints": report.fingerprints.model_copy(
+                                           update={"student": fingerprint_checkpoint(audited)})})
+    path = write_report(report, tmp_path)
+    for model, code in ((copy, 0), (other, 2)):
+        config = launch(f"{VERL} {FORK_ON.replace('Qwen/Qwen3-1.7B', str(model))}\n", f"{model.name}.sh")
+        assert gate(path, "--train-config", config)[0] == code
+
+
+def test_multi_teacher_distill_is_refused_unless_the_report_audited_that_teacher(gate, tmp_path, launch):
+    text = (f"{VERL} {SECOND_TEACHER}"
+            f" actor_rollout_ref.actor.policy_loss.lambda_vals=1.2"
+            f" actor_rollout_ref.actor.policy_loss.multi_teacher_distill=True\n")
+    config = launch(text)
+    report = with_models(known_report(), student="Qwen/Qwen3-1.7B", teacher="/models/teacher")
+    assert_one_line_error(*gate(write_report(report, tmp_path), "--train-config", config),
+                          "multi_teacher_distill: this launch extrapolates toward /m/code (a second teacher, with "
+                          "multi_teacher_distill: actor_rollout_ref.ref.model.base_model_path=/m/code (")
+    report = with_models(known_report(), student="Qwen/Qwen3-1.7B", teacher="/m/code")
+    assert gate(write_report(report, tmp_path), "--train-config", config)[0] == 0
 
 
 # ----------------------------------------------------------------------------- stale fingerprints
@@ -256,6 +307,8 @@ def test_a_changed_file_in_a_checkpoint_subfolder_is_stale(gate, tiny_checkpoint
     ({"teacher_parse_rate": 0.0, "student_parse_rate": 0.0}, "the teacher parses 0.000 of its outputs, less than the drop"),
     ({"teacher_parse_rate": 0.05}, "the teacher parses 0.050 of its outputs"),
     ({"run": known_report().run.model_copy(update={"tokens_probed": 0})}, "probed no contract position"),
+    ({"settings": known_report().settings.model_copy(update={"limit": 16})},
+     "audited only the first 16 probe records (--limit): a quick look, not a verdict to gate training on"),
 ])
 def test_a_report_that_measured_nothing_is_refused(gate, tmp_path, changes, fragment):
     """A teacher that never parses (no chat template, prompts cut at the context) gives a
@@ -267,107 +320,155 @@ def test_a_report_that_measured_nothing_is_refused(gate, tmp_path, changes, frag
 # ----------------------------------------------------------------------------- training configs
 
 
-@pytest.mark.parametrize("content", [
-    "actor_rollout_ref:\n  actor:\n    clip_ratio_high: 0.2\n    clip_ratio_high: 0.4\n"
-    "    policy_loss:\n      lambda_vals: 1.1\n",
-    "actor_rollout_ref.actor.policy_loss.lambda_vals: 1.5\nactor_rollout_ref:\n  actor:\n    clip_ratio_high: 0.2\n"
-    "    policy_loss:\n      lambda_vals: 1.1\n",
-    "actor_rollout_ref:\n  actor:\n    policy_loss:\n      lambda_vals: 1.1\n"
-    "actor_rollout_ref:\n  actor:\n    policy_loss:\n      lambda_vals: 1.3\n",
-], ids=["duplicate key", "dotted beside nested", "duplicated block"])
-def test_a_config_that_sets_a_key_twice_is_refused(gate, known_report_path, tmp_path, content):
-    config = tmp_path / "ppo.yaml"
-    config.write_text(content)
-    assert_one_line_error(*gate(known_report_path, "--train-config", config), "is set twice")
-
-
-def test_a_duplicate_json_key_is_refused(gate, known_report_path, tmp_path):
-    config = tmp_path / "ppo.json"
-    config.write_text('{"actor_rollout_ref": {"actor": {"policy_loss": {"lambda_vals": 1.1, "lambda_vals": 1.4}}}}')
-    assert_one_line_error(*gate(known_report_path, "--train-config", config), "lambda_vals is set twice")
-
-
-def test_a_forced_framework_does_not_read_past_another_frameworks_lambda(gate, known_report_path):
-    """--framework trl on a G-OPD (verl) launch script: TRL's reader finds no lambda, but the
-    script trains with lambda_vals=1.25; --lambda 1.05 must not pass in its place."""
+def test_a_forced_framework_does_not_read_past_another_frameworks_lambda(gate, report_for):
+    """--framework trl on a G-OPD (verl) launch script: the script trains with
+    lambda_vals=1.25; TRL's lambda 1 must not pass in its place."""
     script = CONFIGS / "verl/run_qwen3_4b_json_exopd.sh"
-    code, out, err = gate(known_report_path, "--train-config", script, "--framework", "trl", "--lambda", "1.05")
+    code, out, err = gate(report_for("/personal/models/Qwen3-4B"), "--train-config", script, "--framework", "trl")
     assert_one_line_error(code, out, err, "states lambda under verl's keys")
-
-
 
 
 @pytest.mark.parametrize(("relative", "code", "lambda_text", "clip_text"), [
     ("verl/run_qwen3_4b_json_exopd.sh", 1,
-     "lambda = 1.25 from actor_rollout_ref.actor.policy_loss.lambda_vals=${LAMBDA_VAL}",
+     'lambda = 1.25 from actor_rollout_ref.actor.policy_loss.lambda_vals="${LAMBDA_VAL}"',
      "c = 2 from algorithm.rollout_correction.rollout_is_threshold=2.0"),
     ("verl/g_opd_json_qwen3_1.7b.yaml", 1,
      "lambda = 1.5 from actor_rollout_ref.actor.policy_loss.lambda_vals=1.5",
      "c = 1.28 from actor_rollout_ref.actor.clip_ratio_high=0.28"),
-    ("slime/run-qwen3-4B-opd-json.sh", 1, "lambda = 1.4 from --opd-kl-coef ${OPD_KL_COEF}",
+    ("slime/run-qwen3-4B-opd-json.sh", 0, "lambda = 1 from --opd-kl-coef ${OPD_KL_COEF}",
      "c = 2 from --tis-clip 2.0"),
     ("skyrl/run_on_policy_distill_json_qwen3_1.7b.sh", 0,
-     "lambda = 1 from examples.on_policy_distillation.main_on_policy_distill",
+     "lambda = 1 from examples.train.on_policy_distillation.main_on_policy_distill",
      "c = 2 from trainer.algorithm.off_policy_correction.token_tis_ratio_clip_high=$TIS_IMP_RATIO_CAP"),
-    ("skyrl/opd_kl_in_reward_json.yaml", 1, "lambda = 1.3 from trainer.algorithm.kl_loss_coef=1.3",
+    ("skyrl/opd_kl_in_reward_json.yaml", 0, "lambda = 1 from trainer.algorithm.use_kl_in_reward=true",
      "c = 1.28 from trainer.algorithm.eps_clip_high=0.28"),
+    ("trl/gkd_qwen3_json.yaml", 0, "lambda = 1 from TRL GKD", "c: not stated"),
 ])
-def test_each_framework_config_reports_the_keys_it_read(gate, known_report_path, relative, code, lambda_text,
-                                                        clip_text):
-    result, out, err = gate(known_report_path, "--train-config", CONFIGS / relative)
+def test_each_framework_config_reports_the_keys_it_read(gate, report_for, relative, code, lambda_text, clip_text):
+    result, out, err = gate(report_for(SAMPLE_REFERENCES[relative]), "--train-config", CONFIGS / relative)
     assert (result, err) == (code, "")
     assert lambda_text in out
     assert clip_text in out
 
 
-def test_the_launch_environment_overrides_a_script_default(gate, known_report_path, monkeypatch):
+def test_the_launch_environment_overrides_a_script_default(gate, report_for, monkeypatch):
     monkeypatch.setenv("LAMBDA_VAL", "1.2")
-    code, out, _ = gate(known_report_path, "--train-config", CONFIGS / "verl/run_qwen3_4b_json_exopd.sh")
+    code, out, _ = gate(report_for("/personal/models/Qwen3-4B"), "--train-config",
+                        CONFIGS / "verl/run_qwen3_4b_json_exopd.sh")
     assert code == 0
     assert "through $LAMBDA_VAL = 1.2;" in out
 
 
-def test_trl_needs_a_lambda_and_says_why(gate, known_report_path):
-    config = CONFIGS / "trl/gkd_qwen3_json.yaml"
-    code, out, err = gate(known_report_path, "--train-config", config)
-    assert_one_line_error(code, out, err, "lmbda=0.5")
-    assert "is the on-policy fraction, not lambda" in err
-    code, out, err = gate(known_report_path, "--train-config", config, "--lambda", "1.1", "--clip", "2")
-    assert code == 0
-    assert "warning: lmbda=0.5" in out and "not the extrapolation coefficient lambda" in out
+@pytest.mark.parametrize("relative", ["slime/run-qwen3-4B-opd-json.sh", "skyrl/run_on_policy_distill_json_qwen3_1.7b.sh",
+                                      "skyrl/opd_kl_in_reward_json.yaml", "trl/gkd_qwen3_json.yaml"])
+def test_a_framework_that_cannot_extrapolate_refuses_a_lambda_that_says_otherwise(gate, report_for, relative,
+                                                                                   monkeypatch):
+    monkeypatch.setenv("OPD_KL_COEF", "2.5")  # slime's coefficient is a step size, whatever its value
+    report = report_for(SAMPLE_REFERENCES[relative])
+    code, out, _ = gate(report, "--train-config", CONFIGS / relative)
+    assert code == 0 and "lambda = 1 by construction" in out
+    assert gate(report, "--train-config", CONFIGS / relative, "--lambda", "1")[0] == 0
+    assert_one_line_error(*gate(report, "--train-config", CONFIGS / relative, "--lambda", "1.2"),
+                          "--lambda 1.2 contradicts the config, which gives lambda = 1")
+
+
+def test_every_launch_of_a_script_is_judged_and_the_worst_decides(gate, report_for, launch):
+    config = launch(f"for L in 1.0 1.2 1.5; do\n  {VERL} {FORK_ON} actor_rollout_ref.actor.policy_loss.lambda_vals=$L\n"
+                    f"done\n")
+    report = report_for("Qwen/Qwen3-1.7B")
+    code, out, _ = gate(report, "--train-config", config)
+    assert code == 1 and out.startswith("FAIL: lambda 1.5 is not below the bound 1.2500")
+    assert "  3 launches, each judged; the worst is shown above:" in out
+    assert f"  lambda 1.2 at {config}:2: PASS" in out and f"  lambda 1.5 at {config}:2: FAIL" in out
+    result = json.loads(gate(report, "--train-config", config, "--format", "json")[1])
+    assert [(x["lambda"], x["verdict"]) for x in result["launches"]] == [(1.0, "pass"), (1.2, "pass"), (1.5, "fail")]
+    annotations = gate(report, "--train-config", config, "--format", "github")[1].splitlines()
+    assert annotations[-1].startswith(f"::error file={config},line=2,title=cliffaudit gate failed::lambda 1.5")
+
+
+# Launches written from the upstream repositories' keys that an earlier gate passed (or
+# would pass with lambda read as 1 by default); each must fail or be refused, never pass.
+HOLES = [
+    ("if/else", 'if [[ "$BIG" == 1 ]]; then L=2.5; else L=1.2; fi\n{train}=$L\n', 1),
+    ("sweep", "for L in 1.0 1.2 2.5; do {train}=$L; done\n", 1),
+    ("sourced", "L=1.2\nsource ./lambda.sh\n{train}=$L\n", 1),
+    ("sourced elsewhere", "L=1.2\nsource /etc/train/lambda.sh\n{train}=$L\n", 2),
+    ("read", "L=1.2\nread -r L < lambda.txt\n{train}=$L\n", 2),
+    ("function", "L=1.2\npick() {{ L=2.5; }}\npick\n{train}=$L\n", 1),
+    ("config-name", f"{VERL} --config-path=cfg --config-name=exopd\n", 1),
+    ("config-name elsewhere", f"{VERL} --config-path=/nowhere --config-name=exopd {FORK_ON}\n", 2),
+    ("hidden overrides", "{train}=1.2 $(cat extra_overrides.txt)\n", 2),
+    ("below the grid", "{train}=0.5\n", 1),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "code"), HOLES, ids=[h[0] for h in HOLES])
+def test_a_launch_the_gate_cannot_fully_resolve_or_that_trains_past_the_cliff_never_passes(gate, report_for, launch,
+                                                                                         name, text, code):
+    launch("L=2.5\n", "lambda.sh")
+    launch("actor_rollout_ref:\n  model: {path: Qwen/Qwen3-1.7B, base_model_path: Qwen/Qwen3-1.7B}\n"
+           "  ref: {model: {base_model_path: Qwen/Qwen3-1.7B}}\n"
+           "  actor: {policy_loss: {only_reverse_kl_advantages: true, lambda_vals: 2.5}}\n", "cfg/exopd.yaml")
+    config = launch(text.format(train=f"{VERL} {FORK_ON} actor_rollout_ref.actor.policy_loss.lambda_vals"))
+    result, out, err = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config, "--rollouts", "100000")
+    assert result == code, out + err
+    if code == 2:
+        assert out == "" and err.count("\n") == 1
+
+
+def test_a_k8s_job_and_a_hydra_run_are_judged_by_the_launch_they_hold(gate, report_for, launch):
+    report = report_for("Qwen/Qwen3-1.7B")
+    job = launch("kind: Job\nspec:\n  containers:\n    - command: [python3, -m, verl.trainer.main_ppo]\n      args:\n" +
+                 "".join(f"        - {w}\n" for w in [*FORK_ON.split(), "actor_rollout_ref.actor.policy_loss.lambda_vals=2.5"]),
+                 "job.yaml")
+    code, out, _ = gate(report, "--train-config", job)
+    assert code == 1 and f"lambda = 2.5 from actor_rollout_ref.actor.policy_loss.lambda_vals=2.5 ({job}:" in out
+    overrides = launch("".join(f"- {w}\n" for w in [*FORK_ON.split(), "actor_rollout_ref.actor.policy_loss.lambda_vals=2.5"]),
+                       "outputs/.hydra/overrides.yaml")
+    assert gate(report, "--train-config", overrides)[0] == 1
+
+
+def test_a_yaml_bomb_as_training_config_is_refused_in_a_second(gate, known_report_path, launch):
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+    config = launch("\n".join(lines) + "\n", "bomb.yaml")
+    start = time.perf_counter()
+    assert_one_line_error(*gate(known_report_path, "--train-config", config), "expands to more than 50,000 nodes")
+    assert time.perf_counter() - start < 1.0
 
 
 # ----------------------------------------------------------------------------- formats
 
 
-def test_json_format_is_one_object_with_verdict_bound_and_sources(gate, known_report_path):
-    code, out, _ = gate(known_report_path, "--train-config", CONFIGS / "slime/run-qwen3-4B-opd-json.sh",
+def test_json_format_is_one_object_with_verdict_bound_and_sources(gate, report_for):
+    code, out, _ = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml",
                         "--format", "json")
     result = json.loads(out)
     assert code == 1
     assert result["verdict"] == "fail" and result["exit_code"] == 1
-    assert result["proposed_lambda"] == 1.4 and result["clip"] == 2.0
+    assert result["proposed_lambda"] == 1.5 and result["clip"] == pytest.approx(1.28)
     assert result["bound"] == RECOMMENDED and result["lambda_v"] == 1.3
-    assert result["rollouts"] == 300 * 16 * 4 and result["sources"]["rollouts"]["key"].startswith("--rollout-batch")
+    assert result["rollouts"] == 256 * 4 * 200 and result["sources"]["rollouts"]["key"].startswith("data.train_batch")
     assert result["binding_class"] == "value:number"
-    assert result["framework"] == "slime"
-    assert result["sources"]["lambda"]["key"] == "--opd-kl-coef"
-    assert result["sources"]["clip"]["key"] == "--tis-clip"
+    assert result["framework"] == "verl"
+    assert result["sources"]["lambda"]["key"] == "actor_rollout_ref.actor.policy_loss.lambda_vals"
+    assert result["sources"]["clip"]["key"] == "actor_rollout_ref.actor.clip_ratio_high"
     assert result["warnings"] == []
+    assert [x["verdict"] for x in result["launches"]] == ["fail"]
 
 
-def test_json_format_carries_config_and_precondition_warnings(gate, tmp_path):
-    report = known_report(preconditions=[Precondition(name="calibrated", passed=False, detail="gap 0.3")])
-    path = write_report(report, tmp_path)
+def test_json_format_carries_config_and_precondition_warnings(gate, report_for):
+    path = report_for("/personal/models/Qwen3-4B",
+                      preconditions=[Precondition(name="calibrated", passed=False, detail="gap 0.3")])
     _, out, _ = gate(path, "--train-config", CONFIGS / "verl/run_qwen3_4b_json_exopd.sh", "--format", "json")
     warnings = json.loads(out)["warnings"]
     assert any('"$@"' in w for w in warnings)
     assert "precondition 'calibrated' failed: gap 0.3" in warnings
 
 
-def test_github_format_annotates_the_line_that_sets_lambda(gate, tmp_path):
-    report = known_report(preconditions=[Precondition(name="calibrated", passed=False, detail="gap 0.3, per 10%")])
-    path = write_report(report, tmp_path)
+def test_github_format_annotates_the_line_that_sets_lambda(gate, report_for):
+    path = report_for("/personal/models/Qwen3-4B",
+                      preconditions=[Precondition(name="calibrated", passed=False, detail="gap 0.3, per 10%")])
     config = CONFIGS / "verl/run_qwen3_4b_json_exopd.sh"
     code, out, _ = gate(path, "--train-config", config, "--format", "github")
     lines = out.splitlines()
@@ -397,3 +498,37 @@ def test_the_gate_runs_without_importing_torch(known_report_path):
                             check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("PASS")
+
+
+# ----------------------------------------------------------------------------- control characters
+
+HOSTILE = "value:\x1b[2J\r\n::error file=x::forged\u202e\x07"
+
+
+def _hostile_report():
+    """Class labels come from model outputs and schemas: one that would clear a terminal,
+    forge a GitHub annotation and reverse the text after it."""
+    report = known_report(preconditions=[Precondition(name="calibrated", passed=False, detail=f"gap in {HOSTILE}")])
+    rows = [row.model_copy(update={"label": HOSTILE}) if row.label == "value:number" else row for row in report.classes]
+    return report.model_copy(update={"classes": rows, "binding_class": HOSTILE})
+
+
+@pytest.mark.parametrize("output_format", ["text", "github", "json"])
+def test_control_characters_in_labels_never_reach_the_output_raw(gate, tmp_path, output_format):
+    path = write_report(_hostile_report(), tmp_path)
+    code, out, err = gate(path, "--lambda", "1.2", "--format", output_format)
+    assert code == 0 and err == ""
+    assert all(ch.isprintable() for line in out.splitlines() for ch in line)
+    assert "\r" not in out and not any(line.startswith("::error") for line in out.splitlines())
+    if output_format == "json":
+        assert json.loads(out)["warnings"] == [f"precondition 'calibrated' failed: gap in {HOSTILE}"]
+    else:
+        assert "\\x1b[2J\\r\\n::error file=x::forged\\u202e\\x07" in out
+
+
+def test_control_characters_in_an_error_stay_on_its_one_line(gate, known_report_path, tmp_path):
+    config = tmp_path / "run\x1b[31m.sh"
+    config.write_text("python3 -m verl.trainer.main_ppo actor_rollout_ref.actor.policy_loss.lambda_vals=$((\n")
+    code, out, err = gate(known_report_path, "--train-config", config)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "run\\x1b[31m.sh" in err and all(ch.isprintable() for ch in err.rstrip("\n"))

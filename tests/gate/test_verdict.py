@@ -20,7 +20,7 @@ from .reports import BINDING_DRAWS, RECOMMENDED, known_report, no_cliff_report
     (1.3, 0.0, False),
     (1.2, 0.05, False),  # 1.2 is not below 1.25 - 0.05
     (1.19, 0.05, True),
-    (0.5, 0.0, True),  # interpolation (lambda < 1) never reaches the extrapolation cliff
+    (1.0, 0.0, True),  # the grid's start: the teacher itself
 ])
 def test_pass_means_strictly_below_the_bound_minus_the_margin(lam, margin, passed):
     verdict = evaluate(known_report(), lam, margin=margin)
@@ -42,6 +42,16 @@ def test_no_cliff_passes_inside_the_grid_and_fails_beyond():
     beyond = evaluate(report, 3.01)
     assert not beyond.passed
     assert "beyond the audited grid's end 3" in beyond.reason
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 1e-320, 0.999])
+def test_a_lambda_below_the_audited_grid_fails_like_one_past_its_end(lam):
+    """Below the grid's start the fixed point interpolates toward the reference, which the
+    audit never sampled: FAIL (exit 1), as past the grid's end, with or without a cliff."""
+    for report in (known_report(), no_cliff_report()):
+        verdict = evaluate(report, lam, rollouts=1)
+        assert not verdict.passed and verdict.exit_code == 1
+        assert f"lambda {lam:g} lies below the audited grid's start 1, where the audit says nothing" in verdict.reason
 
 
 def test_past_the_bound_a_budget_that_cannot_reach_the_cliff_passes():
@@ -123,10 +133,12 @@ def test_a_hub_id_is_fingerprinted_from_its_cached_snapshot_with_the_commit(tmp_
 
 
 @pytest.mark.parametrize("changes", [{"teacher_parse_rate": 0.05},
-                                     {"run": known_report().run.model_copy(update={"tokens_probed": 0})}])
+                                     {"run": known_report().run.model_copy(update={"tokens_probed": 0})},
+                                     {"settings": known_report().settings.model_copy(update={"limit": 8})}])
 def test_a_report_that_says_nothing_passes_no_lambda(changes):
     """evaluate() itself fails closed on what check_meaningful refuses: every caller (the
     gate, the report's banner, a library user) gets FAIL with the refusal as its reason."""
     for lam in (0.5, 1.0, 1.2):
         verdict = evaluate(known_report(**changes), lam, rollouts=5)
-        assert not verdict.passed and "says nothing" in verdict.reason
+        assert not verdict.passed
+        assert "says nothing" in verdict.reason or "not a verdict to gate training on" in verdict.reason

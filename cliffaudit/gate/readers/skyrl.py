@@ -1,21 +1,18 @@
-"""SkyRL (NovaSky, ``skyrl_train``), configured by Hydra-style overrides on the
-launch line or a YAML of the same keys. On-policy distillation puts the
-teacher in the ref model's place (``trainer.ref.model.path``).
+"""SkyRL (NovaSky), configured by overrides on the launch line (or a YAML of the same
+keys). Its on-policy distillation trainer (``examples.train.on_policy_distillation.
+main_on_policy_distill``; ``examples.on_policy_distillation...`` before the
+``skyrl-train/`` tree was removed) puts the teacher in the ref model's place
+(``trainer.ref.model.path``).
 
-* lambda, one of two ways:
-  - the on-policy distillation trainer of SkyRL's examples
-    (``examples.on_policy_distillation.main_on_policy_distill``) sets each
-    token's reward to ``log pi_T - log pi``, unscaled: lambda-equivalent 1;
-  - the stock trainer with ``trainer.algorithm.use_kl_in_reward=true`` adds
-    ``-kl_loss_coef * KL(pi || pi_ref)`` to the reward (``kl_ctrl`` starts from
-    ``kl_loss_coef``), so ``trainer.algorithm.kl_loss_coef`` is an un-based
-    lambda-equivalent, as slime's ``--opd-kl-coef``. An adaptive ``kl_ctrl``
-    moves it during training, so it is not read.
-* c: the truncated-IS cap of ``trainer.algorithm.off_policy_correction``
-  (``token_tis_ratio_clip_high`` or ``sequence_tis_ratio_clip_high``, after
-  ``tis_ratio_type``), or the older ``use_tis`` + ``tis_imp_ratio_cap``; and
-  ``trainer.algorithm.eps_clip_high``, c = 1 + eps, unless the policy loss
-  does not clip (``importance_sampling``). The smaller c counts.
+* lambda = 1 by construction. The distillation trainer sets each token's reward to
+  ``-(log pi - log pi_T)``, unscaled (``kl_loss_coef`` is not read); the stock trainer's
+  ``use_kl_in_reward`` is a KL penalty toward the ref model, which does not extrapolate.
+* reference: none; the warm start is ``trainer.policy.model.path``.
+* c: the truncated-IS cap of ``trainer.algorithm.off_policy_correction`` after
+  ``tis_ratio_type`` (``token_tis_ratio_clip_high`` 2.0, ``sequence_tis_ratio_clip_high``
+  5.0 by default), or the older ``use_tis`` + ``tis_imp_ratio_cap``; and
+  ``trainer.algorithm.eps_clip_high`` when stated, c = 1 + eps, unless the policy loss
+  does not clip (``importance_sampling``).
 """
 
 from __future__ import annotations
@@ -27,81 +24,71 @@ from cliffaudit.gate.readers.settings import (
     ConfigValue,
     TrainingSettings,
     cap_value,
-    defaults_warning,
+    fixed_value,
     forwarded_arguments_warning,
-    lambda_value,
     ppo_clip_value,
+    warm_start,
 )
 
 NAME = "skyrl"
-OPD_ENTRYPOINT = "examples.on_policy_distillation.main_on_policy_distill"
+UPSTREAM = "SkyRL a956457"
+OPD_ENTRYPOINTS = ("examples.train.on_policy_distillation.main_on_policy_distill",
+                   "examples.on_policy_distillation.main_on_policy_distill")
 KL_IN_REWARD_KEY = "trainer.algorithm.use_kl_in_reward"
 KL_COEF_KEY = "trainer.algorithm.kl_loss_coef"
-KL_CONTROLLER_KEY = "trainer.algorithm.kl_ctrl.type"
-KL_ESTIMATOR_KEY = "trainer.algorithm.kl_estimator_type"
 TIS_TYPE_KEY = "trainer.algorithm.off_policy_correction.tis_ratio_type"
-TIS_CAP_KEYS = {"token": "trainer.algorithm.off_policy_correction.token_tis_ratio_clip_high",
-                "sequence": "trainer.algorithm.off_policy_correction.sequence_tis_ratio_clip_high"}
+TIS_CAP_KEYS = {"token": ("trainer.algorithm.off_policy_correction.token_tis_ratio_clip_high", 2.0),
+                "sequence": ("trainer.algorithm.off_policy_correction.sequence_tis_ratio_clip_high", 5.0)}
 LEGACY_TIS_SWITCH_KEY = "trainer.algorithm.use_tis"
 LEGACY_TIS_CAP_KEY = "trainer.algorithm.tis_imp_ratio_cap"
 PPO_CLIP_KEY = "trainer.algorithm.eps_clip_high"
 POLICY_LOSS_KEY = "trainer.algorithm.policy_loss_type"
+WARM_START_KEY = "trainer.policy.model.path"
 UNCLIPPED_LOSSES = {"importance_sampling"}  # -exp(log pi - log pi_old) * A: no PPO clip to read
 
 
 def detect(document: ConfigDocument) -> bool:
     return (any(key.startswith(("trainer.algorithm.", "trainer.policy.", "generator.")) for key in document.all_keys())
-            or document.mentions(r"skyrl_train|" + re.escape(OPD_ENTRYPOINT)))
+            or document.mentions(r"skyrl_train|skyrl\.train|main_on_policy_distill"))
 
 
 def read(document: ConfigDocument) -> TrainingSettings:
-    warnings = forwarded_arguments_warning(document) + defaults_warning(document)
-    lam, no_lambda = _lambda(document, warnings)
+    warnings = forwarded_arguments_warning(document)
     candidates = [value for value in (_tis_cap(document), _ppo_clip(document)) if value is not None]
     return TrainingSettings(
-        framework=NAME, path=document.path, lam=lam, clip_candidates=candidates, warnings=warnings,
-        no_lambda_reason=no_lambda,
-        no_clip_reason=f"{document.path} sets no truncated-IS cap ({TIS_TYPE_KEY} with its clip_high) "
-                       f"and no clipping {PPO_CLIP_KEY}")
+        framework=NAME, path=document.path, lam=_lambda(document, warnings), clip_candidates=candidates,
+        warnings=warnings,
+        reference=warm_start(document, WARM_START_KEY),
+        no_reference=f"{document.location}: the launch states no {WARM_START_KEY} (its warm start); the gate "
+                     f"compares it with the audit's reference",
+        location=document.location)
 
 
-def _lambda(document: ConfigDocument, warnings: list[str]) -> tuple[ConfigValue | None, str]:
-    entry_line = _line_mentioning(document, OPD_ENTRYPOINT)
-    if entry_line is not None:
+def _lambda(document: ConfigDocument, warnings: list[str]) -> ConfigValue:
+    entrypoint = next((e for e in OPD_ENTRYPOINTS if document.mentions(re.escape(e))), None)
+    if entrypoint is not None:
         if document.has(KL_COEF_KEY):
-            warnings.append(f"{document.path}: {OPD_ENTRYPOINT} ignores {KL_COEF_KEY}: its reward is the unscaled "
-                            f"teacher log-ratio")
-        location = f"{document.path}:{entry_line}"
-        return ConfigValue(1.0, OPD_ENTRYPOINT, None, location, entry_line,
-                           "SkyRL's on-policy distillation trainer rewards log pi_T - log pi unscaled: "
-                           "lambda-equivalent 1"), ""
+            warnings.append(f"{document.where(document.get(KL_COEF_KEY))}: {KL_COEF_KEY} is not read by "
+                            f"{entrypoint}: its reward is the unscaled teacher log-ratio")
+        return fixed_value(document, 1.0, entrypoint, "SkyRL's on-policy distillation trainer rewards "
+                                                      "log pi_T - log pi unscaled: lambda = 1 by construction")
     switch = document.get(KL_IN_REWARD_KEY)
-    if switch is None or as_bool(switch) is not True:
-        return None, (f"{document.path} neither runs {OPD_ENTRYPOINT} nor sets {KL_IN_REWARD_KEY}=true with "
-                      f"{KL_COEF_KEY}, so it states no lambda-equivalent")
-    controller = document.get(KL_CONTROLLER_KEY)
-    if controller is not None and str(controller.value).strip().lower() == "adaptive":
-        return None, (f"{document.where(controller)}: {KL_CONTROLLER_KEY}=adaptive moves the KL coefficient during "
-                      f"training; pass --lambda with the largest value it may reach")
-    lam = lambda_value(document, KL_COEF_KEY, "un-based lambda-equivalent: the reward gets "
-                                              "-coef * KL(pi || pi_ref) and the ref model is the teacher")
-    if lam is None:
-        return None, (f"{document.path} sets {KL_IN_REWARD_KEY}=true but no {KL_COEF_KEY}; the gate does not "
-                      f"assume SkyRL's default: state it, or pass --lambda")
-    estimator = document.get(KL_ESTIMATOR_KEY)
-    if estimator is None or str(estimator.value).strip().lower() != "k1":
-        name = "the default estimator" if estimator is None else f"{KL_ESTIMATOR_KEY}={estimator.written}"
-        warnings.append(f"{document.path}: {name} is not k1: the reward is coef times an estimate of the KL, "
-                        f"not the log-ratio itself, so {KL_COEF_KEY} is a lambda-equivalent only approximately")
-    return lam, ""
+    if switch is not None and as_bool(switch) is True:
+        return fixed_value(document, 1.0, KL_IN_REWARD_KEY, "the stock trainer's KL penalty toward the ref model "
+                                                            "(the teacher) does not extrapolate: lambda = 1 by "
+                                                            "construction", switch)
+    return fixed_value(document, 1.0, WARM_START_KEY, "no on-policy distillation (neither the distillation trainer "
+                                                      "nor use_kl_in_reward): lambda = 1 by construction")
 
 
 def _tis_cap(document: ConfigDocument) -> ConfigValue | None:
     ratio_type = document.get(TIS_TYPE_KEY)
     if ratio_type is not None and not is_null(ratio_type):
-        key = TIS_CAP_KEYS.get(str(ratio_type.value).strip().lower())
-        if key is not None:
-            return cap_value(document, key, f"{ratio_type.value}-level truncated IS: c as written")
+        key_default = TIS_CAP_KEYS.get(str(ratio_type.value).strip().lower())
+        if key_default is not None:
+            key, default = key_default
+            return cap_value(document, key, f"{ratio_type.value}-level truncated IS: c as written", default=default,
+                             default_source=UPSTREAM)
     legacy = document.get(LEGACY_TIS_SWITCH_KEY)
     if legacy is not None and as_bool(legacy) is True:
         return cap_value(document, LEGACY_TIS_CAP_KEY, "truncated IS cap: c as written")
@@ -113,10 +100,3 @@ def _ppo_clip(document: ConfigDocument) -> ConfigValue | None:
     if loss is not None and str(loss.value).strip().lower() in UNCLIPPED_LOSSES:
         return None
     return ppo_clip_value(document, PPO_CLIP_KEY) if document.has(PPO_CLIP_KEY) else None
-
-
-def _line_mentioning(document: ConfigDocument, text: str) -> int | None:
-    for number, line in enumerate(document.text.splitlines(), 1):
-        if text in line and not line.lstrip().startswith("#"):
-            return number
-    return None

@@ -1,14 +1,14 @@
 """slime (THUDM), launched by a script that passes ``--flags`` to ``train.py``,
 usually gathered in bash arrays (``GRPO_ARGS=( ... )``).
 
-* lambda: ``--opd-kl-coef``, read as an un-based lambda-equivalent. slime's OPD
-  subtracts ``coef * (log pi - log pi_T)`` from the advantage: the teacher's
-  log-ratio scaled by ``coef``, with no base model. G-OPD's lambda is relative
-  to a reference (the audit's is the warm start), so this is the equivalent
-  with the reference left out.
-* c: ``--tis-clip`` (truncated importance sampling, c as written) and
-  ``--eps-clip-high`` (else ``--eps-clip``), PPO's eps, c = 1 + eps. The
-  smaller c counts.
+* lambda = 1 by construction. slime's OPD (``--use-opd``) subtracts
+  ``--opd-kl-coef * (log pi - log pi_T)`` from the advantage: the coefficient scales the
+  whole teacher log-ratio, a step size toward the teacher, not an extrapolation past it.
+* reference: slime has none; its warm start is ``--hf-checkpoint``, the Hugging Face
+  checkpoint of the model ``--ref-load``/``--load`` hold in Megatron's format (the
+  format an audit can load and fingerprint).
+* c: ``--tis-clip`` (2.0 by default) when ``--use-tis`` is on, c as written; and
+  ``--eps-clip-high`` (else ``--eps-clip``) when stated, PPO's eps, c = 1 + eps.
 * budget: ``--rollout-batch-size`` x ``--n-samples-per-prompt`` x ``--num-rollout``,
   when all three are stated.
 """
@@ -20,21 +20,24 @@ from cliffaudit.gate.readers.settings import (
     ConfigValue,
     TrainingSettings,
     cap_value,
-    defaults_warning,
+    fixed_value,
     forwarded_arguments_warning,
-    lambda_value,
     ppo_clip_value,
     rollout_budget,
+    warm_start,
 )
 
 NAME = "slime"
-LAMBDA_FLAG = "--opd-kl-coef"
+UPSTREAM = "slime 624b824"
+OPD_COEF_FLAG = "--opd-kl-coef"
 OPD_SWITCH = "--use-opd"
 TIS_SWITCH = "--use-tis"
 TIS_CAP_FLAG = "--tis-clip"
 PPO_CLIP_FLAGS = ("--eps-clip-high", "--eps-clip")
+WARM_START_FLAG = "--hf-checkpoint"
 BUDGET_FLAGS = ("--rollout-batch-size", "--n-samples-per-prompt", "--num-rollout")
-_SIGNATURE = {LAMBDA_FLAG, OPD_SWITCH, "--opd-type", "--opd-teacher-load", TIS_CAP_FLAG, *PPO_CLIP_FLAGS}
+_SIGNATURE = {OPD_COEF_FLAG, OPD_SWITCH, "--opd-type", "--opd-teacher-load", TIS_CAP_FLAG, TIS_SWITCH,
+              *PPO_CLIP_FLAGS}
 
 
 def detect(document: ConfigDocument) -> bool:
@@ -42,23 +45,30 @@ def detect(document: ConfigDocument) -> bool:
 
 
 def read(document: ConfigDocument) -> TrainingSettings:
-    lam = lambda_value(document, LAMBDA_FLAG,
-                       "un-based lambda-equivalent: slime's OPD advantage is A - coef * (log pi - log pi_T)")
-    warnings = forwarded_arguments_warning(document) + defaults_warning(document)
-    tis_cap = cap_value(document, TIS_CAP_FLAG, "truncated IS cap: c as written")
-    if tis_cap is not None and not document.has(TIS_SWITCH):
-        warnings.append(f"{tis_cap.location}: {TIS_CAP_FLAG} without {TIS_SWITCH}: slime truncates nothing unless "
-                        f"TIS is on; the gate counts the cap anyway, since a smaller c only lowers the bound")
-    candidates = [value for value in (tis_cap, _ppo_clip(document)) if value is not None]
-    if lam is None and document.has(OPD_SWITCH):
-        no_lambda = (f"{document.path} turns on {OPD_SWITCH} but sets no {LAMBDA_FLAG}; the gate does not assume "
-                     f"slime's default coefficient: state it, or pass --lambda")
+    warnings = forwarded_arguments_warning(document)
+    if document.has(OPD_SWITCH):
+        coefficient = document.get(OPD_COEF_FLAG)
+        meaning = (f"slime's OPD advantage is A - {OPD_COEF_FLAG} * (log pi - log pi_T): the coefficient scales the "
+                   f"whole teacher log-ratio (a step size), so lambda = 1 by construction")
+        lam = fixed_value(document, 1.0, OPD_COEF_FLAG if coefficient else OPD_SWITCH, meaning,
+                          coefficient or document.get(OPD_SWITCH))
     else:
-        no_lambda = f"{document.path} sets no {LAMBDA_FLAG}"
+        lam = fixed_value(document, 1.0, OPD_SWITCH, f"{OPD_SWITCH} is not given: no on-policy distillation, "
+                                                     f"lambda = 1 by construction")
+    tis_cap = cap_value(document, TIS_CAP_FLAG, "truncated IS cap: c as written", default=2.0,
+                        default_source=UPSTREAM)
+    if not document.has(TIS_SWITCH):
+        if document.has(TIS_CAP_FLAG):
+            warnings.append(f"{tis_cap.location}: {TIS_CAP_FLAG} does not act without {TIS_SWITCH}")
+        tis_cap = None
+    candidates = [value for value in (tis_cap, _ppo_clip(document)) if value is not None]
     return TrainingSettings(
         framework=NAME, path=document.path, lam=lam, clip_candidates=candidates, warnings=warnings,
-        no_lambda_reason=no_lambda, no_clip_reason=f"{document.path} sets neither {TIS_CAP_FLAG} nor {PPO_CLIP_FLAGS[0]}",
-        rollouts=rollout_budget(document, BUDGET_FLAGS))
+        rollouts=rollout_budget(document, BUDGET_FLAGS),
+        reference=warm_start(document, WARM_START_FLAG),
+        no_reference=f"{document.location}: the launch states no {WARM_START_FLAG} (its warm start); the gate "
+                     f"compares it with the audit's reference",
+        location=document.location)
 
 
 def _ppo_clip(document: ConfigDocument) -> ConfigValue | None:

@@ -1,16 +1,13 @@
-"""TRL's on-policy distillation trainers, GKD (``GKDConfig``) and GOLD
-(``GOLDConfig``), configured by a YAML for ``TrlParser`` (``--config``) or by
-``--flags`` on the launch line.
+"""TRL's on-policy distillation trainers: GKD, GOLD, DistillationTrainer, IW-OPD,
+MiniLLM and server distillation (``trl.experimental``), configured by a YAML for
+``TrlParser`` (``--config``) or by ``--flags`` on the launch line.
 
-A TRL config states neither lambda nor c:
-
-* ``lmbda`` is the *on-policy fraction*, the share of batches the student
-  generates itself, not G-OPD's extrapolation coefficient (``beta`` is the
-  generalized-JSD interpolation, not one either). TRL's stock losses pull the
-  student to the teacher; an ExOPD variant built on them sets a coefficient
-  the config does not show, so ``--lambda`` gives it.
-* The loss is a divergence over whole next-token distributions, with no
-  importance weights, so there is no cap to read: ``--clip`` gives c.
+* lambda = 1 by construction for all of them: each pulls the student toward the
+  teacher. ``lmbda`` is the *on-policy fraction* (the share of batches the student
+  generates), ``beta`` the generalized-JSD mix; neither extrapolates.
+* reference: none; the warm start is ``model_name_or_path``.
+* c: none (divergences over whole distributions, no importance weights), except
+  MiniLLM's GRPO clip, ``epsilon_high`` (else ``epsilon``) when stated, c = 1 + eps.
 """
 
 from __future__ import annotations
@@ -18,33 +15,53 @@ from __future__ import annotations
 from cliffaudit.gate.readers.document import ConfigDocument
 from cliffaudit.gate.readers.settings import (
     TrainingSettings,
-    defaults_warning,
     describe_setting,
+    fixed_value,
     forwarded_arguments_warning,
+    ppo_clip_value,
+    warm_start,
 )
 
 NAME = "trl"
 ON_POLICY_FRACTION_KEYS = ("lmbda", "--lmbda")
+WARM_START_KEYS = ("model_name_or_path", "--model_name_or_path", "--model-name-or-path")
+MINILLM_CLIP_KEYS = ("epsilon_high", "--epsilon_high", "epsilon", "--epsilon")
+_TRAINERS = (  # (name, what in the launch shows it)
+    ("MiniLLM", r"minillm|MiniLLM|\brkl_advantage\b"),
+    ("IW-OPD", r"iw_opd|IWOPD"),
+    ("server distillation", r"server_distillation|ServerDistillation|teacher_model_server_url"),
+    ("GOLD", r"\bgold\.py\b|\bGOLD(Trainer|Config)\b|trl\.experimental\.gold"),
+    ("GKD", r"\bgkd\.py\b|\bGKD(Trainer|Config)\b|trl\.experimental\.gkd"),
+    ("DistillationTrainer", r"\bdistillation\.py\b|\bDistillation(Trainer|Config)\b"),
+)
 _SIGNATURE = {*ON_POLICY_FRACTION_KEYS, "teacher_model_name_or_path", "--teacher_model_name_or_path",
-              "--teacher-model-name-or-path", "seq_kd", "--seq_kd"}
+              "--teacher-model-name-or-path", "seq_kd", "--seq_kd", "teacher_model_server_url",
+              "--teacher_model_server_url", "rkl_advantage", "--rkl_advantage"}
 
 
 def detect(document: ConfigDocument) -> bool:
-    return bool(_SIGNATURE & document.all_keys()) or document.mentions(r"\b(gkd|gold)\.py\b|\bG(KD|OLD)(Trainer|Config)\b")
+    return bool(_SIGNATURE & document.all_keys()) or any(document.mentions(pattern) for _, pattern in _TRAINERS)
 
 
 def read(document: ConfigDocument) -> TrainingSettings:
-    warnings = forwarded_arguments_warning(document) + defaults_warning(document)
+    warnings = forwarded_arguments_warning(document)
+    trainer = next((name for name, pattern in _TRAINERS if document.mentions(pattern)), "GKD")
     fraction = next((document.get(key) for key in ON_POLICY_FRACTION_KEYS if document.has(key)), None)
     if fraction is not None:
         stated = describe_setting(fraction.key, fraction.written, document.where(fraction))
         warnings.append(f"{stated} is TRL's on-policy fraction (the share of student-generated batches), "
-                        f"not the extrapolation coefficient lambda; it is not read as lambda")
-    else:
-        stated = "lmbda"
+                        f"not the extrapolation coefficient lambda")
+    lam = fixed_value(document, 1.0, f"TRL {trainer}", f"TRL's {trainer} distils toward the teacher (lmbda is the "
+                                                        f"on-policy fraction, beta the JSD mix): lambda = 1 by "
+                                                        f"construction")
+    candidates = []
+    if trainer == "MiniLLM":
+        key = next((k for k in MINILLM_CLIP_KEYS if document.has(k)), None)
+        if key is not None:
+            candidates.append(ppo_clip_value(document, key, "MiniLLM's GRPO clip"))
     return TrainingSettings(
-        framework=NAME, path=document.path, lam=None, clip_candidates=[], warnings=warnings,
-        no_lambda_reason=(f"TRL's GKD/GOLD configs have no extrapolation coefficient: {stated} is the on-policy "
-                          f"fraction, not lambda; pass --lambda with the lambda-equivalent you train with"),
-        no_clip_reason=("TRL's GKD/GOLD loss uses no importance weights, so the config states no cap c; "
-                        "pass --clip"))
+        framework=NAME, path=document.path, lam=lam, clip_candidates=candidates, warnings=warnings,
+        reference=warm_start(document, *WARM_START_KEYS),
+        no_reference=f"{document.location}: the launch states no model_name_or_path (its warm start); the gate "
+                     f"compares it with the audit's reference",
+        location=document.location)

@@ -1,8 +1,8 @@
 set -x
 
 # On-policy distillation with SkyRL's example trainer: a JSON tool-calling Qwen3-8B teacher
-# graded into Qwen3-1.7B. Modelled on examples/on_policy_distillation/run_on_policy_distill_math_qwen3_1.7b.sh.
-# bash examples/on_policy_distillation/run_on_policy_distill_json_qwen3_1.7b.sh
+# graded into Qwen3-1.7B. Modelled on examples/train/on_policy_distillation/run_on_policy_distill_math_qwen3_1.7b.sh (SkyRL a956457).
+# bash examples/train/on_policy_distillation/run_on_policy_distill_json_qwen3_1.7b.sh
 
 DATA_DIR="$HOME/data/json-tool-calls"
 TRAIN_FILE="$DATA_DIR/train.parquet"
@@ -25,7 +25,7 @@ NUM_GPUS_PER_NODE=8
 NUM_INFERENCE_ENGINES=8
 INFERENCE_ENGINE_TP_SIZE=1
 
-uv run --isolated --extra vllm -m examples.on_policy_distillation.main_on_policy_distill \
+uv run --isolated --extra fsdp -m examples.train.on_policy_distillation.main_on_policy_distill \
   data.train_data="['$TRAIN_FILE']" \
   data.val_data="['$TEST_FILE']" \
   trainer.algorithm.advantage_estimator=$ADVANTAGE_ESTIMATOR \
@@ -39,8 +39,8 @@ uv run --isolated --extra vllm -m examples.on_policy_distillation.main_on_policy
   trainer.strategy=fsdp2 \
   trainer.placement.policy_num_gpus_per_node=$NUM_GPUS_PER_NODE \
   trainer.placement.ref_num_gpus_per_node=$NUM_GPUS_PER_NODE \
-  generator.num_inference_engines=$NUM_INFERENCE_ENGINES \
-  generator.inference_engine_tensor_parallel_size=$INFERENCE_ENGINE_TP_SIZE \
+  generator.inference_engine.num_engines=$NUM_INFERENCE_ENGINES \
+  generator.inference_engine.tensor_parallel_size=$INFERENCE_ENGINE_TP_SIZE \
   trainer.epochs=20 \
   trainer.eval_batch_size=1024 \
   trainer.eval_before_train=true \
@@ -57,12 +57,12 @@ uv run --isolated --extra vllm -m examples.on_policy_distillation.main_on_policy
   trainer.algorithm.use_kl_loss=$USE_KL_LOSS \
   trainer.algorithm.use_kl_in_reward=$USE_KL_IN_REWARD \
   trainer.algorithm.loss_reduction="seq_mean_token_sum_norm" \
-  generator.backend=vllm \
-  generator.run_engines_locally=true \
+  generator.inference_engine.backend=vllm \
+  generator.inference_engine.run_engines_locally=true \
   generator.batched=true \
   environment.env_class=json_tools \
   generator.n_samples_per_prompt=8 \
-  generator.gpu_memory_utilization=0.8 \
+  generator.inference_engine.gpu_memory_utilization=0.8 \
   trainer.logger="$LOGGER" \
   trainer.project_name="json_on_policy_distillation" \
   trainer.run_name="on_policy_distillation_json_qwen3_1.7b" \

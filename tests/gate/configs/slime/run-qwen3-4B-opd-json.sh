@@ -1,7 +1,8 @@
 #!/bin/bash
 
 # On-policy distillation of a JSON tool-calling Qwen3-32B teacher into Qwen3-4B with slime,
-# the teacher served by SGLang. Modelled on examples/on_policy_distillation/run-qwen3-8B-opd.sh.
+# the teacher served by SGLang. Modelled on examples/on_policy_distillation/run-qwen3-8B-opd.sh,
+# with the model arguments sourced from beside the script as scripts/run-qwen3-4B.sh does.
 # usage: OPD_KL_COEF=1.2 bash scripts/run-qwen3-4B-opd-json.sh
 
 set -ex
@@ -27,7 +28,8 @@ until curl -sf http://$TEACHER_IP:$TEACHER_PORT/health_generate > /dev/null; do
 done
 
 export PYTHONBUFFERED=16
-source "/root/slime/scripts/models/qwen3-4B.sh"
+SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" &>/dev/null && pwd)"
+source "${SCRIPT_DIR}/models/qwen3-4B.sh"
 
 # the extrapolation strength; ExOPD runs push it past 1
 OPD_KL_COEF=${OPD_KL_COEF:-1.4}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ExOPD on the G-OPD verl fork: distil a JSON tool-calling teacher into Qwen3-4B.
-# Modelled on the fork's examples/g_opd/run_qwen3-math-single-teacher-*.sh launchers.
+# Modelled on the fork's verl/examples/g_opd/run_qwen3-4b-g-opd.sh (both base_model_path keys
+# set, as G-OPD needs; the teacher's is unused with a single teacher).
 
 set -euo pipefail
 
@@ -63,6 +64,7 @@ python3 -m verl.trainer.main_ppo \
     actor_rollout_ref.model.path="${STUDENT_MODEL_PATH}" \
     +actor_rollout_ref.model.base_model_path="${BASE_MODEL_PATH}" \
     +actor_rollout_ref.ref.model.path="${TEACHER_MODEL_PATH}" \
+    +actor_rollout_ref.ref.model.base_model_path="${BASE_MODEL_PATH}" \
     actor_rollout_ref.actor.optim.lr=1e-5 \
     actor_rollout_ref.model.use_remove_padding=True \
     actor_rollout_ref.actor.policy_loss.only_reverse_kl_advantages=True \

@@ -1,0 +1,55 @@
+"""Whether a launch's reference is the one its report audited.
+
+G-OPD's fixed point ``pi_T^lambda * pi_ref^(1-lambda)`` depends on the reference: a
+report that extrapolated away from one model says nothing about a launch that
+extrapolates away from another. The launch's reference is G-OPD's base model where the
+fork's lambda acts, else its warm start (the reference where a framework has none); the
+audit's is ``settings.reference``, or the student when that is null. They match when
+their paths are the same, or when the launch's path is a checkpoint on this machine
+whose files hash to the fingerprints the report recorded. Anything else is refused, as
+is a second teacher (G-OPD's ``multi_teacher_distill``) the report did not audit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from cliffaudit.gate.errors import GateInputError
+from cliffaudit.gate.readers import TrainingSettings
+from cliffaudit.report import AuditReport
+from cliffaudit.report.model import HUB_COMMIT, fingerprint_checkpoint, resolve_checkpoint
+
+
+def check_reference(report: AuditReport, settings: TrainingSettings) -> None:
+    launch = settings.reference
+    if launch is None:
+        raise GateInputError(settings.no_reference)
+    audited = report.settings.reference or report.settings.student
+    recorded = report.fingerprints.reference if report.settings.reference else report.fingerprints.student
+    if not same_model(launch.path, audited, recorded or {}):
+        raise GateInputError(f"the audit extrapolated away from {audited}; this launch {launch.role} {launch.path} "
+                             f"({launch.describe()}): re-audit with --reference {launch.path}")
+    second = settings.second_teacher
+    if second is not None and not same_model(second.path, report.settings.teacher, report.fingerprints.teacher):
+        raise GateInputError(f"multi_teacher_distill: this launch {second.role} {second.path} ({second.describe()}), "
+                             f"which the report did not audit (its teacher is {report.settings.teacher}): audit "
+                             f"that teacher and gate the launch against its report")
+
+
+def same_model(launch: str, audited: str, recorded: Mapping[str, str]) -> bool:
+    """The same path, or a local checkpoint whose files match the recorded fingerprints."""
+    if _normal(launch) == _normal(audited):
+        return True
+    if recorded and resolve_checkpoint(launch) is not None:
+        return _files(fingerprint_checkpoint(launch)) == _files(recorded)
+    return False
+
+
+def _normal(path: str) -> str:
+    return os.path.normpath(os.path.expanduser(path.strip()))
+
+
+def _files(fingerprints: Mapping[str, str]) -> dict[str, str]:
+    # a hub snapshot also records its commit; the files decide whether two copies are one model
+    return {name: digest for name, digest in fingerprints.items() if name != HUB_COMMIT}
