@@ -8,11 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import signal
-import tempfile
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -299,69 +294,5 @@ def report_json_schema() -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def write_json_atomically(text: str, path: Path) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a
-    crash never leaves a partial report."""
-    write_together({Path(path): text})
-
-
-_DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-
-
-@contextmanager
-def _signals_held():
-    """SIGINT, SIGTERM and SIGHUP wait until the block is done, then take their course.
-
-    Python runs signal handlers in the main thread whichever thread the signal hit, so
-    the handlers themselves are swapped for one that only records (a thread's signal
-    mask would not hold a signal that another thread, e.g. a torch worker, receives)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
-                for signum in _DEFERRED_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        for signum in received:
-            signal.raise_signal(signum)
-
-
-def write_together(files: dict[Path, str]) -> None:
-    """Write outputs that belong together (report.json and report.html) so that they
-    appear together or not at all: every file is written in full to a temporary name
-    beside its target first, then all are renamed with SIGINT, SIGTERM and SIGHUP held
-    back, so a signal cannot land between two renames. Any failure before the renames
-    (a folder that cannot be written, a full disk) leaves no file behind."""
-    temps: list[tuple[str, Path]] = []
-    try:
-        for path, text in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            temps.append((tmp, path))
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for reviewers to read
-        with _signals_held():
-            for tmp, path in temps:
-                os.replace(tmp, path)
-    except BaseException:
-        for tmp, _ in temps:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def report_text(report: AuditReport) -> str:
     return report.model_dump_json(indent=2) + "\n"
-
-
-def write_report(report: AuditReport, out_dir: Path) -> Path:
-    path = Path(out_dir) / "report.json"
-    write_json_atomically(report_text(report), path)
-    return path
-

@@ -330,7 +330,7 @@ class _Lexer:
     def _until(self, end: str, line: int) -> str:
         j = self.text.find(end, self.i)
         if j < 0:
-            raise self.error(f"a quote opened here never closes", line)
+            raise self.error("a quote opened here never closes", line)
         text = self.text[self.i:j]
         while self.i <= j:
             self.advance()
