@@ -21,6 +21,7 @@ from cliffaudit.contract.schema import ContractSchema, child_pointer
 
 END_OF_SEQUENCE = "end of sequence"
 _WHITESPACE = frozenset(b" \t\n\r")
+_HEX = frozenset("0123456789abcdefABCDEF")
 _SCALAR = frozenset(b"0123456789+-.eEtruefalsn")
 _SHORT = {ord('"'): b'"', ord("\\"): b"\\", ord("/"): b"/", ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n",
           ord("r"): b"\r", ord("t"): b"\t"}
@@ -169,6 +170,8 @@ class Labeller:
                 return LabelState(below + (top,)), top.label
             return LabelState(below + (_String(top.label, True, "", top.decoded + bytes((byte,))),)), top.label
         escape, decoded = top.escape + chr(byte), top.decoded
+        if (len(escape) > 2 and chr(byte) not in _HEX) or (len(escape) == 2 and byte not in _SHORT and byte != ord("u")):
+            raise NotJson(f"invalid escape {escape!r} in a string")
         if escape == "\\u" or (escape.startswith("\\u") and len(escape) < 6):
             return LabelState(below + (_String(top.label, top.is_key, escape, decoded),)), top.label
         if escape.startswith("\\u"):

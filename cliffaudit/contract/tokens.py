@@ -84,7 +84,7 @@ def llguidance_tokenizer(vocab: TokenVocabulary):
         eos_token_id = vocab.eos_token_id
         bos_token_id = None
         tokens = [data if data else f"<|cliffaudit special {i}|>".encode() for i, data in enumerate(vocab.token_bytes)]
-        special_token_ids = [i for i, data in enumerate(vocab.token_bytes) if not data and i != vocab.eos_token_id]
+        special_token_ids = [i for i, data in enumerate(vocab.token_bytes) if not data]
 
         def __call__(self, text):  # tokenizing is for forced tokens, which the grammars turn off
             raise NotImplementedError("the contract's grammars never force tokens")
