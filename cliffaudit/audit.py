@@ -12,6 +12,7 @@ recommendation.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from concurrent.futures import Future
@@ -23,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cliffaudit import __version__, estimate, theory
-from cliffaudit.contract import TokenContract, strict_validate_output
+from cliffaudit.contract import TokenContract, load_contract_schema, strict_validate_output
 from cliffaudit.contract.background import BackgroundContract
 from cliffaudit.inputs import (AuditInputError, ProbeRecord, check_before_loading, check_prompts,
                                check_vocabulary_sizes)
@@ -48,6 +49,7 @@ from cliffaudit.report import (
 # Thresholds of the preconditions (docs/audit.md).
 CALIBRATION_GAP = 0.10  # |predicted - observed| sequence validity, per model, beyond its interval
 BINDING_SHARE = 0.50  # share of the drop the binding class must carry
+CONTRACT_SHARE = 0.10  # share of the drop a class may carry only where the contract is exact
 EXAMPLES_PER_ROLE = 3
 # Fixed-point rollouts stop refining the cliff once its interval is this narrow.
 ROLLOUT_RESOLUTION = 0.05
@@ -454,13 +456,46 @@ def _recommendation(cliff: Cliff, binding: str | None, share: float | None, reac
     return f"{text}; {reachability.statement}"
 
 
-def _row(est: estimate.ClassEstimate, share: float | None, draws: float | None, contract) -> ClassRow:
+def class_approximations(labels, schemas) -> dict[str, str]:
+    """Per class, the first approximation of any record's contract that can misjudge its
+    positions, in words with its direction and place."""
+    compiled = [load_contract_schema(s) for s in {json.dumps(s, sort_keys=True): s for s in schemas}.values()]
+    found = {}
+    for label in labels:
+        for contract_schema in compiled:
+            status = contract_schema.approximation_for(label)
+            if status is not None:
+                found[label] = f"{status.direction}: {status.note} ({status.keyword} at {status.pointer or '/'})"
+                break
+    return found
+
+
+def contract_precondition(classes: list[ClassRow], cliff: Cliff) -> Precondition:
+    """The contract is exact where the fall happens: no approximation touches a class that
+    carries at least CONTRACT_SHARE of it. An approximation elsewhere is reported per class."""
+    approximate = [c for c in classes if c.approximation]
+    carrying = [c for c in approximate if (c.share_of_drop or 0.0) >= CONTRACT_SHARE]
+    if carrying:
+        detail = "; ".join(f"{c.label!r} carries {c.share_of_drop:.0%} of the fall and the contract {c.approximation}"
+                           for c in carrying)
+    elif cliff.lambda_v is None:
+        detail = f"no cliff up to lambda_max = {cliff.lambda_max:g}: no class carries a fall"
+    else:
+        detail = f"no class carrying {CONTRACT_SHARE:.0%} of the fall is approximated"
+    if approximate and not carrying:
+        detail += f" ({len(approximate)} class(es) approximated elsewhere: " + \
+                  ", ".join(repr(c.label) for c in approximate[:5]) + (" ..." if len(approximate) > 5 else "") + ")"
+    return Precondition(name="contract exact", passed=not carrying, detail=detail)
+
+
+def _row(est: estimate.ClassEstimate, share: float | None, draws: float | None, contract,
+         approximation: str | None = None) -> ClassRow:
     return ClassRow(
         label=est.label, teacher_positions=est.teacher_positions, student_positions=est.student_positions,
         prompts=est.prompts, teacher_valid_mass=est.teacher_valid_mass, student_valid_mass=est.student_valid_mass,
         reference_valid_mass=est.reference_valid_mass, bernoulli_lambda_v=finite_or_none(est.bernoulli_lambda_v),
         clip_band_lambda_star=finite_or_none(est.clip_band_lambda_star), share_of_drop=share,
-        draws_per_rollout=draws,
+        draws_per_rollout=draws, approximation=approximation,
         amplified_tokens=[(contract.vocab.describe(t), r) for t, r in est.amplified_tokens])
 
 
@@ -575,6 +610,8 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
             break
     recommended = cliff.interval[0] if cliff.lambda_v is not None else None
     ordered = sorted(classes, key=lambda e: (-(shares.get(e.label) or 0.0), e.label))
+    approximations = class_approximations([e.label for e in ordered], [schema for _, schema in records])
+    rows = [_row(e, shares.get(e.label), draws.get(e.label), contract, approximations.get(e.label)) for e in ordered]
     return AuditReport(
         tool_version=__version__, settings=settings, fingerprints=fingerprints, device=pair.device.type,
         records=len(records), lambdas=lambdas.tolist(), teacher_parse_rate=teacher_rate,
@@ -586,9 +623,9 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
                                        for r in sorted(rollouts.rates, key=lambda r: r.lam)]),
         cliff=cliff, binding_class=binding, binding_share=binding_share, reachability=reachability,
         recommended_lambda=recommended, recommendation=_recommendation(cliff, binding, binding_share, reachability),
-        classes=[_row(e, shares.get(e.label), draws.get(e.label), contract) for e in ordered],
+        classes=rows,
         preconditions=_preconditions(calibration, cliff, binding, binding_share,
-                                     sorted(rollouts.rates, key=lambda r: r.lam)),
+                                     sorted(rollouts.rates, key=lambda r: r.lam)) + [contract_precondition(rows, cliff)],
         calibration={k: ModelCalibration(**vars(v)) for k, v in calibration.items()},
         warnings=warnings, examples=examples,
         run=RunInfo(processes=layout.world, wall_seconds=round(time.perf_counter() - started, 3),

@@ -101,7 +101,7 @@ def test_cli_writes_report_and_summary(tiny_checkpoints, tmp_path, capsys):
     assert data["schema_version"] == 2 and data["records"] == 4
     assert "recommended:" in printed and str(out / "report.json") in printed
     assert [p["name"] for p in data["preconditions"]] == ["calibrated", "single binding class",
-                                                           "analytic curve and rollouts agree"]
+                                                           "analytic curve and rollouts agree", "contract exact"]
 
 
 @pytest.mark.parametrize(
@@ -348,3 +348,56 @@ def test_the_calibration_precondition_fails_only_on_a_gap_surely_beyond_the_limi
                                              "student": _calibration(0.5 + middle, 0.5, interval)})
     assert result.name == "calibrated" and result.passed is passed
     assert f"90% interval {interval[0]:+.3f} to {interval[1]:+.3f}" in result.detail
+
+
+def test_the_contract_precondition_fails_only_where_an_approximation_carries_the_fall():
+    from cliffaudit.report import ClassRow
+
+    def class_row(label, share, approximation):
+        return ClassRow(label=label, teacher_positions=1, student_positions=1, prompts=1, teacher_valid_mass=0.9,
+                        student_valid_mass=0.95, reference_valid_mass=0.95, bernoulli_lambda_v=None,
+                        clip_band_lambda_star=None, share_of_drop=share, draws_per_rollout=None,
+                        approximation=approximation)
+
+    cliff = _cliff(1.4)
+    inexact = audit.contract_precondition([class_row("/n value", 0.6, "admits too little: x"),
+                                           class_row("root open", 0.4, None)], cliff)
+    assert not inexact.passed and "'/n value' carries 60% of the fall" in inexact.detail
+    elsewhere = audit.contract_precondition([class_row("/n value", 0.05, "admits too little: x"),
+                                             class_row("root open", 0.95, None)], cliff)
+    assert elsewhere.passed and "approximated elsewhere: '/n value'" in elsewhere.detail
+    no_cliff = _cliff(1.4).model_copy(update={"lambda_v": None})
+    none = audit.contract_precondition([class_row("root open", None, "admits too much: y")], no_cliff)
+    assert none.passed and "no cliff" in none.detail
+
+
+def test_class_approximations_name_the_keyword_and_its_direction():
+    schema = {"type": "object", "properties": {"n": {"type": "number", "minimum": 0}, "s": {"type": "string"}},
+              "required": ["n"], "additionalProperties": False}
+    found = audit.class_approximations(["/n value", "/s value", "root key", "root open"], [schema, schema])
+    assert set(found) == {"/n value"}
+    assert found["/n value"].startswith("admits too little: ") and "minimum at /properties/n/minimum" in found["/n value"]
+
+
+PYDANTIC_STYLE = {  # as pydantic writes a model with a nested model and a bounded number
+    "$defs": {"Address": {"properties": {"city": {"title": "City", "type": "string"},
+                                         "zip": {"pattern": "^\\d{5}$", "title": "Zip", "type": "string"}},
+                          "required": ["city", "zip"], "title": "Address", "type": "object"}},
+    "properties": {"name": {"title": "Name", "type": "string"}, "address": {"$ref": "#/$defs/Address"},
+                   "score": {"maximum": 1, "minimum": 0, "title": "Score", "type": "number"}},
+    "required": ["name", "address", "score"], "title": "Person", "type": "object"}
+
+
+def test_an_audit_on_a_pydantic_schema_records_its_approximations(tiny_checkpoints, tmp_path):
+    probes = tmp_path / "probes.jsonl"
+    probes.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"person {i}", "schema": PYDANTIC_STYLE}) + "\n"
+                              for i in range(3)))
+    settings = tiny_settings(tiny_checkpoints).model_copy(update={"probes": str(probes), "max_new_tokens": 12})
+    report = audit.run_audit(settings)
+    assert report.preconditions[-1].name == "contract exact"
+    rows = {r.label: r for r in report.classes}
+    assert "root open" in rows and rows["root open"].approximation is None  # the object opens exactly
+    # Random tiny models write garbage: whatever classes they reach, the approximations
+    # recorded are exactly those the compiled contract states for them.
+    expected = audit.class_approximations(list(rows), [PYDANTIC_STYLE])
+    assert {label: r.approximation for label, r in rows.items() if r.approximation} == expected

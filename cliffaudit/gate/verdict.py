@@ -123,6 +123,11 @@ def meaningless(report: AuditReport) -> str | None:
     if report.run.tokens_probed == 0 or not any(row.teacher_positions for row in report.classes):
         return "the report probed no contract position, so its prediction says nothing; " \
                "check the probes and re-run `cliffaudit audit`"
+    inexact = next((p for p in report.preconditions if p.name == "contract exact" and not p.passed), None)
+    if inexact is not None:
+        return (f"the token-level contract is approximate where the fall happens ({inexact.detail}), so the "
+                f"predicted cliff rests on masses the contract misjudges; docs/contract.md says what each "
+                f"approximation means and how to state the schema exactly")
     if report.teacher_parse_rate < report.cliff.drop:
         return (f"the teacher parses {report.teacher_parse_rate:.3f} of its outputs, less than the "
                 f"drop {report.cliff.drop:g}: the fixed point's parse rate cannot fall by the drop, so "

@@ -152,6 +152,9 @@ class ClassRow(ReportPart):
                                                               "lambda_v")
     amplified_tokens: list[tuple[str, float]] = Field(
         default_factory=list, description="breaking tokens the fixed point amplifies most, with log(pi_T/pi_ref)")
+    approximation: str | None = Field(None, description="the contract's approximation in play at this class's "
+                                                        "positions, with its direction; None: the contract is exact "
+                                                        "there (docs/contract.md)")
 
 
 class Precondition(ReportPart):

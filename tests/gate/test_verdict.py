@@ -8,7 +8,7 @@ import pytest
 
 from cliffaudit import theory
 from cliffaudit.gate.errors import GateInputError
-from cliffaudit.gate.verdict import check_fingerprints, evaluate, stale_files, unreachable_within
+from cliffaudit.gate.verdict import check_fingerprints, check_meaningful, evaluate, stale_files, unreachable_within
 from cliffaudit.report import Precondition
 
 from .reports import BINDING_DRAWS, RECOMMENDED, known_report, no_cliff_report
@@ -142,3 +142,17 @@ def test_a_report_that_says_nothing_passes_no_lambda(changes):
         verdict = evaluate(known_report(**changes), lam, rollouts=5)
         assert not verdict.passed
         assert "says nothing" in verdict.reason or "not a verdict to gate training on" in verdict.reason
+
+
+def test_a_report_whose_contract_is_approximate_where_the_fall_happens_is_refused():
+    """The "contract exact" precondition failed: the gate cannot judge the cliff (exit 2 in
+    the command, FAIL with the reason for every caller of evaluate)."""
+    failed = Precondition(name="contract exact", passed=False,
+                          detail="'value:number' carries 90% of the fall and the contract admits too little: ...")
+    report = known_report(preconditions=[*known_report().preconditions, failed])
+    verdict = evaluate(report, 1.0, rollouts=5)
+    assert not verdict.passed and "contract is approximate where the fall happens" in verdict.reason
+    with pytest.raises(GateInputError, match="approximate where the fall happens"):
+        check_meaningful(report)
+    passed = failed.model_copy(update={"passed": True})
+    assert evaluate(known_report(preconditions=[*known_report().preconditions, passed]), 1.0, rollouts=5).passed
