@@ -27,7 +27,7 @@ from cliffaudit import __version__, estimate, theory
 from cliffaudit.contract import TokenContract, load_contract_schema, strict_validate_output
 from cliffaudit.contract.background import BackgroundContract
 from cliffaudit.inputs import (AuditInputError, ProbeRecord, check_before_loading, check_prompts,
-                               check_vocabulary_sizes)
+                               check_vocabulary_sizes, schema_fingerprint)
 from cliffaudit.report import (
     AuditReport,
     AuditSettings,
@@ -602,7 +602,7 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
         teacher=fingerprint_checkpoint(settings.teacher), student=fingerprint_checkpoint(settings.student),
         reference=fingerprint_checkpoint(settings.reference) if settings.reference else None,
         probes=sha256_file(Path(settings.probes)),
-        schema_file=sha256_file(Path(settings.schema_path)) if settings.schema_path else None)
+        schema_file=schema_fingerprint(settings.schema_path) if settings.schema_path else None)
     examples = _examples(student, records, contract, "student") + _examples(teacher, records, contract, "teacher")
     for lam, breaking in sorted(rollouts.breaking.items()):
         if cliff.lambda_v is not None and lam >= cliff.lambda_v:

@@ -351,7 +351,8 @@ def _simulation_text(r: dict) -> str:
 @click.option("--student", required=True, help="Warm-start student checkpoint directory.")
 @click.option("--reference", help="G-OPD's reference (the fork's base_model_path) [default: the warm start].")
 @click.option("--probes", required=True, type=click.Path(dir_okay=False), help="Probe records, JSONL.")
-@click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="JSON Schema for records without one.")
+@click.option("--schema", "schema_path", type=click.Path(dir_okay=False),
+              help="JSON Schema file, or a pydantic model as module:Class, for records without their own schema.")
 @click.option("--drop", type=float, default=_default(AuditSettings, "drop"), show_default=True,
               help="Fall in parse rate that counts as the cliff.")
 @click.option("--rollouts", type=click.IntRange(min=1),
@@ -584,6 +585,55 @@ def _threshold_text(r: dict) -> str:
         lines.append(f"proposed lambda = {pr['lambda']:g}: fixed-point parse rate {pr['parse_rate']:.4g} -> "
                      f"{pr['verdict'].upper()}")
     return "\n".join(lines)
+
+
+@cli.group("schema")
+def schema_group() -> None:
+    """Output contracts: what the token-level contract holds of a JSON Schema."""
+
+
+@schema_group.command("check")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def schema_check_command(source, as_json):
+    """Pre-flight for an output contract: can SOURCE be audited, and how exactly?
+
+    SOURCE is a JSON Schema file or a pydantic model as module:Class (imported from your
+    environment and the working directory). Exit 0 with each keyword's status (exact,
+    approximate and which way, ignored); exit 2 naming the first refused keyword and its
+    JSON pointer.
+
+    \b
+    Example:
+      cliffaudit schema check schemas/invoice.json
+      cliffaudit schema check myapp.models:Invoice --json
+    """
+    require_model_side("schema check")
+    from cliffaudit.contract import load_contract_schema
+    from cliffaudit.inputs import read_schema
+
+    try:
+        compiled = load_contract_schema(read_schema(source))
+    except InputError as exc:  # a refused keyword, a file that is not a schema, a model that is not one
+        message = str(exc)
+        raise BadInput(message if source in message else f"{source}: {message}") from None
+    keywords = [k for k in compiled.keywords if k.note != "annotation"]
+    annotations = len(compiled.keywords) - len(keywords)
+    if as_json:
+        click.echo(json.dumps({"source": source, "auditable": True, "exact": compiled.exact,
+                               "keywords": [vars(k) | {"roles": list(k.roles)} for k in keywords],
+                               "annotations_ignored": annotations}, indent=2))
+        return EXIT_OK
+    approximate = compiled.approximations
+    verdict = "exact" if compiled.exact else f"{len(approximate)} approximation(s): the report marks the classes they touch"
+    click.echo(f"{source}: can be audited; the token-level contract is {verdict}")
+    for status in keywords:
+        where = f" (output {status.output or 'root'})" if status.status == "approximate" else ""
+        click.echo(f"  {status.describe()}{where}")
+    if annotations:
+        click.echo(f"  and {annotations} annotation(s) (title, description, default, ...): ignored, as strict "
+                   "validation ignores them")
+    return EXIT_OK
 
 
 cli.add_command(demo_group)

@@ -11,7 +11,9 @@ tokenizer and before the models.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ValidationError, field_validator, model_validato
 
 from cliffaudit.contract import ContractSchemaError, load_contract_schema
 from cliffaudit.errors import InputError
-from cliffaudit.report import same_file
+from cliffaudit.report import same_file, sha256_file
 from cliffaudit.report.model import AuditSettings, resolve_checkpoint
 
 
@@ -147,10 +149,63 @@ def _json_object(path: Path, what: str) -> dict:
     return parsed
 
 
-def read_schema(path: str | Path) -> dict:
-    schema = _json_object(Path(path), "a JSON schema")
-    check_schema_size(schema, str(path))
+# A pydantic model named as an import path, as `--schema myapp.schemas:Invoice` names it.
+_MODEL_SOURCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def is_model_source(source: str | Path) -> bool:
+    """Does ``--schema`` name a model (``module:Class``) rather than a file? A file of
+    that name wins."""
+    return bool(_MODEL_SOURCE.match(str(source))) and not Path(source).exists()
+
+
+def read_schema(source: str | Path) -> dict:
+    """The JSON Schema a ``--schema`` names: a file holding one, or a pydantic model
+    (``module:Class``, imported from the user's environment and the working directory)."""
+    schema = model_schema(str(source)) if is_model_source(source) else _json_object(Path(source), "a JSON schema")
+    check_schema_size(schema, str(source))
     return schema
+
+
+def model_schema(source: str) -> dict:
+    """``Model.model_json_schema()`` of the pydantic model ``module:Class`` (or, for a
+    dataclass or a TypedDict, pydantic's ``TypeAdapter`` schema)."""
+    import importlib
+
+    module_name, _, attribute = source.partition(":")
+    if os.getcwd() not in sys.path:  # the user's own package, run from its checkout
+        sys.path.insert(0, os.getcwd())
+    try:
+        target = importlib.import_module(module_name)
+    except Exception as exc:  # whatever the user's module raises on import
+        raise AuditInputError(f"--schema {source}: cannot import {module_name}: {_first_line(exc)}") from None
+    try:
+        for name in attribute.split("."):
+            target = getattr(target, name)
+    except AttributeError:
+        raise AuditInputError(f"--schema {source}: {module_name} has no {attribute}") from None
+    try:
+        if hasattr(target, "model_json_schema"):
+            return target.model_json_schema()
+        from pydantic import TypeAdapter
+
+        return TypeAdapter(target).json_schema()
+    except Exception as exc:  # pydantic's own refusal, in one line
+        raise AuditInputError(f"--schema {source}: not a pydantic model or type: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def schema_fingerprint(source: str | Path) -> str:
+    """sha256 of a schema file's bytes, or of a model's schema as canonical JSON."""
+    if is_model_source(source):
+        import hashlib
+
+        return hashlib.sha256(json.dumps(model_schema(str(source)), sort_keys=True).encode()).hexdigest()
+    return sha256_file(Path(source))
 
 
 def check_schema_size(schema, where: str) -> None:
@@ -504,8 +559,10 @@ def check_before_loading(settings: AuditSettings, out_dir: str | Path | None = N
     check_memory_bounds(settings, len(records))
     check_device_name(settings.device)
     if out_dir is not None:
-        check_outputs_apart([("--out", Path(out_dir) / name) for name in ("report.json", "report.html")],
-                            {"--probes": settings.probes, "--schema": settings.schema_path})
+        inputs = {"--probes": settings.probes}
+        if settings.schema_path and not is_model_source(settings.schema_path):
+            inputs["--schema"] = settings.schema_path
+        check_outputs_apart([("--out", Path(out_dir) / name) for name in ("report.json", "report.html")], inputs)
         check_writable_folder("--out", out_dir)
     return records
 
