@@ -113,7 +113,7 @@ def test_cli_writes_report_and_summary(tiny_checkpoints, tmp_path, capsys):
          '"additionalProperties": false}}\n{"id": "a", "prompt": "y"}\n', "probes.jsonl:2: duplicate id 'a'"),
         ('{"id": "a", "prompt": "x"}\n', "probes.jsonl:1: no 'schema' in the record"),
         ('{"id": "a", "prompt": "x", "schema": {"type": "object", "properties": {"a": {"type": "string", '
-         '"not": {"const": "x"}}}, "additionalProperties": false}}\n', "probes.jsonl:1: schema: unsupported keyword 'not'"),
+         '"$dynamicRef": "#x"}}, "additionalProperties": false}}\n', "probes.jsonl:1: schema: unsupported keyword '$dynamicRef'"),
         ('{"id": "a", "prompt": "x", "schema": {"type": "objec"}}\n', "probes.jsonl:1: schema: not a valid JSON Schema"),
     ],
 )

@@ -50,19 +50,22 @@ ANNOTATIONS = frozenset({
     "discriminator",  # OpenAPI and pydantic: a hint beside oneOf, no validation of its own
 })
 CONTAINERS = frozenset({"$defs", "definitions"})  # hold subschemas for $ref; validate nothing themselves
-# Draft 2020-12 keywords the contract does not hold: a schema using one is refused.
-REFUSED = frozenset({
-    "not", "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "contains", "minContains",
-    "maxContains", "unevaluatedItems", "unevaluatedProperties", "$dynamicRef", "$recursiveRef", "$recursiveAnchor",
-    "additionalItems",
+# Draft 2020-12 keywords the grammar does not hold. Each only ever narrows what is valid,
+# so the contract holds the schema without it and admits too much, where it applies.
+IGNORED_CONSTRAINTS = frozenset({
+    "not", "if", "then", "else", "dependentRequired", "dependentSchemas", "contains", "minContains", "maxContains",
+    "unevaluatedItems", "unevaluatedProperties",
 })
+REFUSED = frozenset({"$dynamicRef"})  # a reference resolved at validation time: nothing to compile
+APPROXIMATED = "$cliffaudit approximated"  # set on a schema merged here with an approximation (never a user's key)
 OBJECT_KEYWORDS = frozenset({"properties", "required", "additionalProperties", "patternProperties", "propertyNames",
                              "minProperties", "maxProperties"})
 ARRAY_KEYWORDS = frozenset({"items", "prefixItems", "minItems", "maxItems", "uniqueItems"})
 STRING_KEYWORDS = frozenset({"minLength", "maxLength", "pattern", "format"})
 NUMBER_KEYWORDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
-KNOWN = (ANNOTATIONS | CONTAINERS | REFUSED | OBJECT_KEYWORDS | ARRAY_KEYWORDS | STRING_KEYWORDS | NUMBER_KEYWORDS
-         | {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref"})
+# What Draft 2020-12 validation reads; any other key is ignored by strict validation too.
+KNOWN = (ANNOTATIONS | CONTAINERS | REFUSED | IGNORED_CONSTRAINTS | OBJECT_KEYWORDS | ARRAY_KEYWORDS | STRING_KEYWORDS
+         | NUMBER_KEYWORDS | {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", APPROXIMATED})
 TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
 
 # Bounds on what a schema may ask for (the schema is the user's input).
@@ -296,12 +299,17 @@ class _Compiler:
             if keyword in ANNOTATIONS:
                 self.note(path, keyword, site, IGNORED, note="annotation")
             elif keyword not in KNOWN:
-                self.note(path, keyword, site, IGNORED, note="not a JSON Schema keyword: strict validation ignores "
-                                                              "it too")
+                self.note(path, keyword, site, IGNORED, note="not a Draft 2020-12 keyword: strict validation "
+                                                              "ignores it too")
         if set(schema) - ANNOTATIONS - CONTAINERS == {"$ref"}:
             return self.reference(schema["$ref"], path, site, depth)
         schema = self.expand(schema, path, depth)
         _check_keywords(schema, path)  # what allOf brought in
+        for keyword in IGNORED_CONSTRAINTS & set(schema):
+            self.note(path, keyword, site, APPROXIMATE, TOO_MUCH, "not held: the contract admits what it would "
+                      "exclude", subtree=True)
+        if APPROXIMATED in schema:
+            self.note(path, "allOf", site, APPROXIMATE, TOO_MUCH, schema[APPROXIMATED], subtree=True)
         if "anyOf" in schema or "oneOf" in schema:
             return self.alternatives(schema, path, site, depth)
         return self.typed(schema, path, site, depth)
@@ -880,10 +888,21 @@ def _merge(a: dict, b: Any, where: str) -> dict:
         return a
     if not isinstance(b, dict):
         raise ContractSchemaError(f"allOf at {where}: only object schemas can be merged")
+    members = ("properties", "additionalProperties", "patternProperties")
+    if any(k in a for k in members) and any(k in b for k in members) and \
+            {"additionalProperties", "patternProperties"} & (set(a) | set(b)):
+        # Each side's additionalProperties speaks of its own properties only, and no one
+        # object rule says both: dropped, so members one side forbids are admitted.
+        a = {k: v for k, v in a.items() if k not in members[1:]}
+        b = {k: v for k, v in b.items() if k not in members[1:]}
+        a[APPROXIMATED] = ("allOf of objects with their own additionalProperties or patternProperties: members "
+                           "one side forbids are admitted")
     out = dict(a)
     for key, value in b.items():
-        if key in ANNOTATIONS or key in CONTAINERS:
-            out.setdefault(key, value)
+        if key in ANNOTATIONS or key in CONTAINERS or key not in KNOWN or key in IGNORED_CONSTRAINTS:
+            out.setdefault(key, value)  # validates nothing here, or is not held anyway (noted where compiled)
+        elif key == APPROXIMATED:
+            out[key] = out.get(key) or value
         elif key not in out:
             out[key] = value
         elif key == "type":
@@ -896,7 +915,7 @@ def _merge(a: dict, b: Any, where: str) -> dict:
             out[key] = both
         elif key == "required":
             out[key] = list(dict.fromkeys(list(out[key]) + list(value)))
-        elif key == "properties" and not ({"additionalProperties", "patternProperties"} & (set(a) | set(b))):
+        elif key == "properties":
             merged = dict(out[key])
             for name, sub in value.items():
                 merged[name] = {"allOf": [merged[name], sub]} if name in merged else sub

@@ -272,21 +272,84 @@ def _top_branches(items: list) -> list[list]:
 
 
 def _check_nesting(items: list, depth: int) -> None:
-    """Nested unbounded repeats (``(a+)+``) make Python's ``re``, which strict validation
-    uses, take exponential time on a failing string: refused, as a catastrophic pattern."""
+    """Refuse what makes a backtracking matcher (Python's ``re``, which strict validation
+    uses) take exponential time on a failing string: an unbounded repeat inside another
+    whose iterations can split the same text in many ways, as ``(a+)+`` or ``(\\s*\\w+)*``.
+    An inner repeat is safe when a required part of the outer repeat's body that it
+    cannot match delimits it, as the ``.`` in ``(\\w+\\.)*`` does."""
     for op, arg in items:
         if op in (_op("MAX_REPEAT"), _op("MIN_REPEAT")):
             lo, hi, inner = arg
-            unbounded = hi is _MAXREPEAT or hi > 64
-            if unbounded and depth > 0:
-                raise CostlyPattern("nested unbounded repeats (such as (a+)+) make backtracking matchers, "
-                                    "strict validation's among them, take exponential time")
-            _check_nesting(list(inner), depth + (1 if unbounded else 0))
+            if _unbounded(hi):
+                _check_body(list(inner))
+            _check_nesting(list(inner), depth + 1)
         elif op is _op("SUBPATTERN"):
             _check_nesting(list(arg[3]), depth)
         elif op is _op("BRANCH"):
             for alternative in arg[1]:
                 _check_nesting(list(alternative), depth)
+
+
+def _unbounded(hi) -> bool:
+    return hi is _MAXREPEAT or hi > 64
+
+
+def _check_body(body: list) -> None:
+    """The body of an unbounded repeat: each unbounded repeat in it needs a delimiter."""
+    if len(body) == 1 and body[0][0] is _op("SUBPATTERN"):
+        return _check_body(list(body[0][1][3]))
+    if len(body) == 1 and body[0][0] is _op("BRANCH"):
+        for alternative in body[0][1][1]:
+            _check_body(list(alternative))
+        return None
+    for i, (op, arg) in enumerate(body):
+        if op in (_op("MAX_REPEAT"), _op("MIN_REPEAT")) and _unbounded(arg[1]):
+            repeated = _first_chars(list(arg[2]))
+            others = body[i + 1:] + body[:i]  # what follows it, this iteration and the next
+            if not any(_required(o) and not intersect(_first_chars([o]), repeated) for o in others):
+                raise CostlyPattern("nested unbounded repeats (such as (a+)+) make backtracking matchers, strict "
+                                    "validation's among them, take exponential time")
+        elif op in (_op("SUBPATTERN"), _op("BRANCH"), _op("MAX_REPEAT"), _op("MIN_REPEAT")):
+            if _has_unbounded(list(arg[3]) if op is _op("SUBPATTERN") else [(op, arg)]):
+                raise CostlyPattern("nested unbounded repeats (such as (a+)+) make backtracking matchers, strict "
+                                    "validation's among them, take exponential time")
+
+
+def _has_unbounded(items: list) -> bool:
+    for op, arg in items:
+        if op in (_op("MAX_REPEAT"), _op("MIN_REPEAT")):
+            if _unbounded(arg[1]) or _has_unbounded(list(arg[2])):
+                return True
+        elif op is _op("SUBPATTERN") and _has_unbounded(list(arg[3])):
+            return True
+        elif op is _op("BRANCH") and any(_has_unbounded(list(a)) for a in arg[1]):
+            return True
+    return False
+
+
+def _required(item) -> bool:
+    op, arg = item
+    return str(op) in ("LITERAL", "NOT_LITERAL", "ANY", "IN")
+
+
+def _first_chars(items: list) -> Ranges:
+    """The characters the first of ``items`` can start with; every character where that
+    is not a plain character or class (conservative: a delimiter is then not proven)."""
+    if not items:
+        return ALL
+    op, arg = items[0]
+    name = str(op)
+    if name == "LITERAL":
+        return ((arg, arg),)
+    if name == "NOT_LITERAL":
+        return complement(((arg, arg),))
+    if name == "IN":
+        return _class_ranges(arg)
+    if name in ("MAX_REPEAT", "MIN_REPEAT") and arg[0] >= 1:
+        return _first_chars(list(arg[2]))
+    if name == "SUBPATTERN":
+        return _first_chars(list(arg[3]))
+    return ALL
 
 
 def _sequence(items) -> str:

@@ -150,6 +150,16 @@ WEATHER_CALL = {
     "additionalProperties": False,
 }
 
+# A configuration file's schema with a condition and an exclusion (SchemaStore style).
+CONDITIONAL_CONFIG = {
+    "type": "object",
+    "properties": {"kind": {"enum": ["a", "b"]}, "size": {"type": "integer"}, "tag": {"type": "string"}},
+    "required": ["kind"],
+    "if": {"properties": {"kind": {"const": "a"}}}, "then": {"required": ["size"]},
+    "not": {"required": ["tag", "size"]},
+    "additionalProperties": False,
+}
+
 CASES: list[tuple[str, dict, list]] = [
     ("sentiment", _pydantic(Sentiment), [{"label": "positive", "confidence": 0.93}, {"label": "neutral", "confidence": 0}]),
     ("enum product", _pydantic(Product), [{"colour": "navy blue", "tags": ["a", "b"]}, {"colour": "olive/green"}]),
@@ -174,6 +184,7 @@ CASES: list[tuple[str, dict, list]] = [
     ("constrained string", _pydantic(Code), [{"code": "AB"}, {"code": "WXYZ"}]),
     ("multiple of and exclusive bounds", _pydantic(Quantity), [{"quantity": 15, "ratio": 0.25}]),
     ("optional items and models", _pydantic(Survey), [{"answers": [1, None, 3], "comment": None}, {"answers": []}]),
+    ("conditional config", CONDITIONAL_CONFIG, [{"kind": "a", "size": 3}, {"kind": "b", "tag": "x"}]),
     ("strict function call", WEATHER_CALL, [{"location": "Paris, FR", "unit": None, "days": 3},
                                             {"location": "Lima", "unit": "celsius", "days": 14}]),
 ]
