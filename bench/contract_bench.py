@@ -1,5 +1,7 @@
 """Contract throughput: build the token-level contract and label 1,000 outputs;
-then the same on a 32,000-token vocabulary, to show how the valid sets scale.
+then the same on a 32,000-token vocabulary, to show how the valid sets scale; then
+the time of one valid set at Qwen3's vocabulary size (151,936 tokens) for the
+schemas users have (pydantic models, tests/contract/pydantic_models.py).
 
 Prints measured figures; not a test (shared machines are noisy). Uses the demo
 tokenizer and the demo probe records (their per-record ranking schemas), with
@@ -17,7 +19,6 @@ import time
 from transformers import AutoTokenizer
 
 from cliffaudit.contract import TokenContract
-from cliffaudit.contract.tokens import index_builds
 from cliffaudit.demo.schema import record_schema
 
 from demo_paths import demo_paths
@@ -88,7 +89,7 @@ def main() -> None:
 
     start = time.perf_counter()
     contract = TokenContract.from_tokenizer(tokenizer)
-    contract.analyze_batch(sequences[:1], schemas[:1])  # builds the one index of this shape
+    contract.analyze_batch(sequences[:1], schemas[:1])  # the llguidance tokenizer and one grammar
     build_s = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -101,8 +102,9 @@ def main() -> None:
     contract.analyze_batch(sequences, schemas)
     warm_s = time.perf_counter() - start
 
-    print(f"tokenizer: {name} ({contract.vocab.size} tokens); records: {len(records)}; index builds: {index_builds()}")
-    print(f"contract build (vocabulary + index): {build_s * 1e3:.0f} ms")
+    print(f"tokenizer: {name} ({contract.vocab.size} tokens); records: {len(records)}; "
+          f"grammars compiled: {len(contract._schemas)}")
+    print(f"contract build (vocabulary, llguidance tokenizer, first grammar): {build_s * 1e3:.0f} ms")
     print(f"label {N_OUTPUTS} outputs ({positions} positions, {violations} with a violation): "
           f"{label_s:.2f} s cold, {warm_s:.2f} s warm ({positions / warm_s:,.0f} positions/s warm)")
     print(f"distinct masks in the batch: {batch.packed_masks.shape[0]} for {positions} positions "
@@ -154,6 +156,51 @@ def scaling() -> None:
           f"({1e3 * took / len(sequences):.2f} ms per output)")
 
 
+def valid_set_times(contract: TokenContract, schema: dict, texts: list[str], tokenizer) -> list[float]:
+    """Seconds of each valid-set computation along the outputs' own tokens."""
+    times = []
+    for text in texts:
+        matcher = contract.schema_matcher(schema).matcher.deep_copy()
+        for token_id in tokenizer.encode(text, add_special_tokens=False):
+            start = time.perf_counter()
+            contract._mask(matcher)
+            times.append(time.perf_counter() - start)
+            if not matcher.consume_token(token_id):
+                break
+    return times
+
+
+def qwen_sized() -> None:
+    import statistics
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from scale_bench import synthetic_tokenizer
+    from tests.contract.pydantic_models import CASES
+
+    tokenizer = synthetic_tokenizer()
+    start = time.perf_counter()
+    contract = TokenContract.from_tokenizer(tokenizer)
+    built = time.perf_counter() - start
+    rng = random.Random(3)
+    all_times = []
+    print(f"151,936-token vocabulary (synthetic byte-level BPE): contract built in {built:.1f} s")
+    for name, schema, examples in CASES:
+        start = time.perf_counter()
+        contract.schema_matcher(schema)
+        compiled = time.perf_counter() - start
+        texts = [json.dumps(rng.choice(examples), indent=rng.choice([None, 2])) for _ in range(8)]
+        times = valid_set_times(contract, schema, texts, tokenizer)
+        all_times += times
+        print(f"  {name:<34} grammar {compiled * 1e3:6.1f} ms; valid set median "
+              f"{statistics.median(times) * 1e6:6.0f} us, p90 {sorted(times)[int(0.9 * len(times))] * 1e6:6.0f} us "
+              f"({len(times)} positions)")
+    print(f"  all schemas: median {statistics.median(all_times) * 1e6:.0f} us per valid set (target 100 us), "
+          f"p90 {sorted(all_times)[int(0.9 * len(all_times))] * 1e6:.0f} us")
+
+
 if __name__ == "__main__":
     main()
     scaling()
+    qwen_sized()
