@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 # docs/performance.md). The fast lane for development, about 50 s:
 #   $(BIN)/python -m pytest -m "not slow"
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -rs -n auto --dist loadfile --no-loadscope-reorder
 
 DEMO := cliffaudit/demo
 
