@@ -49,7 +49,7 @@ from cliffaudit.report import (
 # Thresholds of the preconditions (docs/audit.md).
 CALIBRATION_GAP = 0.10  # |predicted - observed| sequence validity, per model, beyond its interval
 BINDING_SHARE = 0.50  # share of the drop the binding class must carry
-CONTRACT_SHARE = 0.10  # share of the drop a class may carry only where the contract is exact
+CONTRACT_SHARE = theory.MATERIAL_SHARE  # share of the drop a class may carry only where the contract is exact
 EXAMPLES_PER_ROLE = 3
 # Fixed-point rollouts stop refining the cliff once its interval is this narrow.
 ROLLOUT_RESOLUTION = 0.05
@@ -421,7 +421,11 @@ def _rollout_shares(rates: list[estimate.RolloutRate], lam: float) -> dict[str, 
     return {label: v / total for label, v in added.items()} if total > 0 else {}
 
 
-def _reachability(settings: AuditSettings, cliff: Cliff, binding: str | None, draws: dict[str, float]) -> Reachability:
+def _reachability(settings: AuditSettings, cliff: Cliff, binding: str | None, draws: dict[str, float],
+                  shares: dict[str, float]) -> Reachability:
+    """Whether training reaches the cliff within its budget, by the rule the gate applies
+    to the same report (``theory.reachable_carriers``): some class carrying a material
+    share of the fall is drawn often enough. The figures are the binding class's."""
     budget = settings.rollouts
     if cliff.lambda_v is None:
         return Reachability(budget_rollouts=budget, draws_per_rollout=None, draws_to_reach=theory.DRAWS_TO_REACH,
@@ -429,13 +433,20 @@ def _reachability(settings: AuditSettings, cliff: Cliff, binding: str | None, dr
                             statement=f"no cliff up to lambda_max = {cliff.lambda_max:g}")
     per_rollout = draws.get(binding, 0.0) if binding else 0.0
     needed = theory.rollouts_needed(per_rollout)
-    reachable = theory.is_reachable(per_rollout, budget)
+    reached = theory.reachable_carriers(shares, draws, budget)
+    reachable = reached is None or bool(reached)
     if budget is None:
         statement = (f"cliff at lambda_v = {cliff.lambda_v:.3f}; no training budget given (--rollouts), so it counts "
                      f"as reachable")
+    elif reached is None:
+        statement = (f"cliff at lambda_v = {cliff.lambda_v:.3f}; no class is known to carry the fall, so it counts "
+                     f"as reachable")
     elif reachable:
+        through = reached[0]
+        expected = (draws.get(through) or 0.0) * budget
         statement = (f"cliff at lambda_v = {cliff.lambda_v:.3f}, reachable within {budget:,} rollouts "
-                     f"({per_rollout * budget:,.1f} expected driving draws; {theory.DRAWS_TO_REACH:g} reach it)")
+                     f"({expected:,.1f} expected driving draws{'' if through == binding else f' of {through!r}'}; "
+                     f"{theory.DRAWS_TO_REACH:g} reach it)")
     else:
         statement = (f"cliff at lambda_v = {cliff.lambda_v:.3f}, not reachable within {budget:,} rollouts "
                      f"(about {needed:,.0f} needed)")
@@ -581,7 +592,7 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
         draws = estimate.draws_per_rollout(student_positions, lambdas, cliff.lambda_v)
     binding = max(shares, key=lambda k: (shares[k], k)) if shares else None
     binding_share = shares.get(binding) if binding else None
-    reachability = _reachability(settings, cliff, binding, draws)
+    reachability = _reachability(settings, cliff, binding, draws, shares)
     classes = estimate.class_estimates(teacher_positions, student_positions, settings.drop, settings.clip)
 
     calibration = {"teacher": _calibration(teacher, teacher_masses, "teacher"),

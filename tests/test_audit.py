@@ -199,11 +199,33 @@ def _cliff(lambda_v):
 ])
 def test_reachability_statement(tiny_checkpoints, budget, reachable, fragment):
     settings = tiny_settings(tiny_checkpoints, rollouts=budget)
-    result = audit._reachability(settings, _cliff(1.4), "fence", {"fence": 0.05, "value": 1.0})
+    # 'value' is drawn often but carries 5% of the fall: it does not make the cliff reachable.
+    result = audit._reachability(settings, _cliff(1.4), "fence", {"fence": 0.05, "value": 1.0},
+                                 {"fence": 0.95, "value": 0.05})
     assert result.reachable is reachable and fragment in result.statement
     assert result.draws_per_rollout == 0.05 and result.rollouts_needed == pytest.approx(theory.DRAWS_TO_REACH / 0.05)
-    none = audit._reachability(settings, _cliff(1.4).model_copy(update={"lambda_v": None}), None, {})
+    none = audit._reachability(settings, _cliff(1.4).model_copy(update={"lambda_v": None}), None, {}, {})
     assert none.reachable is None and "no cliff" in none.statement
+
+
+@pytest.mark.parametrize(("shares", "draws", "budget"), [
+    ({"fence": 0.95, "value": 0.05}, {"fence": 0.05, "value": 1.0}, 10),  # the binding class alone decides
+    ({"fence": 0.8, "value": 0.2}, {"fence": 0.001, "value": 1.0}, 10),  # a second carrier is reached first
+    ({"fence": 0.8, "value": 0.2}, {"fence": 0.001, "value": 0.001}, 10),  # no carrier reached
+    ({"fence": 0.8, "value": 0.2}, {"fence": 0.001, "value": None}, 10),  # unknown draws: fail closed
+    ({"fence": 0.8, "value": 0.2}, {"fence": 0.001, "value": 0.001}, None),  # no budget: fail closed
+])
+def test_the_report_and_the_gate_give_one_reachability_answer(tiny_checkpoints, shares, draws, budget):
+    from cliffaudit.gate.verdict import unreachable_within
+    from tests.gate.reports import cliff as gate_cliff
+    from tests.gate.reports import make_report, row
+
+    settings = tiny_settings(tiny_checkpoints, rollouts=budget)
+    in_report = audit._reachability(settings, _cliff(1.4), "fence", draws, shares).reachable
+    rows = [row(label, 0.9, 0.97, share=shares[label], draws=draws[label]) for label in shares]
+    report = make_report(rows, gate_cliff(1.4, (1.35, 1.45)), "fence", rollouts=budget)
+    by_gate = True if budget is None else not unreachable_within(report, budget)
+    assert in_report is by_gate
 
 
 def test_the_report_records_its_provenance(audit_report):

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from cliffaudit import theory
 from cliffaudit.gate.bound import Bound, report_bound
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.report import AuditReport, fingerprint_checkpoint
 from cliffaudit.report.model import resolve_checkpoint
 
 EXIT_PASS, EXIT_FAIL = 0, 1
-MATERIAL_SHARE = 0.10  # a class carrying less of the drop cannot make a cliff on its own
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,11 @@ def _check_inputs(proposed_lambda: float, margin: float, rollouts: int | None) -
 
 
 def unreachable_within(report: AuditReport, rollouts: int) -> bool:
-    """No class carrying a material share of the drop is drawn often enough within ``rollouts``."""
-    need = report.reachability.draws_to_reach
-    carriers = [row for row in report.classes if (row.share_of_drop or 0.0) >= MATERIAL_SHARE]
-    if not carriers:
-        return False  # nothing says which positions carry the fall: fail closed
-    return all(row.draws_per_rollout is not None and row.draws_per_rollout * rollouts < need for row in carriers)
+    """No class carrying a material share of the drop is drawn often enough within
+    ``rollouts``: the audit's own rule (``theory.reachable_carriers``), on the report's rows."""
+    reached = theory.reachable_carriers({row.label: row.share_of_drop for row in report.classes},
+                                        {row.label: row.draws_per_rollout for row in report.classes}, rollouts)
+    return reached is not None and not reached
 
 
 def _judge(report: AuditReport, lam: float, bound: Bound, grid: tuple[float, float], margin: float,

@@ -26,11 +26,13 @@ from cliffaudit.theory.fixed_point import (
     onset_interval,
     sequence_parse_rate,
 )
-from cliffaudit.theory.reachability import DRAWS_TO_REACH, PULL_TOLERANCE, drive_mass, is_reachable, rollouts_needed
+from cliffaudit.theory.reachability import (DRAWS_TO_REACH, MATERIAL_SHARE, PULL_TOLERANCE, drive_mass, is_reachable,
+                                            reachable_carriers, rollouts_needed)
 
 __all__ = [
     "DEFAULT_DROP",
     "DRAWS_TO_REACH",
+    "MATERIAL_SHARE",
     "PULL_TOLERANCE",
     "ClipBand",
     "Regime",
@@ -46,6 +48,7 @@ __all__ = [
     "exact_lambda_v",
     "exact_valid_mass",
     "is_reachable",
+    "reachable_carriers",
     "onset_interval",
     "rollouts_needed",
     "sequence_parse_rate",

@@ -26,7 +26,8 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["DRAWS_TO_REACH", "PULL_TOLERANCE", "drive_mass", "is_reachable", "rollouts_needed"]
+__all__ = ["DRAWS_TO_REACH", "MATERIAL_SHARE", "PULL_TOLERANCE", "drive_mass", "is_reachable", "reachable_carriers",
+           "rollouts_needed"]
 
 # Expected driving draws over a run below which simulated runs did not reach the
 # fixed point's drop (cliffaudit.theory.simulate; docs/theory.md, "Reachability").
@@ -54,6 +55,24 @@ def drive_mass(teacher, reference, student, valid, lam: float) -> np.ndarray:
     through_kept = (kept_weight - kept_mass < -PULL_TOLERANCE)[..., None]
     driving = np.where(through_kept, ~amplified, amplified)
     return np.where(driving, student, 0.0).sum(-1)
+
+
+# A class carrying less of the fall cannot make the cliff on its own.
+MATERIAL_SHARE = 0.10
+
+
+def reachable_carriers(shares: dict[str, float | None], draws: dict[str, float | None],
+                       rollouts: float | None) -> list[str] | None:
+    """The one reachability rule the report and the gate share: the classes carrying at
+    least MATERIAL_SHARE of the fall that the budget draws often enough, most driving
+    draws first; a cliff is reachable when there is one. Fails closed: without a budget,
+    or without a class known to carry the fall, None stands for "every cliff counts as
+    reachable"; a carrier whose draws are unknown counts as reachable."""
+    carriers = [label for label, share in shares.items() if (share or 0.0) >= MATERIAL_SHARE]
+    if rollouts is None or not carriers:
+        return None
+    reached = [label for label in carriers if draws.get(label) is None or is_reachable(draws[label], rollouts)]
+    return sorted(reached, key=lambda label: -(draws.get(label) or math.inf))
 
 
 def is_reachable(draws_per_rollout: float, rollouts: float | None) -> bool:
