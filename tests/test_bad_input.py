@@ -227,6 +227,14 @@ AUDIT_CASES = [
     ("minItems true", lambda t, p: _record(p, schema=_with_array(minItems=True)), "not a valid JSON Schema at "
                                                                                   "/properties/ranking/minItems"),
     ("a $ref bomb", lambda t, p: _record(p, schema=_ref_bomb()), "$ref and allOf multiply it"),
+    ("a remote $ref", lambda t, p: _record(p, schema={"$ref": "https://json.schemastore.org/package.json"}),
+     "remote $ref 'https://json.schemastore.org/package.json' at /$ref"),
+    ("a catastrophic pattern", lambda t, p: _record(p, schema=_with_array(items={"type": "string",
+                                                                                 "pattern": "^(a+)+$"})),
+     "pattern at /properties/ranking/items/pattern: nested unbounded repeats"),
+    ("a schema that is not one", lambda t, p: _record(p, schema={"type": "objet"}), "not a valid JSON Schema at /type"),
+    ("a recursion with no end", lambda t, p: _record(p, schema={"anyOf": [{"$ref": "#"}, {"type": "null"}]}),
+     "refers back to itself before any object member"),
     # Probe records that are not text, or not a question.
     ("lone surrogate in a prompt", lambda t, p: {"--probes": _probes(p, raw=b'{"id": "a", "prompt": "x\\ud800y"}\n')},
      "probes.jsonl:1: a string holds a lone UTF-16 surrogate (\\ud800), which is not text"),
