@@ -9,6 +9,8 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cliffaudit import audit, distributed
 from cliffaudit.audit import record_batches, shard
@@ -18,12 +20,12 @@ from cliffaudit.report import AuditSettings
 from .reproduce import assert_reproduces
 
 
-@pytest.mark.parametrize("world", [1, 2, 3, 5, 8])
-@pytest.mark.parametrize("n_batches", [0, 1, 2, 7, 16, 31])
+@given(world=st.integers(1, 16), n_batches=st.integers(0, 200))
 def test_shards_cover_every_batch_exactly_once(world, n_batches):
     shards = [shard(n_batches, rank, world) for rank in range(world)]
     flat = sorted(i for s in shards for i in s)
     assert flat == list(range(n_batches))
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1  # balanced
 
 
 @pytest.mark.parametrize(("records", "per_prompt", "batch"), [(0, 4, 16), (1, 4, 16), (10, 4, 16), (9, 3, 2), (5, 8, 4)])
