@@ -462,7 +462,7 @@ class _Compiler:
         if "format" in schema:
             name = schema["format"]
             if name in REGEX_FORMATS:
-                regexes.append(text.pattern_text_regex(REGEX_FORMATS[name], anchored=True))
+                regexes.append(text.pattern_text_regex(REGEX_FORMATS[name], anchored=True, longest=None))
                 self.note(path, "format", site)
             elif name in CHECKED_ELSEWHERE:
                 self.note(path, "format", site, APPROXIMATE, TOO_MUCH,
@@ -784,7 +784,7 @@ class _Compiler:
         if "minLength" in names_schema or "maxLength" in names_schema:
             regexes.append(text.length_bounded(names_schema.get("minLength", 0), names_schema.get("maxLength")))
         if names_schema.get("format") in REGEX_FORMATS:
-            regexes.append(text.pattern_text_regex(REGEX_FORMATS[names_schema["format"]], anchored=True))
+            regexes.append(text.pattern_text_regex(REGEX_FORMATS[names_schema["format"]], anchored=True, longest=None))
         return regexes
 
     def key_terminal(self, regexes: list[str], excluded: list[str]) -> str:

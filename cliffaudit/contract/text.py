@@ -211,7 +211,7 @@ def length_bounded(min_length: int, max_length: int | None) -> str:
 # --------------------------------------------------------------------------- patterns
 
 
-def pattern_text_regex(pattern: str, *, anchored: bool = False) -> str:
+def pattern_text_regex(pattern: str, *, anchored: bool = False, longest: int | None = MAX_PATTERN_LENGTH) -> str:
     """Regex of the JSON text (quotes included) of every string ``s`` with
     ``re.search(pattern, s)``; with ``anchored``, ``re.fullmatch`` instead (formats).
 
@@ -220,8 +220,8 @@ def pattern_text_regex(pattern: str, *, anchored: bool = False) -> str:
     ``$``, ``\\A``, ``\\Z`` at the ends of the pattern or of a top-level alternative.
     Refused (:class:`PatternError`): flags, backreferences, lookarounds, word
     boundaries, anchors elsewhere, repeats over ``MAX_REPEAT``."""
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        raise CostlyPattern(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+    if longest is not None and len(pattern) > longest:  # a user's pattern; the formats' own are longer
+        raise CostlyPattern(f"pattern longer than {longest} characters")
     try:
         from re import _parser as sre_parse  # Python 3.11+
     except ImportError:  # pragma: no cover - older Pythons
@@ -349,6 +349,8 @@ def _first_chars(items: list) -> Ranges:
         return _first_chars(list(arg[2]))
     if name == "SUBPATTERN":
         return _first_chars(list(arg[3]))
+    if name == "BRANCH":
+        return normalise(r for alternative in arg[1] for r in _first_chars(list(alternative)))
     return ALL
 
 

@@ -78,8 +78,9 @@ def test_time_is_rfc3339_with_an_offset(value, valid):
 def test_strict_validation_and_the_contract_read_a_format_alike(name):
     rng = random.Random(name)
     values = ["2024-02-29", "2023-02-29", "2024-02-29T10:00:00Z", "2024-02-29t10:00:00.5-01:00", "10:00:00Z",
-              "a@b", "@", "no at", "1.2.3.4", "1.2.3.256", "123e4567-e89b-12d3-a456-426614174000", "", "x"]
-    compiled = re.compile(python_regex(text.pattern_text_regex(REGEX_FORMATS[name], anchored=True)))
+              "a@b", "@", "no at", "1.2.3.4", "1.2.3.256", "123e4567-e89b-12d3-a456-426614174000", "", "x",
+              "::1", "fe80::1:2", "1::2::3", "https://a.b/c?d#e", "a b:c"]
+    compiled = re.compile(python_regex(text.pattern_text_regex(REGEX_FORMATS[name], anchored=True, longest=None)))
     schema = {"type": "string", "format": name}
     for value in values:
         spelled = spellings(value, rng)
@@ -90,6 +91,38 @@ def test_the_checked_formats_do_not_depend_on_installed_packages():
     from cliffaudit.contract.strict import FORMAT_CHECKER
 
     assert set(REGEX_FORMATS) <= set(FORMAT_CHECKER.checkers)
-    assert "hostname" not in FORMAT_CHECKER.checkers and "uri" not in FORMAT_CHECKER.checkers  # not checked anywhere
+    assert "hostname" not in FORMAT_CHECKER.checkers  # checked nowhere: an annotation on both sides
     assert not strict_validate('"2024-13-01T00:00:00Z"', {"format": "date-time"}).valid  # checked without extras
-    assert strict_validate('"not a uri"', {"format": "uri"}).valid
+    assert not strict_validate('"not a uri"', {"format": "uri"}).valid
+    assert strict_validate('"not a hostname!"', {"format": "hostname"}).valid
+
+
+def test_ipv6_is_what_the_library_accepts():
+    def is_ipv6(value):
+        try:
+            return not ipaddress.IPv6Address(value).scope_id
+        except ValueError:
+            return False
+
+    rng = random.Random(6)
+    compiled = re.compile(REGEX_FORMATS["ipv6"])
+    for _ in range(5000):
+        groups = [format(rng.randrange(1 << 16), "x")[: rng.randint(1, 5)] for _ in range(rng.randint(1, 9))]
+        value = ":".join(groups)
+        if rng.random() < 0.6:
+            cut = rng.randint(0, len(groups))
+            value = ":".join(groups[:cut]) + "::" + ":".join(groups[cut:])
+        if rng.random() < 0.2:
+            value += rng.choice([":1.2.3.4", ".5", ":01.2.3.4", "%eth0", ":"])
+        value = value.upper() if rng.random() < 0.1 else value
+        assert bool(compiled.fullmatch(value)) == is_ipv6(value), value
+
+
+@pytest.mark.parametrize(("value", "valid"), [
+    ("http://example.com/a/b?x=1#top", True), ("https://user:pw@[2001:db8::1]:8443/p", True), ("mailto:a@b.c", True),
+    ("urn:isbn:0451450523", True), ("file:///etc/hosts", True), ("http://e.com/%41", True), ("a:", True),
+    ("example.com", False), ("/relative/path", False), ("http://a b", False), ("1http://x", False),
+    ("http://[1::2::3]/", False), ("http://e.com/%zz", False), ("", False),
+])
+def test_uri_is_rfc_3986(value, valid):
+    assert bool(re.fullmatch(REGEX_FORMATS["uri"], value)) is valid
