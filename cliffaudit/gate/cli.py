@@ -42,7 +42,8 @@ from cliffaudit.theory import check_clip
               help="Which framework the config is for; auto detects it from the keys.")
 @click.option("--margin", type=float, default=0.0, show_default=True,
               help="Keep lambda at least this far below the bound.")
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text for a person, json (one object) for a script, github for GitHub Actions annotations.")
 @click.option("--teacher", type=click.Path(path_type=Path), help="Teacher checkpoint to check the report against.")
 @click.option("--student", type=click.Path(path_type=Path), help="Student checkpoint to check the report against.")
 def gate_command(report_path: Path, proposed_lambda: float | None, clip: float | None, rollouts: int | None,
@@ -52,8 +53,14 @@ def gate_command(report_path: Path, proposed_lambda: float | None, clip: float |
 
     Give the lambda with --lambda, or let --train-config read it from a verl
     (G-OPD fork or native OPD), slime, SkyRL or TRL launch; a script that may run
-    several launches has each judged, and the worst decides. Exit 0: below the bound
-    (or past it where the budget cannot reach the cliff); 1: not; 2: unusable input.
+    several launches has each judged, and the worst decides. Verdict pass (exit 0):
+    below the bound (or past it where the budget cannot reach the cliff); fail (exit
+    1): not; exit 2: input that cannot be judged.
+
+    \b
+    Examples:
+      cliffaudit gate reports/qwen3/report.json --lambda 1.3 --rollouts 204800
+      cliffaudit gate reports/qwen3/report.json --train-config examples/run_g_opd_qwen3.sh --format github
     """
     try:
         judged = _decide(report_path, proposed_lambda, clip, rollouts, train_config, config_dirs, framework, margin,

@@ -120,11 +120,13 @@ class OnsetRange(BaseModel):
 class RuleVerdict(BaseModel):
     rule: str  # "fixed point" (the prediction) or "clip band" (the refuted alternative)
     window: tuple[float | None, float | None] = Field(description="(None, None): no cliff predicted")
-    hit: bool | None = Field(description="judged on onset_range (schema 3; on onset_pooled before); None when the "
-                                         "sweep cannot tell (its grid ends inside the window, or its onset may lie "
-                                         "past the audited grid)")
-    outcome: str = Field(description='"inside ...", "agree: no cliff ...", "miss: earlier by ...", '
-                                     '"miss: later by ..."')
+    hit: bool | None = Field(description="the verdict: true consistent, false inconsistent, None undecided "
+                                         "(the sweep cannot tell: its grid ends inside the window, or its onset may "
+                                         "lie past the audited grid); judged on onset_range (schema 3; on "
+                                         "onset_pooled before)")
+    outcome: str = Field(description='the verdict word and its detail: "consistent: ...", "inconsistent: '
+                                     'earlier by ...", "inconsistent: later by ...", "undecided: ..." (sweeps '
+                                     'before cliffaudit.verdicts wrote "inside", "agree", "miss", "no verdict")')
     miss: float | None
     direction: str | None
     miss_at_least: bool = Field(False, description="the miss is a lower bound: no onset was observed up to the "
