@@ -554,14 +554,17 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
         raise BadInput(str(exc)) from None
     sweep = None
     if sweep_path:
-        from pydantic import ValidationError
-
-        from cliffaudit.sweep.model import SweepReport
+        from cliffaudit.render.pair import sweep_pair_difference
+        from cliffaudit.sweep.model import load_sweep
 
         try:
-            sweep = SweepReport.model_validate_json(Path(sweep_path).read_text(encoding="utf-8"))
-        except (OSError, ValueError, ValidationError) as exc:
-            raise BadInput(f"{sweep_path}: not a readable sweep.json: {' '.join(str(exc).split())[:200]}") from None
+            sweep = load_sweep(Path(sweep_path))
+        except InputError as exc:
+            raise BadInput(f"--sweep {exc}") from None
+        difference = sweep_pair_difference(loaded, sweep, Path(sweep_path).parent)
+        if difference:
+            raise BadInput(f"--sweep {sweep_path}: a sweep of another pair than {report_path} ({difference}); "
+                           f"give the sweep of this pair, or the report of that one")
     try:
         write_html(loaded, out, proposed_lambda=proposed_lambda, sweep=sweep)
     except OSError as exc:

@@ -159,7 +159,11 @@ def check_fingerprints(report: AuditReport, checkpoints: Mapping[str, Path]) -> 
                                  f"not a local directory), so it cannot be checked against {path}")
         changes = stale_files(role, recorded, fingerprint_checkpoint(path))
         if changes:
-            raise GateInputError(f"{', '.join(changes)} since the report; re-run `cliffaudit audit`")
+            audited = getattr(report.settings, role)
+            raise GateInputError(f"--{role} {path} is not the {role} the report audited ({audited}): "
+                                 f"{', '.join(changes[:5])}{' ...' if len(changes) > 5 else ''} since the report; "
+                                 f"audit this pair with `cliffaudit audit` (or re-run it, if the checkpoint was "
+                                 f"updated)")
 
 
 def stale_files(role: str, recorded: Mapping[str, str], current: Mapping[str, str]) -> list[str]:

@@ -91,6 +91,54 @@ def test_report_command_refuses_bad_reports(tmp_path, capsys, content, fragment)
     assert not (tmp_path / "report.html").exists()
 
 
+REPORTS = DEMO_REPORT.parents[1]
+
+
+def test_report_with_the_sweep_of_its_pair_renders(tmp_path, capsys):
+    out = tmp_path / "page.html"
+    assert main(["report", str(REPORTS / "habit" / "report.json"), "--sweep",
+                 str(REPORTS / "habit" / "sweep" / "sweep.json"), "--html", str(out)]) == 0
+    assert 'id="sweep"' in out.read_text()
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("sweep_pair", "differs"), [("habit", ("teacher:", "warm start:", "reference:"))])
+def test_report_refuses_the_sweep_of_another_pair(tmp_path, capsys, sweep_pair, differs):
+    """The demo's report with the habit pair's sweep once read "consistent: no cliff" above
+    "cliff at 1.375" and exited 0."""
+    out = tmp_path / "page.html"
+    code = main(["report", str(DEMO_REPORT), "--sweep", str(REPORTS / sweep_pair / "sweep" / "sweep.json"),
+                 "--html", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "a sweep of another pair than" in err
+    assert all(role in err for role in differs) and "cliffaudit/demo/habit/checkpoints/teacher" in err
+    assert not out.exists()
+
+
+def test_report_refuses_a_sweep_at_another_drop(tmp_path, capsys):
+    report = load_report(DEMO_REPORT)
+    report = report.model_copy(update={"cliff": report.cliff.model_copy(update={"drop": 0.2})})
+    path = tmp_path / "report.json"
+    path.write_text(report.model_dump_json())
+    assert main(["report", str(path), "--sweep", str(REPORTS / "demo" / "sweep" / "sweep.json")]) == 2
+    assert "drop: the sweep's prediction falls by 0.1, the report's by 0.2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("given", "fragment"), [
+    (DEMO_REPORT, "an audit report, not a sweep.json: the report comes first"),
+    (REPORTS / "demo" / "sweep" / "prediction.json",
+     f"a sweep's prediction lock (prediction.json), not a sweep.json: --sweep takes "
+     f"{REPORTS / 'demo' / 'sweep' / 'sweep.json'}, beside it"),
+    (REPORTS / "demo" / "sweep" / "sweep.html",
+     f"an HTML page (what cliffaudit renders), not a sweep.json: --sweep takes "
+     f"{REPORTS / 'demo' / 'sweep' / 'sweep.json'}, beside it"),
+])
+def test_report_names_the_right_file_for_sweep(tmp_path, capsys, given, fragment):
+    code = main(["report", str(DEMO_REPORT), "--sweep", str(given), "--html", str(tmp_path / "page.html")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and fragment in err, err
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
