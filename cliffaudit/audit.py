@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cliffaudit import __version__, estimate, theory
+from cliffaudit.report import preconditions
 from cliffaudit.contract import TokenContract, load_contract_schema, strict_validate_output
 from cliffaudit.contract.background import BackgroundContract
 from cliffaudit.inputs import (AuditInputError, ProbeRecord, check_before_loading, check_prompts,
@@ -47,7 +48,7 @@ from cliffaudit.report import (
 )
 
 # Thresholds of the preconditions (docs/audit.md).
-CALIBRATION_GAP = 0.10  # |predicted - observed| sequence validity, per model, beyond its interval
+CALIBRATION_GAP = preconditions.CALIBRATION_GAP  # |predicted - observed| sequence validity, per model
 BINDING_SHARE = 0.50  # share of the drop the binding class must carry
 CONTRACT_SHARE = 0.10  # share of the drop a class may carry only where the contract is exact
 EXAMPLES_PER_ROLE = 3
@@ -675,13 +676,12 @@ def peak_memory_bytes(device) -> int:
 
 
 def calibration_precondition(calibration: dict[str, estimate.Calibration]) -> Precondition:
-    """Miscalibrated: for some model, the whole 90% interval of its validity gap lies
-    beyond the limit. A gap the samples cannot tell from the limit is not evidence
-    against the masses (256 samples leave the gap an interval about 0.15 wide)."""
+    """Failed: for some model, the whole 90% interval of its validity gap lies beyond the
+    limit; passed: every model's lies within it; unclear: the samples cannot tell the gap
+    from the limit (256 samples leave the gap an interval about 0.15 wide)."""
+    status = preconditions.calibration_status([c.gap_interval for c in calibration.values()], CALIBRATION_GAP)
     return Precondition(
-        name="calibrated",
-        passed=not any(lo > CALIBRATION_GAP or hi < -CALIBRATION_GAP
-                       for lo, hi in (c.gap_interval for c in calibration.values())),
+        name="calibrated", passed=status != "fail", status=status,
         detail="; ".join(f"{k}: predicted validity {c.predicted_validity:.3f} vs observed {c.observed_validity:.3f} "
                          f"(gap {c.predicted_validity - c.observed_validity:+.3f}, 90% interval "
                          f"{c.gap_interval[0]:+.3f} to {c.gap_interval[1]:+.3f}), ECE {c.ece:.3f}"
@@ -712,7 +712,8 @@ def _preconditions(calibration, cliff: Cliff, binding: str | None, share: float 
         points = ", ".join(f"{r.lam:g}: {r.rate:.3f} ({side})" for r, side in zip(rollouts, sides))
         sampled = (f"sampled {points}; {'every clear side agrees' if cliff.agree else 'a clear side disagrees'}; "
                    f"sampled cliff: {story(cliff.rollout_lambda_v, cliff.rollout_interval)}")
-    agree = Precondition(name="analytic curve and rollouts agree", passed=cliff.agree,
+    agreement = preconditions.agreement_status(cliff.agree, len(rollouts))
+    agree = Precondition(name="analytic curve and rollouts agree", passed=agreement != "fail", status=agreement,
                          detail=f"analytic: {story(cliff.analytic_lambda_v, cliff.analytic_interval)}; {sampled}")
     return [calibrated, dominant, agree]
 
@@ -737,7 +738,7 @@ def summary(report: AuditReport) -> str:
         lines.append(f"  ... {len(report.classes) - 6} more classes in the report")
     lines.append(f"recommended: {report.recommendation}")
     for pre in report.preconditions:
-        lines.append(f"  [{'pass' if pre.passed else 'FAIL'}] {pre.name}: {pre.detail}")
+        lines.append(f"  [{pre.status}] {pre.name}: {pre.detail}")
     lines.append(f"{report.run.processes} process(es), {report.run.wall_seconds:.1f} s, "
                  f"{report.run.tokens_probed / max(report.run.wall_seconds, 1e-9):,.0f} tokens probed/s, "
                  f"peak memory {report.run.peak_memory_bytes / 2**20:.0f} MiB ({report.device})")

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from cliffaudit.errors import InputError
 from cliffaudit.report.model import SCHEMA_VERSION, AuditReport
+from cliffaudit.report.preconditions import refine_stored
 from cliffaudit.theory import DRAWS_TO_REACH
 
 
@@ -59,6 +60,7 @@ def load_report(path: Path) -> AuditReport:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise ReportError(f"{path}: field {field}: {first['msg']}") from None
+    report = refine_stored(report, data.get("preconditions"))
     problem = inconsistency(report)
     if problem:
         raise ReportError(f"{path}: {problem}")

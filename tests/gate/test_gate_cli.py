@@ -106,6 +106,26 @@ def test_the_committed_demo_report_gates_against_the_shipped_checkpoints(gate):
     assert gate(path, "--lambda", f"{end + 0.05:.4f}", *models)[0] == 1
 
 
+def test_an_unclear_precondition_warns_by_default_and_fails_where_asked(gate):
+    """The demo report's calibration is unclear: the gate says so, says what it does with it,
+    and states the predicted parse rate at the lambda it judges."""
+    path = Path(__file__).resolve().parents[2] / "reports" / "demo" / "report.json"
+    code, out, _ = gate(path, "--lambda", "1.5")
+    assert code == 0 and out.startswith("PASS: ")
+    assert "warning: precondition 'calibrated' is unclear: " in out
+    assert "(preconditions: failed and unclear preconditions are warnings; the verdict judges the bound; " \
+           "--preconditions no-fail or all-pass makes them fail the launch)" in out
+    assert "predicted parse rate at lambda 1.5: 0.99" in out and "at lambda 1 (the teacher): 0.983" in out
+    code, out, _ = gate(path, "--lambda", "1.5", "--preconditions", "all-pass")
+    assert code == 1 and out.startswith("FAIL: no cliff up to lambda_max = 3, and lambda 1.5 is within it, but "
+                                        "precondition 'calibrated' is unclear")
+    assert gate(path, "--lambda", "1.5", "--preconditions", "no-fail")[0] == 0
+    data = json.loads(gate(path, "--lambda", "1.5", "--format", "json")[1])
+    assert data["preconditions"]["policy"] == "warn"
+    assert data["predicted_parse_rate"]["at_lambda_1"] == pytest.approx(0.983, abs=5e-4)
+    assert data["predicted_parse_rate"]["band"][0] <= data["predicted_parse_rate"]["rate"]
+
+
 # ----------------------------------------------------------------------------- unusable input
 
 
