@@ -474,8 +474,9 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
         return EXIT_OK
 
     # One process checks that --out can be written: several making and removing it would race.
+    samples: list = []
     try:
-        result = audit.run_audit(settings, out_dir if distributed.launched_rank() == 0 else None)
+        result = audit.run_audit(settings, out_dir if distributed.launched_rank() == 0 else None, samples)
     except InputError as exc:
         raise BadInput(str(exc)) from None
     if result is None:  # another process of a launched run: the main one writes
@@ -483,11 +484,11 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
     from cliffaudit.render.html import write_report_and_html
 
     try:
-        path, html_path = write_report_and_html(result, Path(out_dir))
+        path, html_path = write_report_and_html(result, Path(out_dir), samples)
     except OSError as exc:  # checked writable before the audit; a disk can still fill up
         raise BadInput(f"--out {out_dir}: cannot write the report: {exc.strerror or exc}") from None
     click.echo(audit.summary(result))
-    click.echo(f"wrote {path} and {html_path}")
+    click.echo(f"wrote {path}, {html_path} and {path.parent / 'samples.jsonl'} ({len(samples):,} sampled outputs)")
     return EXIT_OK
 
 

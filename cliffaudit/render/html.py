@@ -17,6 +17,7 @@ from markupsafe import Markup
 from cliffaudit.gate.verdict import evaluate
 from cliffaudit.render import plots
 from cliffaudit.report.model import AuditReport, report_text
+from cliffaudit.report.samples import SAMPLES_FILE, LoggedSample, samples_text
 from cliffaudit.report.write import write_json_atomically, write_together
 from cliffaudit.sweep.model import SweepReport, locked_report
 
@@ -82,8 +83,13 @@ def write_sweep(sweep: SweepReport, out_dir: Path) -> tuple[Path, Path]:
     return out / "sweep.json", out / "sweep.html"
 
 
-def write_report_and_html(report: AuditReport, out_dir: Path) -> tuple[Path, Path]:
-    """report.json and report.html, which appear together or not at all."""
+def write_report_and_html(report: AuditReport, out_dir: Path,
+                          samples: list[LoggedSample] | None = None) -> tuple[Path, Path]:
+    """report.json and report.html (and samples.jsonl, every sampled output, when given),
+    which appear together or not at all."""
     json_path, html_path = Path(out_dir) / "report.json", Path(out_dir) / "report.html"
-    write_together({json_path: report_text(report), html_path: render_html(report)})
+    files = {json_path: report_text(report), html_path: render_html(report)}
+    if samples is not None:
+        files[Path(out_dir) / SAMPLES_FILE] = samples_text(samples)
+    write_together(files)
     return json_path, html_path
