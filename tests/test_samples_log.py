@@ -11,7 +11,7 @@ import pytest
 from cliffaudit.cli import main
 from cliffaudit.demo import paths
 from cliffaudit.report.load import load_report
-from cliffaudit.report.samples import LoggedSample, read_samples
+from cliffaudit.report.samples import SAMPLES_SCHEMA_PATH, LoggedSample, read_samples, samples_json_schema
 
 HABIT = Path(paths.__file__).resolve().parent / "habit"
 
@@ -66,3 +66,19 @@ def test_each_logged_sample_says_where_it_breaks(habit_audit):
     # token ids, not masses: the log stays near the outputs' own size
     size = (out / "samples.jsonl").stat().st_size
     assert size < 600 * len(samples)
+
+
+def test_committed_samples_schema_is_up_to_date():
+    assert SAMPLES_SCHEMA_PATH.read_text() == samples_json_schema(), "schemas/samples.schema.json: run `make schemas`"
+
+
+@pytest.mark.slow
+def test_every_line_meets_the_committed_schema(habit_audit):
+    import json
+
+    import jsonschema
+
+    _, _, out = habit_audit
+    schema = json.loads(SAMPLES_SCHEMA_PATH.read_text())
+    for line in (out / "samples.jsonl").read_text().splitlines()[:50]:
+        jsonschema.validate(json.loads(line), schema)

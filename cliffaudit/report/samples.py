@@ -64,6 +64,17 @@ class LoggedSample(BaseModel):
         return COUNTED_AS[self.verdict]
 
 
+SAMPLES_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "samples.schema.json"
+
+
+def samples_json_schema() -> str:
+    """The JSON Schema of one line of samples.jsonl."""
+    schema = LoggedSample.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cliffaudit samples.jsonl, one line"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
 def samples_text(samples: list[LoggedSample]) -> str:
     return "".join(s.model_dump_json(by_alias=True) + "\n" for s in samples)
 
