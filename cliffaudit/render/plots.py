@@ -241,7 +241,7 @@ def sweep(sweep_report, report: AuditReport | None = None) -> str:
             hi = last if hi is None else hi
             if verdict.rule == "fixed point" and lo <= last and hi >= first:
                 _visible_span(ax, max(lo, first), min(hi, last), x_range, color=COLOURS["cliff"], alpha=0.55,
-                              linewidth=0, zorder=5, gid="sweep-locked-window",
+                              linewidth=0, zorder=1.5, gid="sweep-locked-window",
                               label=f"locked {LAMBDA}v window {lo:.3f} to {hi:.3f}")
             elif verdict.rule != "fixed point" and first <= lo <= last:
                 ax.axvline(lo, color=COLOURS["refuted"], linestyle=(0, (4, 3)), linewidth=1.4, zorder=3,
