@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo demo-habit bench bench-scale schemas clean
+.PHONY: test demo demo-habit bench bench-scale schemas pages screenshots clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,19 @@ bench-scale: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python -m cliffaudit.schemas
+
+# The committed pages, re-rendered from the committed reports and sweeps (nothing is re-audited
+# or retrained): each report's page, and each sweep's page, the report with its sweep.
+pages: $(STAMP)
+	$(BIN)/cliffaudit report reports/demo/report.json
+	$(BIN)/cliffaudit report reports/habit/report.json
+	$(BIN)/cliffaudit report reports/demo/report.json --sweep reports/demo/sweep/sweep.json --html reports/demo/sweep/sweep.html
+	$(BIN)/cliffaudit report reports/habit/report.json --sweep reports/habit/sweep/sweep.json --html reports/habit/sweep/sweep.html
+
+# docs/img/*.png: the sweep pages whole, at 1280 and 800 px (needs chromium on the PATH;
+# tests/render/test_html.py checks them against the pages).
+screenshots: pages
+	$(BIN)/python -m cliffaudit.render.browser
 
 clean:
 	rm -rf $(VENV) build *.egg-info

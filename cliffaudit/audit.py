@@ -16,7 +16,7 @@ import json
 import math
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from pathlib import Path
 
@@ -24,6 +24,9 @@ import numpy as np
 from tqdm import tqdm
 
 from cliffaudit import __version__, estimate, theory
+from cliffaudit.report import preconditions
+from cliffaudit.report import samples as report_samples
+from cliffaudit.report.samples import LoggedSample
 from cliffaudit.contract import TokenContract, load_contract_schema, strict_validate_output
 from cliffaudit.contract.background import BackgroundContract
 from cliffaudit.inputs import (AuditInputError, ProbeRecord, check_before_loading, check_prompts,
@@ -47,7 +50,7 @@ from cliffaudit.report import (
 )
 
 # Thresholds of the preconditions (docs/audit.md).
-CALIBRATION_GAP = 0.10  # |predicted - observed| sequence validity, per model, beyond its interval
+CALIBRATION_GAP = preconditions.CALIBRATION_GAP  # |predicted - observed| sequence validity, per model
 BINDING_SHARE = 0.50  # share of the drop the binding class must carry
 CONTRACT_SHARE = theory.MATERIAL_SHARE  # share of the drop a class may carry only where the contract is exact
 EXAMPLES_PER_ROLE = 3
@@ -78,6 +81,7 @@ class RoleSamples:
     strictly_valid: list[bool]
     violations: list
     masses: list  # one probe.PositionMasses per batch; sample indices local to this RoleSamples
+    seeds: list[int] = field(default_factory=list)  # each sample's sampling seed (sample_seed)
 
     @classmethod
     def empty(cls) -> "RoleSamples":
@@ -93,6 +97,7 @@ class RoleSamples:
         self.labels += other.labels
         self.strictly_valid += other.strictly_valid
         self.violations += other.violations
+        self.seeds += other.seeds
 
 
 def record_batches(n_records: int, samples_per_prompt: int, batch_size: int) -> list[list[int]]:
@@ -157,6 +162,7 @@ class _SampledBatch:
     prompts: dict[str, list[list[int]]]  # each role's prompt of each sample
     outputs: list[list[int]]
     contract: Future  # of a ContractBatch
+    seeds: list[int]
 
 
 def _sample_batch(run: AuditRun, background: BackgroundContract, role: str, index: int) -> _SampledBatch:
@@ -168,7 +174,7 @@ def _sample_batch(run: AuditRun, background: BackgroundContract, role: str, inde
     seeds = [sample_seed(run.settings.seed, run.records[r][0].id, k, role) for r, k in samples]
     outputs = probe.sample(model, batch_prompts[role], seeds, run.settings.max_new_tokens, run.eos_id, run.pad_id)
     contract = background.submit(outputs, [run.records[r][1] for r, _ in samples])
-    return _SampledBatch(role, index, samples, batch_prompts, outputs, contract)
+    return _SampledBatch(role, index, samples, batch_prompts, outputs, contract, seeds)
 
 
 def _score_batch(run: AuditRun, batch: _SampledBatch) -> RoleSamples:
@@ -180,6 +186,7 @@ def _score_batch(run: AuditRun, batch: _SampledBatch) -> RoleSamples:
     curve = "tail" if batch.role == "teacher" else "pull"
     result = RoleSamples.empty()
     result.masses.append(probe.score(run.pair, batch.prompts, batch.outputs, contract_batch, run.lambdas, curve))
+    result.seeds = list(batch.seeds)
     for (r, _), output, seq in zip(batch.samples, batch.outputs, contract_batch.sequences):
         result.record_index.append(r)
         result.outputs.append(output)
@@ -295,6 +302,7 @@ class _Rollouts:
 
     rates: list[estimate.RolloutRate]
     breaking: dict[float, RoleSamples]  # per sampled lambda, up to EXAMPLES_PER_ROLE samples that break
+    samples: dict[float, RoleSamples] = field(default_factory=dict)  # per sampled lambda, every sample
 
 
 def _violation_counts(samples: RoleSamples, eos: int) -> dict[str, int]:
@@ -312,8 +320,9 @@ def _violation_counts(samples: RoleSamples, eos: int) -> dict[str, int]:
     return counts
 
 
-def _rollout_rate(run: AuditRun, lam: float) -> tuple[estimate.RolloutRate, RoleSamples]:
-    """The fixed point at ``lam`` sampled on every probe record, this process's shard, gathered."""
+def _rollout_rate(run: AuditRun, lam: float) -> tuple[estimate.RolloutRate, RoleSamples, RoleSamples]:
+    """The fixed point at ``lam`` sampled on every probe record, this process's shard,
+    gathered: its rate, a few samples that break, and every sample."""
     from cliffaudit import probe
 
     batches = run.batches()
@@ -328,6 +337,7 @@ def _rollout_rate(run: AuditRun, lam: float) -> tuple[estimate.RolloutRate, Role
                                            run.settings.max_new_tokens, run.eos_id, run.pad_id,
                                            [run.prompts["reference"][r] for r, _ in samples])
         analysed = run.contract.analyze_batch(outputs, [run.records[r][1] for r, _ in samples])
+        mine.seeds += seeds
         for (r, _), output, seq in zip(samples, outputs, analysed.sequences):
             mine.record_index.append(r)
             mine.outputs.append(output)
@@ -346,7 +356,7 @@ def _rollout_rate(run: AuditRun, lam: float) -> tuple[estimate.RolloutRate, Role
         breaking.labels.append(gathered.labels[i])
         breaking.strictly_valid.append(gathered.strictly_valid[i])
         breaking.violations.append(gathered.violations[i])
-    return rate, breaking
+    return rate, breaking, gathered
 
 
 def _fixed_point_rollouts(run: AuditRun, teacher: RoleSamples, curve: estimate.AnalyticCurve) -> _Rollouts:
@@ -361,9 +371,10 @@ def _fixed_point_rollouts(run: AuditRun, teacher: RoleSamples, curve: estimate.A
                                            ROLLOUT_RESOLUTION, settings.fixed_point_lambdas - (len(result.rates) - 1))
         if lam is None:
             return result
-        rate, breaking = _rollout_rate(run, lam)
+        rate, breaking, every = _rollout_rate(run, lam)
         result.rates.append(rate)
         result.breaking[lam] = breaking
+        result.samples[lam] = every
 
 
 # ----------------------------------------------------------------------------- the report
@@ -534,8 +545,39 @@ def role_prompts(tokenizers: dict, records: list, settings: AuditSettings) -> di
     return {role: rendered[id(tokenizer)] for role, tokenizer in tokenizers.items()}
 
 
-def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> AuditReport | None:
+def logged_samples(records: list, contract: TokenContract, eos: int, teacher: RoleSamples, student: RoleSamples,
+                   fixed_point: dict[float, RoleSamples]) -> list[LoggedSample]:
+    """Every sampled output as samples.jsonl lists it (report.samples): the teacher's (the
+    fixed point at lambda = 1), the warm start's, then the fixed point's at each sampled
+    lambda; in record order, whatever the process layout."""
+    groups = [("teacher", 1.0, teacher), ("student", None, student),
+              *(("fixed point", lam, samples) for lam, samples in sorted(fixed_point.items()))]
+    logged = []
+    for role, lam, samples in groups:
+        order = sorted(range(len(samples.outputs)), key=lambda i: samples.record_index[i])  # stable: index order kept
+        for i in order:
+            output, violation, valid = samples.outputs[i], samples.violations[i], samples.strictly_valid[i]
+            if valid:
+                verdict = report_samples.VALID
+            elif violation is not None:
+                verdict = report_samples.BREAKS
+            else:
+                verdict = report_samples.CUT_OFF if not output or output[-1] != eos else report_samples.NOT_STRICT
+            first_break = None if violation is None else report_samples.FirstBreak(
+                position=violation.position, label=samples.labels[i][violation.position],
+                token=contract.vocab.describe(violation.token_id), reason=violation.reason)
+            logged.append(LoggedSample(
+                role=role, lam=lam, record=records[samples.record_index[i]][0].id,
+                record_index=samples.record_index[i], seed=samples.seeds[i], tokens=list(map(int, output)),
+                text=contract.vocab.output_bytes(output).decode("utf-8", "replace"), strictly_valid=bool(valid),
+                first_break=first_break, verdict=verdict))
+    return logged
+
+
+def run_audit(settings: AuditSettings, out_dir: str | Path | None = None,
+              sample_log: list | None = None) -> AuditReport | None:
     """The report, on the main process; None on the other processes of a launched run.
+    ``sample_log``, when given, receives every sampled output (``logged_samples``).
 
     Everything that can be checked from the files (``inputs.check_before_loading``,
     ``out_dir`` included when given) is checked before torch is imported; the prompts
@@ -620,6 +662,9 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None) -> Aud
             examples += _examples(breaking, records, contract, f"fixed point at lambda {lam:g}", valid_one=False)
             break
     recommended = cliff.interval[0] if cliff.lambda_v is not None else None
+    if sample_log is not None:
+        sample_log.extend(logged_samples(records, contract, pair.tokenizer.eos_token_id, teacher, student,
+                                         rollouts.samples))
     ordered = sorted(classes, key=lambda e: (-(shares.get(e.label) or 0.0), e.label))
     approximations = class_approximations([e.label for e in ordered], [schema for _, schema in records])
     rows = [_row(e, shares.get(e.label), draws.get(e.label), contract, approximations.get(e.label)) for e in ordered]
@@ -686,13 +731,12 @@ def peak_memory_bytes(device) -> int:
 
 
 def calibration_precondition(calibration: dict[str, estimate.Calibration]) -> Precondition:
-    """Miscalibrated: for some model, the whole 90% interval of its validity gap lies
-    beyond the limit. A gap the samples cannot tell from the limit is not evidence
-    against the masses (256 samples leave the gap an interval about 0.15 wide)."""
+    """Failed: for some model, the whole 90% interval of its validity gap lies beyond the
+    limit; passed: every model's lies within it; unclear: the samples cannot tell the gap
+    from the limit (256 samples leave the gap an interval about 0.15 wide)."""
+    status = preconditions.calibration_status([c.gap_interval for c in calibration.values()], CALIBRATION_GAP)
     return Precondition(
-        name="calibrated",
-        passed=not any(lo > CALIBRATION_GAP or hi < -CALIBRATION_GAP
-                       for lo, hi in (c.gap_interval for c in calibration.values())),
+        name="calibrated", passed=status != "fail", status=status,
         detail="; ".join(f"{k}: predicted validity {c.predicted_validity:.3f} vs observed {c.observed_validity:.3f} "
                          f"(gap {c.predicted_validity - c.observed_validity:+.3f}, 90% interval "
                          f"{c.gap_interval[0]:+.3f} to {c.gap_interval[1]:+.3f}), ECE {c.ece:.3f}"
@@ -723,7 +767,8 @@ def _preconditions(calibration, cliff: Cliff, binding: str | None, share: float 
         points = ", ".join(f"{r.lam:g}: {r.rate:.3f} ({side})" for r, side in zip(rollouts, sides))
         sampled = (f"sampled {points}; {'every clear side agrees' if cliff.agree else 'a clear side disagrees'}; "
                    f"sampled cliff: {story(cliff.rollout_lambda_v, cliff.rollout_interval)}")
-    agree = Precondition(name="analytic curve and rollouts agree", passed=cliff.agree,
+    agreement = preconditions.agreement_status(cliff.agree, len(rollouts))
+    agree = Precondition(name="analytic curve and rollouts agree", passed=agreement != "fail", status=agreement,
                          detail=f"analytic: {story(cliff.analytic_lambda_v, cliff.analytic_interval)}; {sampled}")
     return [calibrated, dominant, agree]
 
@@ -748,7 +793,7 @@ def summary(report: AuditReport) -> str:
         lines.append(f"  ... {len(report.classes) - 6} more classes in the report")
     lines.append(f"recommended: {report.recommendation}")
     for pre in report.preconditions:
-        lines.append(f"  [{'pass' if pre.passed else 'FAIL'}] {pre.name}: {pre.detail}")
+        lines.append(f"  [{pre.status}] {pre.name}: {pre.detail}")
     lines.append(f"{report.run.processes} process(es), {report.run.wall_seconds:.1f} s, "
                  f"{report.run.tokens_probed / max(report.run.wall_seconds, 1e-9):,.0f} tokens probed/s, "
                  f"peak memory {report.run.peak_memory_bytes / 2**20:.0f} MiB ({report.device})")

@@ -24,6 +24,7 @@ from cliffaudit.gate.cli import gate_command
 from cliffaudit.report.model import AuditSettings
 from cliffaudit.sweep.model import SweepSettings
 from cliffaudit.tasks import TASKS
+from cliffaudit.verdicts import CONSISTENT, INCONSISTENT, PASS, launch_word
 
 
 def _default(model, field: str):
@@ -108,7 +109,20 @@ def _settings(model, **values):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cliffaudit")
 def cli() -> None:
-    """Format-safety audit for G-OPD / ExOPD post-training on JSON outputs."""
+    """Format-safety audit for G-OPD / ExOPD post-training on JSON outputs: will
+    training with lambda L keep the student's JSON parseable?
+
+    Verdicts: pass / fail for a lambda to train with (exit 0 / 1); consistent /
+    inconsistent / undecided for a prediction a sweep or simulation tested; exit 2
+    is input that cannot be judged.
+
+    \b
+    Example (audit a pair, then gate a verl launch on the report):
+      cliffaudit audit --teacher /models/Qwen3-4B-json --student /models/Qwen3-1.7B-sft \\
+          --probes probes-256.parquet --messages-key prompt \\
+          --chat-template-kwargs '{"enable_thinking": false}' --rollouts 204800 --out reports/qwen3
+      cliffaudit gate reports/qwen3/report.json --train-config run_g_opd.sh
+    """
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -207,7 +221,8 @@ def _with_kary_options(function):
               help="Reference (warm-start) mass on it.")
 @_with_kary_options
 @click.option("--drop", type=float, default=_default(AuditSettings, "drop"), show_default=True, callback=_drop,
-              help="Fall in parse rate that counts as the cliff.")
+              help="Fall in parse rate (absolute, e.g. 0.84 to 0.74) below its best at smaller lambdas that "
+                   "counts as the cliff.")
 @click.option("--rule", type=click.Choice(["fixed-point", "clip-band"]), default="fixed-point", show_default=True,
               help="clip-band: the refuted clip-band rule, for comparison (needs --clip).")
 @click.option("--clip", type=float, help="Importance-weight cap c > 1, for --rule clip-band.")
@@ -219,7 +234,14 @@ def threshold_command(teacher_valid_mass, student_valid_mass, teacher_probs, stu
     """The cliff lambda_v of one position (or a short sequence), without any model.
 
     Give --p and --b for the Bernoulli closed form, or --teacher-probs,
-    --student-probs and --valid for the exact K-ary fixed point."""
+    --student-probs and --valid for the exact K-ary fixed point. With --lambda:
+    pass (exit 0) below the cliff, fail (exit 1) at or past it.
+
+    \b
+    Examples:
+      cliffaudit threshold --p 0.95 --b 0.999 --lambda 1.5
+      cliffaudit threshold --teacher-probs 0.97,0.02,0.01 --student-probs 0.999,0.0005,0.0005 --valid 1,0,0 --json
+    """
     from cliffaudit import theory
 
     kary = any(x is not None for x in (teacher_probs, student_probs, valid))
@@ -240,7 +262,7 @@ def threshold_command(teacher_valid_mass, student_valid_mass, teacher_probs, stu
         raise BadInput(str(exc)) from None
     click.echo(json.dumps(result, indent=2) if as_json else _threshold_text(result))
     proposed = result["proposed"]
-    return EXIT_FAIL if proposed is not None and proposed["verdict"] != "safe" else EXIT_OK
+    return EXIT_FAIL if proposed is not None and proposed["verdict"] != PASS else EXIT_OK
 
 
 def _threshold(theory, rule, p, b, kary, drop, clip, proposed_lambda) -> dict:
@@ -275,8 +297,7 @@ def _threshold(theory, rule, p, b, kary, drop, clip, proposed_lambda) -> dict:
             rate = float(theory.sequence_parse_rate(log_teacher, log_ref, mask, [proposed_lambda])[0])
         else:
             rate = theory.bernoulli_valid_mass(p, b, proposed_lambda)
-        proposed = {"lambda": proposed_lambda, "parse_rate": rate,
-                    "verdict": "safe" if proposed_lambda < limit else "beyond the cliff"}
+        proposed = {"lambda": proposed_lambda, "parse_rate": rate, "verdict": launch_word(proposed_lambda < limit)}
     result["proposed"] = proposed
     return result
 
@@ -289,12 +310,21 @@ def _threshold(theory, rule, p, b, kary, drop, clip, proposed_lambda) -> dict:
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Rollouts per step.")
 @click.option("--lr", type=float, default=0.05, show_default=True, help="Adam learning rate on the logits.")
 @click.option("--clip", type=float, default=2.0, show_default=True, help="PPO upper clip and IS cap c > 1.")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--drop", type=float, default=_default(AuditSettings, "drop"), show_default=True, callback=_drop)
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Training runs per lambda, each with its own seed.")
+@click.option("--drop", type=float, default=_default(AuditSettings, "drop"), show_default=True, callback=_drop,
+              help="Fall in parse rate (absolute) below its best at smaller lambdas that counts as the cliff.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def simulate_command(teacher_probs, student_probs, valid, lambdas, rollouts, batch_size, lr, clip, seeds, drop,
                      as_json) -> int:
-    """What-if: train tabular G-OPD with the sweep's loss and compare with the prediction."""
+    """What-if: train tabular G-OPD with the sweep's loss and compare with the prediction.
+
+    The verdict is consistent, inconsistent (with the way it misses) or undecided.
+
+    \b
+    Example:
+      cliffaudit simulate --teacher-probs 0.95,0.05 --student-probs 0.999,0.001 --valid 1,0 --lambdas 1:2:0.1
+    """
     from cliffaudit.theory import simulate
 
     if None in (teacher_probs, student_probs, valid):
@@ -317,13 +347,15 @@ def _simulation_json(sim) -> dict:
     lam_v = sim.lambda_v
     if math.isfinite(lam_v) and onset is not None:
         step = max(b - a for a, b in zip(sim.lambdas, sim.lambdas[1:])) if len(sim.lambdas) > 1 else 0.0
-        verdict = "hit" if onset[0] - step <= lam_v <= onset[1] + step else "miss"
+        verdict = CONSISTENT if onset[0] - step <= lam_v <= onset[1] + step else \
+            f"{INCONSISTENT}: onset {'earlier' if onset[1] + step < lam_v else 'later'} than predicted"
     elif onset is None:
-        verdict = "agree: no collapse" if (not math.isfinite(lam_v) or not sim.reachable
-                                            or lam_v > sim.lambdas[-1]) else "miss: predicted collapse did not come"
+        verdict = f"{CONSISTENT}: no collapse" if (not math.isfinite(lam_v) or not sim.reachable
+                                                   or lam_v > sim.lambdas[-1]) \
+            else f"{INCONSISTENT}: predicted collapse did not come"
     else:
-        verdict = "miss: collapse where none was predicted" if not math.isfinite(lam_v) or lam_v > sim.lambdas[-1] \
-            else "miss: collapse where none was reachable"
+        verdict = f"{INCONSISTENT}: collapse where none was predicted" \
+            if not math.isfinite(lam_v) or lam_v > sim.lambdas[-1] else f"{INCONSISTENT}: collapse where none was reachable"
     return {
         "lambdas": sim.lambdas.tolist(), "predicted_parse_rate": sim.predicted_rates.tolist(),
         "simulated_parse_rate": sim.pooled.tolist(), "per_seed": sim.parse_rates.T.tolist(),
@@ -347,22 +379,32 @@ def _simulation_text(r: dict) -> str:
 
 
 @cli.command("audit")
-@click.option("--teacher", required=True, help="Teacher checkpoint directory (or hub id where a hub is reachable).")
-@click.option("--student", required=True, help="Warm-start student checkpoint directory.")
-@click.option("--reference", help="G-OPD's reference (the fork's base_model_path) [default: the warm start].")
-@click.option("--probes", required=True, type=click.Path(dir_okay=False), help="Probe records, JSONL.")
+@click.option("--teacher", required=True,
+              help="Teacher checkpoint directory (or a hub id already in the local Hugging Face cache).")
+@click.option("--student", required=True,
+              help="The warm start: the checkpoint training starts from (verl: actor_rollout_ref.model.path).")
+@click.option("--reference", help="G-OPD's reference pi_ref, the fork's actor_rollout_ref.model.base_model_path "
+                                  "[default: the warm start].")
+@click.option("--probes", required=True, type=click.Path(dir_okay=False),
+              help="Probe records: JSONL, or parquet with cliffaudit[parquet] (a verl training parquet works with "
+                   "--messages-key prompt). 128 to 256 records give a usable band.")
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False),
-              help="JSON Schema file, or a pydantic model as module:Class, for records without their own schema.")
+              help="JSON Schema of the answers (a file, or a pydantic model as module:Class), for records without "
+                   "their own 'schema' field (e.g. the one your reward function validates against).")
 @click.option("--drop", type=float, default=_default(AuditSettings, "drop"), show_default=True,
-              help="Fall in parse rate that counts as the cliff.")
+              help="Fall in parse rate (absolute, e.g. 0.84 to 0.74) below its best at smaller lambdas that counts "
+                   "as the cliff.")
 @click.option("--rollouts", type=click.IntRange(min=1),
               help="Training budget in rollouts (per step x steps), to judge reachability [default: unknown, "
                    "every cliff counts as reachable].")
 @click.option("--clip", type=float, default=_default(AuditSettings, "clip"), show_default=True,
               help="Importance-weight cap c > 1; only for the clip-band comparison.")
-@click.option("--samples-per-prompt", type=int, default=_default(AuditSettings, "samples_per_prompt"), show_default=True)
-@click.option("--max-new-tokens", type=int, default=_default(AuditSettings, "max_new_tokens"), show_default=True)
-@click.option("--batch-size", type=int, default=_default(AuditSettings, "batch_size"), show_default=True)
+@click.option("--samples-per-prompt", type=int, default=_default(AuditSettings, "samples_per_prompt"), show_default=True,
+              help="Samples per probe record and model (and per sampled lambda of the fixed point).")
+@click.option("--max-new-tokens", type=int, default=_default(AuditSettings, "max_new_tokens"), show_default=True,
+              help="Longest answer sampled; one cut off here counts as not parsing. Use the training run's limit.")
+@click.option("--batch-size", type=int, default=_default(AuditSettings, "batch_size"), show_default=True,
+              help="Samples per forward pass; lower it on a small device (logits are batch x length x vocab).")
 @click.option("--fixed-point-lambdas", type=int, default=_default(AuditSettings, "fixed_point_lambdas"),
               show_default=True,
               help="Most lambdas at which to sample the fixed point itself; 0: the analytic curve only.")
@@ -373,7 +415,8 @@ def _simulation_text(r: dict) -> str:
 @click.option("--teacher-dtype", help="Teacher precision, overriding --dtype (e.g. bfloat16).")
 @click.option("--student-dtype", help="Student (and reference) precision, overriding --dtype.")
 @click.option("--device-map", help="e.g. auto: spread each model over the GPUs and CPU memory (accelerate).")
-@click.option("--seed", type=int, default=_default(AuditSettings, "seed"), show_default=True)
+@click.option("--seed", type=int, default=_default(AuditSettings, "seed"), show_default=True,
+              help="Run seed; each sample's seed derives from it, its record and its index (samples.jsonl lists them).")
 @click.option("--no-chat-template", is_flag=True, help="Render prompts without the tokenizer's chat template.")
 @click.option("--chat-template-kwargs", "chat_template_kwargs", callback=_json_object, default=None,
               help='JSON object passed to the chat template as the training run passes it, e.g. '
@@ -384,7 +427,8 @@ def _simulation_text(r: dict) -> str:
 @click.option("--messages-key", default=_default(AuditSettings, "messages_key"), show_default=True,
               help="The probe records' field holding a chat message list (e.g. prompt, as verl's data has it).")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the checkpoint directory.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/audit", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/audit", show_default=True,
+              help="Folder for report.json, report.html and samples.jsonl (written together, or not at all).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_config_defaults, is_eager=True,
               expose_value=False, help="YAML file of these options (keys as the flags, without --); flags win.")
 @click.option("--num-processes", type=click.IntRange(min=1), default=1, show_default=True,
@@ -394,7 +438,16 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
                   student_dtype, device_map, seed, no_chat_template, chat_template_kwargs, limit, prompt_key,
                   messages_key, trust_remote_code, out_dir, num_processes) -> int:
     """Probe a teacher, a warm start and the reference; write report.json with the
-    fixed point's predicted parse rate, its cliff lambda_v and a recommended lambda."""
+    fixed point's predicted parse rate, its cliff lambda_v and a recommended lambda,
+    report.html to read it, and samples.jsonl with every sampled output.
+
+    \b
+    Example (a Qwen3 pair from a verl training parquet):
+      cliffaudit audit --teacher /models/Qwen3-4B-json --student /models/Qwen3-1.7B-sft \\
+          --probes probes-256.parquet --messages-key prompt --schema answer.schema.json \\
+          --chat-template-kwargs '{"enable_thinking": false}' \\
+          --rollouts 204800 --out reports/qwen3
+    """
     require_model_side("audit")
     from cliffaudit import audit, distributed
 
@@ -421,8 +474,9 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
         return EXIT_OK
 
     # One process checks that --out can be written: several making and removing it would race.
+    samples: list = []
     try:
-        result = audit.run_audit(settings, out_dir if distributed.launched_rank() == 0 else None)
+        result = audit.run_audit(settings, out_dir if distributed.launched_rank() == 0 else None, samples)
     except InputError as exc:
         raise BadInput(str(exc)) from None
     if result is None:  # another process of a launched run: the main one writes
@@ -430,11 +484,11 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
     from cliffaudit.render.html import write_report_and_html
 
     try:
-        path, html_path = write_report_and_html(result, Path(out_dir))
+        path, html_path = write_report_and_html(result, Path(out_dir), samples)
     except OSError as exc:  # checked writable before the audit; a disk can still fill up
         raise BadInput(f"--out {out_dir}: cannot write the report: {exc.strerror or exc}") from None
     click.echo(audit.summary(result))
-    click.echo(f"wrote {path} and {html_path}")
+    click.echo(f"wrote {path}, {html_path} and {path.parent / 'samples.jsonl'} ({len(samples):,} sampled outputs)")
     return EXIT_OK
 
 
@@ -443,7 +497,12 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
 def fingerprint_command(paths) -> int:
     """One sha256 over the contents of checkpoints (every file under each) and files
     (probes, schema), the cliffaudit version and the report's schema version: the key
-    under which CI caches an audit, so new weights never reuse a stale report."""
+    under which CI caches an audit, so new weights never reuse a stale report.
+
+    \b
+    Example:
+      cliffaudit fingerprint /models/teacher /models/student probes.jsonl
+    """
     import hashlib
 
     from cliffaudit.report.model import SCHEMA_VERSION, fingerprint_checkpoint, sha256_file
@@ -465,12 +524,21 @@ def fingerprint_command(paths) -> int:
 
 @cli.command("report")
 @click.argument("report_path", metavar="REPORT.json", type=click.Path(dir_okay=False))
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Output file [default: beside REPORT.json].")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Output file [default: REPORT.html beside REPORT.json].")
 @click.option("--lambda", "proposed_lambda", type=float, callback=_proposed_lambda,
-              help="A proposed lambda to judge in the verdict banner.")
-@click.option("--sweep", "sweep_path", type=click.Path(dir_okay=False), help="Add a sweep.json's section.")
+              help="A proposed lambda to judge in the verdict banner, as the gate would (exit 1 when it fails).")
+@click.option("--sweep", "sweep_path", type=click.Path(dir_okay=False),
+              help="A sweep.json of the same pair (`cliffaudit sweep` writes it): adds its test of the prediction.")
 def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
-    """Re-render the HTML report from report.json."""
+    """Re-render the HTML report from report.json.
+
+    \b
+    Examples:
+      cliffaudit report reports/qwen3/report.json --lambda 1.3
+      cliffaudit report reports/habit/report.json --sweep reports/habit/sweep/sweep.json \\
+          --html reports/habit/sweep/sweep.html
+    """
 
     from cliffaudit.render.html import banner, write_html
     from cliffaudit.report import complete_interrupted_writes, same_file
@@ -487,14 +555,17 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
         raise BadInput(str(exc)) from None
     sweep = None
     if sweep_path:
-        from pydantic import ValidationError
-
-        from cliffaudit.sweep.model import SweepReport
+        from cliffaudit.render.pair import sweep_pair_difference
+        from cliffaudit.sweep.model import load_sweep
 
         try:
-            sweep = SweepReport.model_validate_json(Path(sweep_path).read_text(encoding="utf-8"))
-        except (OSError, ValueError, ValidationError) as exc:
-            raise BadInput(f"{sweep_path}: not a readable sweep.json: {' '.join(str(exc).split())[:200]}") from None
+            sweep = load_sweep(Path(sweep_path))
+        except InputError as exc:
+            raise BadInput(f"--sweep {exc}") from None
+        difference = sweep_pair_difference(loaded, sweep, Path(sweep_path).parent)
+        if difference:
+            raise BadInput(f"--sweep {sweep_path}: a sweep of another pair than {report_path} ({difference}); "
+                           f"give the sweep of this pair, or the report of that one")
     try:
         write_html(loaded, out, proposed_lambda=proposed_lambda, sweep=sweep)
     except OSError as exc:
@@ -505,35 +576,55 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 
 
 @cli.command("sweep")
-@click.option("--teacher", required=True)
+@click.option("--teacher", required=True, help="Teacher checkpoint directory, as for `cliffaudit audit`.")
 @click.option("--student", required=True, help="The warm start: every run starts here.")
 @click.option("--reference", help="G-OPD's reference [default: the warm start].")
-@click.option("--probes", required=True, type=click.Path(dir_okay=False), help="Training prompts (JSONL).")
-@click.option("--eval-probes", required=True, type=click.Path(dir_okay=False), help="Held-out prompts (JSONL).")
-@click.option("--schema", "schema_path", type=click.Path(dir_okay=False))
+@click.option("--probes", required=True, type=click.Path(dir_okay=False),
+              help="Training prompts (JSONL, or parquet with cliffaudit[parquet]).")
+@click.option("--eval-probes", required=True, type=click.Path(dir_okay=False),
+              help="Held-out prompts the trained runs are evaluated on (JSONL or parquet).")
+@click.option("--schema", "schema_path", type=click.Path(dir_okay=False),
+              help="JSON Schema for records without their own, as for `cliffaudit audit`.")
 @click.option("--lambdas", default="1.0:1.6:0.1", show_default=True, help="START:STOP:STEP or a comma list.")
-@click.option("--seeds", type=int, default=_default(SweepSettings, "seeds"), show_default=True)
+@click.option("--seeds", type=int, default=_default(SweepSettings, "seeds"), show_default=True,
+              help="Training runs per lambda, each with its own seed.")
 @click.option("--first-seed", type=int, default=_default(SweepSettings, "first_seed"), show_default=True,
               help="Seeds run from here: a new lock draws fresh runs instead of replaying old ones.")
-@click.option("--steps", type=int, default=_default(SweepSettings, "steps"), show_default=True)
-@click.option("--clip", type=float, default=_default(SweepSettings, "clip"), show_default=True)
-@click.option("--lr", type=float, default=_default(SweepSettings, "lr"), show_default=True)
-@click.option("--batch-size", type=int, default=_default(SweepSettings, "batch_size"), show_default=True)
-@click.option("--max-new-tokens", type=int, default=_default(SweepSettings, "max_new_tokens"), show_default=True)
-@click.option("--eval-samples", type=int, default=_default(SweepSettings, "eval_samples_per_prompt"), show_default=True)
+@click.option("--steps", type=int, default=_default(SweepSettings, "steps"), show_default=True,
+              help="Training steps per run.")
+@click.option("--clip", type=float, default=_default(SweepSettings, "clip"), show_default=True,
+              help="PPO upper clip and importance-weight cap c > 1.")
+@click.option("--lr", type=float, default=_default(SweepSettings, "lr"), show_default=True,
+              help="Learning rate of the student's training.")
+@click.option("--batch-size", type=int, default=_default(SweepSettings, "batch_size"), show_default=True,
+              help="Rollouts per training step.")
+@click.option("--max-new-tokens", type=int, default=_default(SweepSettings, "max_new_tokens"), show_default=True,
+              help="Longest rollout and evaluation answer.")
+@click.option("--eval-samples", type=int, default=_default(SweepSettings, "eval_samples_per_prompt"), show_default=True,
+              help="Evaluation samples per held-out prompt and run.")
 @click.option("--task", type=click.Choice(sorted(TASKS)), default=_default(SweepSettings, "task"), show_default=True,
               help="How outputs that parse are scored against the eval records' targets.")
 @click.option("--rollout-dtype", help="Sample rollouts in this precision (e.g. bfloat16) against fp32 training.")
 @click.option("--chat-template-kwargs", "chat_template_kwargs", callback=_json_object, default=None,
               help="JSON object passed to the chat template, as for `cliffaudit audit`.")
 @click.option("--from-report", type=click.Path(dir_okay=False), help="Lock this audit's prediction instead of auditing.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/sweep", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/sweep", show_default=True,
+              help="Folder for prediction.json (the lock), runs/, sweep.json and sweep.html; a rerun resumes.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_config_defaults, is_eager=True,
               expose_value=False, help="YAML file of these options (keys as the flags, without --); flags win.")
 def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, first_seed, steps, clip, lr,
                   batch_size, max_new_tokens, eval_samples, task, rollout_dtype, chat_template_kwargs, from_report,
                   out_dir) -> int:
-    """Train short G-OPD runs over a lambda grid and test the locked prediction."""
+    """Train short G-OPD runs over a lambda grid and test the locked prediction.
+
+    The verdict is consistent, inconsistent (with the way it misses) or undecided:
+    a test of the audit, not an approval to train (that is `cliffaudit gate`).
+
+    \b
+    Example:
+      cliffaudit sweep --teacher T --student S --probes train.jsonl --eval-probes held-out.jsonl \\
+          --from-report reports/run/report.json --lambdas 1.0:1.6:0.1 --out reports/run/sweep
+    """
     require_model_side("sweep")
     from cliffaudit.render.html import write_sweep
     from cliffaudit.sweep.run import run_sweep, summary
@@ -582,8 +673,9 @@ def _threshold_text(r: dict) -> str:
                  f"best; p={r['p']:g}, b={r['b']:g})"]
     if r["proposed"]:
         pr = r["proposed"]
+        where = "below the cliff" if pr["verdict"] == PASS else "at or past the cliff"
         lines.append(f"proposed lambda = {pr['lambda']:g}: fixed-point parse rate {pr['parse_rate']:.4g} -> "
-                     f"{pr['verdict'].upper()}")
+                     f"{pr['verdict'].upper()} ({where})")
     return "\n".join(lines)
 
 

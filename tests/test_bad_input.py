@@ -371,7 +371,7 @@ def test_an_audit_never_writes_over_its_probes(tiny_checkpoints, tmp_path, capsy
 def test_ctrl_c_exits_130_not_the_verdict_code_and_writes_nothing(tiny_checkpoints, tmp_path, capsys, monkeypatch):
     from cliffaudit import audit
 
-    def interrupted(settings, out_dir=None):
+    def interrupted(settings, out_dir=None, sample_log=None):
         raise KeyboardInterrupt  # what Python's SIGINT handler raises in the main thread
 
     monkeypatch.setattr(audit, "run_audit", interrupted)
@@ -447,7 +447,7 @@ import cliffaudit.render.html as html
 import cliffaudit.report.write as write
 from cliffaudit.report.load import load_report
 
-audit.run_audit = lambda settings, out_dir=None: load_report(os.environ["CLIFFAUDIT_TEST_REPORT"])
+audit.run_audit = lambda settings, out_dir=None, sample_log=None: load_report(os.environ["CLIFFAUDIT_TEST_REPORT"])
 WHEN = os.environ["CLIFFAUDIT_TEST_KILL"]
 if WHEN == "rendering":  # report.json's text is ready, the HTML is being rendered
     render = html.render_html
@@ -482,5 +482,5 @@ def test_report_json_and_html_appear_together_or_not_at_all(tiny_checkpoints, tm
     assert done.returncode == 128 + signal.SIGTERM, (done.returncode, done.stderr[-2000:])
     names = sorted(p.name for p in out.iterdir()) if out.exists() else []
     # Killed before the renames: nothing, not even a temporary file; during them: the
-    # signal waits until both are in place.
-    assert names == (["report.html", "report.json"] if expect_both else [])
+    # signal waits until all three are in place.
+    assert names == (["report.html", "report.json", "samples.jsonl"] if expect_both else [])

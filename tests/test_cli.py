@@ -32,10 +32,10 @@ def test_threshold_json_gives_lambda_v(capsys):
 
 def test_threshold_verdict_sets_exit_code(capsys):
     code, out, _ = run(capsys, "threshold", "--p", "0.95", "--b", "0.999", "--lambda", "1.2")
-    assert code == 0 and "SAFE" in out
+    assert code == 0 and "-> PASS (below the cliff)" in out
     code, out, _ = run(capsys, "threshold", "--p", "0.95", "--b", "0.999", "--lambda", "1.5", "--json")
     proposed = json.loads(out)["proposed"]
-    assert code == 1 and proposed["verdict"] == "beyond the cliff"
+    assert code == 1 and proposed["verdict"] == "fail"  # the gate's words (cliffaudit.verdicts)
     assert proposed["parse_rate"] == pytest.approx(0.7238, abs=1e-4)
 
 
@@ -95,11 +95,11 @@ def test_simulate_answers_a_what_if(capsys):
     result = json.loads(out)
     assert code == 0
     assert result["lambda_v"] == pytest.approx(1.3053, abs=1e-4) and result["reachable"]
-    assert result["observed_onset"] is not None and result["verdict"] == "hit"
+    assert result["observed_onset"] is not None and result["verdict"] == "consistent"
     assert len(result["per_seed"]) == 3 and len(result["per_seed"][0]) == 11
     code, out, _ = run(capsys, "simulate", "--teacher-probs", "0.999,0.001", "--student-probs", "0.9,0.1",
                        "--valid", "1,0", "--lambdas", "1.0:2.0:0.5", "--rollouts", "1600")
-    assert code == 0 and "none (no cliff)" in out and "agree: no collapse" in out
+    assert code == 0 and "none (no cliff)" in out and "-> consistent: no collapse" in out
 
 
 def test_simulate_bad_input_exits_two(capsys):
@@ -168,3 +168,38 @@ def test_a_bad_config_file_is_refused_in_one_line(tmp_path, capsys, content, fra
     assert main(["audit", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and fragment in err
+
+
+def _commands(command, name="cliffaudit"):
+    import click
+
+    yield name, command
+    if isinstance(command, click.Group):
+        for sub_name, sub in sorted(command.commands.items()):
+            yield from _commands(sub, f"{name} {sub_name}")
+
+
+def test_every_option_has_help_and_every_command_an_example(capsys):
+    """A newcomer reads --help: every option says what it is, every command shows one use."""
+    import click
+
+    from cliffaudit.cli import cli
+
+    for name, command in _commands(cli):
+        bare = [p.opts[0] for p in command.params if isinstance(p, click.Option) and not p.help]
+        assert not bare, f"{name}: options without help: {bare}"
+        code = main([*name.split()[1:], "--help"])
+        text = capsys.readouterr().out
+        assert code == 0 and "Example" in text, f"{name} --help shows no example"
+        example = text[text.index("Example"):]
+        assert example.count(name) or name == "cliffaudit", f"{name}: its example runs another command"
+
+
+def test_verdict_words_are_one_vocabulary(capsys):
+    """pass/fail answers "may I train with this lambda?" in every command; the words of a
+    prediction's test (consistent/inconsistent/undecided) never answer it."""
+    _, out, _ = run(capsys, "threshold", "--p", "0.95", "--b", "0.999", "--lambda", "1.2", "--json")
+    assert json.loads(out)["proposed"]["verdict"] == "pass"
+    _, out, _ = run(capsys, "simulate", "--teacher-probs", "0.999,0.001", "--student-probs", "0.9,0.1",
+                    "--valid", "1,0", "--lambdas", "1.0:2.0:0.5", "--rollouts", "1600", "--json")
+    assert json.loads(out)["verdict"].split(":")[0] in ("consistent", "inconsistent", "undecided")

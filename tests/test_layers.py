@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cliffaudit"
 
 # Earliest first. A name is a top-level module or subpackage of cliffaudit.
 LAYERS: list[tuple[str, ...]] = [
-    ("__init__", "errors", "safe_yaml"),  # the version; exit codes and input errors; YAML read with limits
+    ("__init__", "errors", "safe_yaml", "verdicts"),  # the version; exit codes and input errors; YAML read with
+    # limits; the verdict words every command uses
     ("contract", "theory", "tasks"),  # the output contract; the math (numpy only); metrics on parsed outputs
     ("probe", "fixed_point_sums", "distributed", "evaluate"),  # the models: samples, per-position masses,
     # fixed-point sums; sampled answers scored for validity and quality
@@ -33,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
 LAYER_OF = {name: index for index, names in enumerate(LAYERS) for name in names}
 
 # Modules a torch-free install (the gate in CI, reading a report) must be able to import.
-TORCH_FREE = ("errors", "safe_yaml", "theory", "tasks", "contract", "report", "inputs", "gate", "render", "sweep.onset", "sweep.model",
+TORCH_FREE = ("errors", "safe_yaml", "verdicts", "theory", "tasks", "contract", "report", "inputs", "gate", "render", "sweep.onset", "sweep.model",
               "schemas")
 
 

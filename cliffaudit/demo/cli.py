@@ -18,7 +18,12 @@ from cliffaudit.errors import EXIT_OK, BadInput, InputError, require_model_side
 
 @click.group("demo")
 def demo_group() -> None:
-    """The embedded demo: small teacher and warm-start checkpoints on a JSON ranking task."""
+    """The embedded demo: small teacher and warm-start checkpoints on a JSON ranking task.
+
+    \b
+    Example:
+      cliffaudit demo eval --limit 16
+    """
 
 
 @demo_group.command("build")
@@ -30,7 +35,12 @@ def demo_group() -> None:
                    "--pair habit, refreshes the shipped files).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data, tokenizer and training.")
 def build_command(pair: str, out: Path, seed: int) -> int:
-    """Regenerate data, tokenizer, teacher and student on CPU (a few minutes)."""
+    """Regenerate data, tokenizer, teacher and student on CPU (a few minutes).
+
+    \b
+    Example:
+      cliffaudit demo build --pair habit --out /tmp/habit-build
+    """
     require_model_side("demo build")
     from cliffaudit.inputs import check_seed
 
@@ -66,7 +76,12 @@ def build_command(pair: str, out: Path, seed: int) -> int:
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def eval_command(teacher: Path, student: Path, probes: Path, limit: int | None, seed: int, as_json: bool) -> int:
-    """Strict parse rate of temperature-1 samples on held-out probes, and exact-match and NDCG@1 on those that parse."""
+    """Strict parse rate of temperature-1 samples on held-out probes, and exact-match and NDCG@1 on those that parse.
+
+    \b
+    Example:
+      cliffaudit demo eval --teacher cliffaudit/demo/habit/checkpoints/teacher --limit 16 --json
+    """
     require_model_side("demo eval")
     from cliffaudit.inputs import check_checkpoint, check_seed
 

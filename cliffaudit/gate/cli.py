@@ -22,6 +22,7 @@ from cliffaudit.gate.reference import check_reference
 from cliffaudit.gate.render import FORMATS, printable, render
 from cliffaudit.gate.verdict import Verdict, check_fingerprints, check_meaningful, evaluate
 from cliffaudit.report.load import load_report
+from cliffaudit.report.preconditions import DEFAULT_POLICY, POLICIES
 from cliffaudit.theory import check_clip
 
 
@@ -42,22 +43,34 @@ from cliffaudit.theory import check_clip
               help="Which framework the config is for; auto detects it from the keys.")
 @click.option("--margin", type=float, default=0.0, show_default=True,
               help="Keep lambda at least this far below the bound.")
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--preconditions", "precondition_policy", type=click.Choice(list(POLICIES)), default=DEFAULT_POLICY,
+              show_default=True,
+              help="What a report's precondition that is not 'pass' does: warn (failed and unclear ones are "
+                   "warnings), no-fail (a failed one fails the launch), all-pass (a failed or unclear one fails it). "
+                   "A failed 'contract exact' is always refused (exit 2).")
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text for a person, json (one object) for a script, github for GitHub Actions annotations.")
 @click.option("--teacher", type=click.Path(path_type=Path), help="Teacher checkpoint to check the report against.")
 @click.option("--student", type=click.Path(path_type=Path), help="Student checkpoint to check the report against.")
 def gate_command(report_path: Path, proposed_lambda: float | None, clip: float | None, rollouts: int | None,
                  train_config: Path | None, config_dirs: tuple[Path, ...], framework: str, margin: float,
-                 output_format: str, teacher: Path | None, student: Path | None) -> int:
+                 precondition_policy: str, output_format: str, teacher: Path | None, student: Path | None) -> int:
     """Check a proposed G-OPD lambda against an audit report before training.
 
     Give the lambda with --lambda, or let --train-config read it from a verl
     (G-OPD fork or native OPD), slime, SkyRL or TRL launch; a script that may run
-    several launches has each judged, and the worst decides. Exit 0: below the bound
-    (or past it where the budget cannot reach the cliff); 1: not; 2: unusable input.
+    several launches has each judged, and the worst decides. Verdict pass (exit 0):
+    below the bound (or past it where the budget cannot reach the cliff); fail (exit
+    1): not; exit 2: input that cannot be judged.
+
+    \b
+    Examples:
+      cliffaudit gate reports/qwen3/report.json --lambda 1.3 --rollouts 204800
+      cliffaudit gate reports/qwen3/report.json --train-config examples/run_g_opd_qwen3.sh --format github
     """
     try:
         judged = _decide(report_path, proposed_lambda, clip, rollouts, train_config, config_dirs, framework, margin,
-                         {"teacher": teacher, "student": student})
+                         {"teacher": teacher, "student": student}, precondition_policy)
     except InputError as exc:  # the gate's own, and the report loader's
         raise BadInput(printable(str(exc))) from None
     verdict, proposal = worst(judged)
@@ -72,7 +85,8 @@ def worst(judged: list[tuple[Verdict, Proposal]]) -> tuple[Verdict, Proposal]:
 
 def _decide(report_path: Path, proposed_lambda: float | None, clip: float | None, rollouts: int | None,
             train_config: Path | None, config_dirs: tuple[Path, ...], framework: str, margin: float,
-            checkpoints: dict[str, Path | None]) -> list[tuple[Verdict, Proposal]]:
+            checkpoints: dict[str, Path | None], precondition_policy: str = DEFAULT_POLICY
+            ) -> list[tuple[Verdict, Proposal]]:
     if proposed_lambda is None and train_config is None:
         raise GateInputError("give the lambda to check: --lambda L, or --train-config FILE")
     if train_config is None and (framework != "auto" or config_dirs):
@@ -95,5 +109,5 @@ def _decide(report_path: Path, proposed_lambda: float | None, clip: float | None
     judged = []
     for proposal in launches:
         budget = None if proposal.rollouts is None else int(proposal.rollouts.value)
-        judged.append((evaluate(report, proposal.lam.value, margin, budget), proposal))
+        judged.append((evaluate(report, proposal.lam.value, margin, budget, precondition_policy), proposal))
     return judged

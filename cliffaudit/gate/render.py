@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cliffaudit.gate.proposal import Origin, Proposal
 from cliffaudit.gate.verdict import Verdict
+from cliffaudit.report.preconditions import POLICIES
 
 FORMATS = ("text", "json", "github")
 
@@ -67,9 +68,15 @@ def text_lines(verdict: Verdict, proposal: Proposal, report_path: Path, judged: 
         lines.append(f"  reference: the launch {reference.role} {reference.path} ({reference.describe()}), the "
                      f"model the audit extrapolated away from")
     lines.append(f"  bound: {verdict.bound.describe()} ({report_path})")
+    if verdict.predicted is not None:
+        lines.append(f"  {verdict.predicted.describe()}")
     lines.append(f"  audited grid: lambda {verdict.grid[0]:g} to {verdict.grid[1]:g}")
     lines += [f"  {line}" for line in launch_lines(judged or [])]
     lines += [f"warning: {w}" for w in all_warnings(verdict, proposal)]
+    if verdict.warnings:
+        lines.append(f"  (preconditions: {POLICIES[verdict.preconditions]}; --preconditions no-fail or all-pass makes "
+                     f"them fail the launch)" if verdict.preconditions == "warn"
+                     else f"  (preconditions: {POLICIES[verdict.preconditions]})")
     return [printable(line) for line in lines]
 
 
@@ -115,6 +122,11 @@ def as_json(verdict: Verdict, proposal: Proposal, report_path: Path, judged: Jud
                         "meaning": f"{proposal.reference.what}: the launch {proposal.reference.role} it"},
                     "other_clips": [_origin_json(o) for o in proposal.other_clips]},
         "warnings": all_warnings(verdict, proposal),
+        "preconditions": {"policy": verdict.preconditions, "meaning": POLICIES[verdict.preconditions]},
+        "predicted_parse_rate": None if verdict.predicted is None else {
+            "lambda": verdict.predicted.lam, "rate": verdict.predicted.rate, "band": list(verdict.predicted.band),
+            "at_lambda_1": verdict.predicted.at_one, "drop": verdict.predicted.drop,
+            "falls_below": verdict.predicted.best_below - verdict.predicted.drop},
         "launches": [{"lambda": p.lam.value, "location": p.location, "verdict": "pass" if v.passed else "fail",
                       "reason": v.reason} for v, p in judged or [(verdict, proposal)]],
     }
@@ -144,7 +156,8 @@ def github_annotations(verdict: Verdict, proposal: Proposal, report_path: Path,
     for warning in proposal.warnings:
         lines.append(_command("warning", warning, file=proposal.config, title="cliffaudit gate: config"))
     for warning in verdict.warnings:
-        lines.append(_command("warning", warning, file=report_path, title="cliffaudit: precondition failed"))
+        status = "unclear" if warning.split(":", 1)[0].endswith(" is unclear") else "failed"
+        lines.append(_command("warning", warning, file=report_path, title=f"cliffaudit: precondition {status}"))
     file, line = (proposal.lam.file, proposal.lam.line) if proposal.lam.file else (report_path, None)
     if verdict.passed:
         lines.append(_command("notice", verdict.reason, file=file, line=line, title="cliffaudit gate passed"))

@@ -12,6 +12,7 @@ would be drawn fewer times than training needs to move it (theory.reachability).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from cliffaudit.gate.bound import Bound, report_bound
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.report import AuditReport, fingerprint_checkpoint
 from cliffaudit.report.model import resolve_checkpoint
+from cliffaudit.report.preconditions import DEFAULT_POLICY, POLICIES, blocks
+from cliffaudit.verdicts import FAIL, PASS
 
 EXIT_PASS, EXIT_FAIL = 0, 1
 
@@ -35,7 +38,9 @@ class Verdict:
     grid: tuple[float, float]  # the audited lambdas, first and last
     rollouts: int | None  # the training budget judged against; None when unknown
     reason: str
-    warnings: tuple[str, ...]  # failed preconditions: reported, never a reason to pass or fail
+    warnings: tuple[str, ...]  # preconditions not passed that the policy lets through
+    preconditions: str = DEFAULT_POLICY  # what a failed or unclear precondition does (report.preconditions)
+    predicted: PredictedRate | None = None  # the fixed point's parse rate at the proposed lambda
 
     @property
     def exit_code(self) -> int:
@@ -48,17 +53,69 @@ class Verdict:
 
 
 def evaluate(report: AuditReport, proposed_lambda: float, margin: float = 0.0,
-             rollouts: int | None = None) -> Verdict:
+             rollouts: int | None = None, preconditions: str = DEFAULT_POLICY) -> Verdict:
     """Judge ``proposed_lambda`` against the report, keeping ``margin`` below the bound;
-    ``rollouts`` is the training budget (rollouts per step x steps) when known."""
+    ``rollouts`` is the training budget (rollouts per step x steps) when known;
+    ``preconditions`` says what a failed or unclear precondition does (``POLICIES``)."""
     _check_inputs(proposed_lambda, margin, rollouts)
+    if preconditions not in POLICIES:
+        raise GateInputError(f"--preconditions must be one of {', '.join(POLICIES)}, got {preconditions!r}")
     bound = report_bound(report)
     grid = (float(report.lambdas[0]), float(report.lambdas[-1]))
     refused = meaningless(report)
     # A report that says nothing passes nothing, whoever asks (the banner of `cliffaudit report` too).
     passed, reason = (False, refused) if refused else _judge(report, proposed_lambda, bound, grid, margin, rollouts)
-    warnings = tuple(f"precondition {p.name!r} failed: {p.detail}" for p in report.preconditions if not p.passed)
-    return Verdict(passed, proposed_lambda, margin, bound, grid, rollouts, reason, warnings)
+    doubted = [p for p in report.preconditions if p.status != PASS]
+    blocking = [p for p in doubted if blocks(preconditions, p.status)]
+    if passed and blocking:
+        passed = False
+        reason = (f"{reason}, but precondition {blocking[0].name!r} is {blocking[0].status} ({blocking[0].detail}) and "
+                  f"--preconditions {preconditions} lets no {'failed' if blocking[0].status == FAIL else 'unclear'} "
+                  f"precondition pass")
+    warnings = tuple(f"precondition {p.name!r} {'failed' if p.status == FAIL else 'is unclear'}: {p.detail}"
+                     for p in doubted if p not in blocking)
+    return Verdict(passed, proposed_lambda, margin, bound, grid, rollouts, reason, warnings, preconditions,
+                   predicted_rate(report, proposed_lambda))
+
+
+@dataclass(frozen=True)
+class PredictedRate:
+    """The fixed point's predicted strict-parse rate at a lambda (the analytic curve,
+    interpolated on the audited grid), its 90% band, and the rate at lambda = 1 (the
+    teacher), against which "falls by the drop" is read."""
+
+    lam: float
+    rate: float
+    band: tuple[float, float]
+    at_one: float
+    best_below: float  # the best predicted rate at lambdas up to ``lam``: the cliff is a fall below it
+    drop: float
+
+    def describe(self) -> str:
+        return (f"predicted parse rate at lambda {self.lam:g}: {self.rate:.3f} (90% band {self.band[0]:.3f} to "
+                f"{self.band[1]:.3f}); at lambda 1 (the teacher): {self.at_one:.3f}; the cliff is where it falls "
+                f"{self.drop:g} (absolute) below its best at smaller lambdas, here below {self.best_below - self.drop:.3f}")
+
+
+def predicted_rate(report: AuditReport, lam: float) -> PredictedRate | None:
+    """None outside the audited grid, where the audit predicts nothing."""
+    grid = report.lambdas
+    if not grid or not (grid[0] <= lam <= grid[-1]):
+        return None
+    curve = report.parse_rate
+
+    def at(values: list[float], x: float) -> float:
+        right = bisect.bisect_left(grid, x)
+        if right == 0 or grid[right] == x:
+            return values[right]
+        left = right - 1
+        weight = (x - grid[left]) / (grid[right] - grid[left])
+        return values[left] + weight * (values[right] - values[left])
+
+    one = min(max(1.0, grid[0]), grid[-1])
+    best = max([v for g, v in zip(grid, curve.analytic) if g <= lam] + [at(curve.analytic, lam)])
+    return PredictedRate(lam, at(curve.analytic, lam), (at(curve.analytic_low, lam), at(curve.analytic_high, lam)),
+                         at(curve.analytic, one), best, report.cliff.drop)
 
 
 def _check_inputs(proposed_lambda: float, margin: float, rollouts: int | None) -> None:
@@ -158,7 +215,11 @@ def check_fingerprints(report: AuditReport, checkpoints: Mapping[str, Path]) -> 
                                  f"not a local directory), so it cannot be checked against {path}")
         changes = stale_files(role, recorded, fingerprint_checkpoint(path))
         if changes:
-            raise GateInputError(f"{', '.join(changes)} since the report; re-run `cliffaudit audit`")
+            audited = getattr(report.settings, role)
+            raise GateInputError(f"--{role} {path} is not the {role} the report audited ({audited}): "
+                                 f"{', '.join(changes[:5])}{' ...' if len(changes) > 5 else ''} since the report; "
+                                 f"audit this pair with `cliffaudit audit` (or re-run it, if the checkpoint was "
+                                 f"updated)")
 
 
 def stale_files(role: str, recorded: Mapping[str, str], current: Mapping[str, str]) -> list[str]:

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from cliffaudit.gate.verdict import evaluate
+from cliffaudit.gate.verdict import PredictedRate, evaluate, predicted_rate
 from cliffaudit.render import plots
+from cliffaudit.render.glossary import breakable, class_gloss, lambda_words, metric_name, visible_text, visible_token
+from cliffaudit.render.pair import locked_prediction_differs, pair_name
 from cliffaudit.report.model import AuditReport, report_text
+from cliffaudit.report.preconditions import DEFAULT_POLICY, MEANING, POLICIES
+from cliffaudit.report.preconditions import meaning as precondition_meaning
+from cliffaudit.report.samples import SAMPLES_FILE, LoggedSample, samples_text
 from cliffaudit.report.write import write_json_atomically, write_together
 from cliffaudit.sweep.model import SweepReport, locked_report
+from cliffaudit.verdicts import PRECONDITION_STATUSES, prediction_detail, prediction_word
 
 
 @dataclass
@@ -31,41 +38,52 @@ class Banner:
     proposed_lambda: float | None
     passed: bool | None  # None when no lambda was proposed
     reason: str | None
-
-
-_INVISIBLE = {" ": "␣", "\n": "⏎\n", "\t": "⇥", "\r": "␍"}
-
-
-def visible_token(token: str) -> str:
-    """A token shown so that a reader sees it: whitespace as a symbol, an empty one as ∅
-    (a highlighted space or newline would otherwise be an empty box)."""
-    if not token:
-        return "∅"
-    if token.strip():
-        return token
-    return "".join(_INVISIBLE.get(ch, f"\\u{ord(ch):04x}") for ch in token)
+    predicted: PredictedRate | None = None  # the fixed point's parse rate at the proposed lambda
 
 
 def banner(report: AuditReport, proposed_lambda: float | None = None) -> Banner:
     judged = evaluate(report, proposed_lambda, rollouts=report.settings.rollouts) \
         if proposed_lambda is not None else None
     return Banner(report.recommended_lambda, report.cliff.lambda_max, report.binding_class, proposed_lambda,
-                   judged.passed if judged else None, judged.reason if judged else None)
+                  judged.passed if judged else None, judged.reason if judged else None,
+                  judged.predicted if judged else None)
 
 
-def render_html(report: AuditReport, proposed_lambda: float | None = None, sweep=None) -> str:
-    """The report page; ``sweep`` (a SweepReport) adds the sweep's section."""
-    v = banner(report, proposed_lambda)
+def _environment() -> Environment:
     env = Environment(loader=PackageLoader("cliffaudit.render", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["lam"] = lambda x: "none" if x is None or not math.isfinite(x) else f"{x:.3f}"
     env.filters["visible"] = visible_token
-    template = env.get_template("report.html.jinja")
-    return template.render(
-        report=report, verdict=v,
-        parse_rate_svg=Markup(plots.parse_rate(report, proposed_lambda, sweep)),
+    env.filters["visible_text"] = visible_text
+    env.filters["breakable"] = breakable
+    env.filters["gloss"] = class_gloss
+    return env
+
+
+def render_html(report: AuditReport, proposed_lambda: float | None = None, sweep: SweepReport | None = None) -> str:
+    """The report page; ``sweep`` (a SweepReport of the same pair: ``pair.sweep_pair_difference``)
+    adds its test of the prediction."""
+    v = banner(report, proposed_lambda)
+    end = report.cliff.lambda_max
+    grid_words = partial(lambda_words, end=end)
+    statuses = [p.status for p in report.preconditions]
+    sweep_verdict = next((x for x in sweep.verdicts if x.rule == "fixed point"), None) if sweep else None
+    return _environment().get_template("report.html.jinja").render(
+        report=report, verdict=v, pair=pair_name(report), grid_words=grid_words,
+        at_lambda=partial(predicted_rate, report),
+        precondition_counts={status: statuses.count(status) for status in PRECONDITION_STATUSES if status in statuses},
+        precondition_meaning=precondition_meaning, precondition_checks=lambda name: MEANING.get(name, {}).get("checks"),
+        policy=POLICIES[DEFAULT_POLICY], policies=POLICIES,
+        parse_rate_svg=Markup(plots.parse_rate(report, proposed_lambda)),
         reliability_svg=Markup(plots.reliability(report)),
-        sweep=sweep, sweep_svg=Markup(plots.sweep(sweep)) if sweep else None,
+        sweep=sweep, sweep_svg=Markup(plots.sweep(sweep, report)) if sweep else None,
+        sweep_verdict=sweep_verdict,
+        sweep_word=prediction_word(sweep_verdict.hit) if sweep_verdict else None,
+        sweep_detail=prediction_detail(sweep_verdict.outcome) if sweep_verdict else None,
+        other_verdicts=[(x, prediction_word(x.hit), prediction_detail(x.outcome)) for x in sweep.verdicts]
+        if sweep else [],
+        locked_differs=locked_prediction_differs(report, sweep) if sweep else False,
+        metric_name=metric_name, samples_file=SAMPLES_FILE,
     )
 
 
@@ -82,8 +100,13 @@ def write_sweep(sweep: SweepReport, out_dir: Path) -> tuple[Path, Path]:
     return out / "sweep.json", out / "sweep.html"
 
 
-def write_report_and_html(report: AuditReport, out_dir: Path) -> tuple[Path, Path]:
-    """report.json and report.html, which appear together or not at all."""
+def write_report_and_html(report: AuditReport, out_dir: Path,
+                          samples: list[LoggedSample] | None = None) -> tuple[Path, Path]:
+    """report.json and report.html (and samples.jsonl, every sampled output, when given),
+    which appear together or not at all."""
     json_path, html_path = Path(out_dir) / "report.json", Path(out_dir) / "report.html"
-    write_together({json_path: report_text(report), html_path: render_html(report)})
+    files = {json_path: report_text(report), html_path: render_html(report)}
+    if samples is not None:
+        files[Path(out_dir) / SAMPLES_FILE] = samples_text(samples)
+    write_together(files)
     return json_path, html_path

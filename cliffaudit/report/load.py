@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from cliffaudit.errors import InputError
 from cliffaudit.report.model import SCHEMA_VERSION, AuditReport
+from cliffaudit.report.preconditions import refine_stored
 from cliffaudit.theory import DRAWS_TO_REACH
 
 
@@ -34,11 +35,17 @@ def load_report(path: Path) -> AuditReport:
     try:
         data = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
+        other = other_output(Path(path), text, None)
+        if other:
+            raise ReportError(f"{path}: {other}") from None
         raise ReportError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
     except ValueError as exc:
         raise ReportError(f"{path}: not JSON ({exc})") from None
     except RecursionError:
         raise ReportError(f"{path}: not a cliffaudit report (nested too deeply to read)") from None
+    other = other_output(Path(path), text, data)
+    if other:
+        raise ReportError(f"{path}: {other}")
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ReportError(f"{path}: not a cliffaudit report (no schema_version)")
     if data["schema_version"] == 1:
@@ -53,10 +60,66 @@ def load_report(path: Path) -> AuditReport:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise ReportError(f"{path}: field {field}: {first['msg']}") from None
+    report = refine_stored(report, data.get("preconditions"))
     problem = inconsistency(report)
     if problem:
         raise ReportError(f"{path}: {problem}")
     return report
+
+
+def _is_sweep(data) -> bool:
+    return isinstance(data, dict) and {"prediction", "runs", "verdicts"} <= data.keys()
+
+
+def _is_lock(data) -> bool:
+    return isinstance(data, dict) and {"sweep_settings", "report_sha256"} <= data.keys()
+
+
+def _locked_report_path(path: Path, data) -> str | None:
+    """The report a sweep.json or prediction.json locked its prediction from: the copy the
+    sweep keeps beside the lock (the original may have been re-audited since), else the
+    path the lock names."""
+    kept = path.parent / "locked-report.json"
+    if kept.is_file():
+        return str(kept)
+    lock = data.get("prediction") if _is_sweep(data) else data
+    found = lock.get("report_path") if isinstance(lock, dict) else None
+    return found if isinstance(found, str) and found.isprintable() else None
+
+
+def _report_beside(path: Path) -> str:
+    """The report in ``path``'s folder (a sweep's folder keeps the one it locked), or a hint."""
+    for name in ("report.json", "locked-report.json"):
+        if (path.parent / name).is_file():
+            return f"{path.parent / name}, beside it"
+    return "the report.json it came from"
+
+
+def other_output(path: Path, text: str, data) -> str | None:
+    """What ``path`` is when it is another cliffaudit output than an audit report (a
+    sweep.json, a prediction.json, a rendered page, the per-sample log), saying which
+    file to give instead; None when it is none of those. ``data`` is the parsed JSON,
+    None when the text is not one JSON document."""
+    if _is_sweep(data):
+        locked = _locked_report_path(path, data)
+        return (f"a sweep.json (what `cliffaudit sweep` writes), not an audit report: give the report.json it tested "
+                f"({locked or _report_beside(path)}); to read both on one page: cliffaudit report "
+                f"{locked or 'REPORT.json'} --sweep {path}")
+    if _is_lock(data):
+        locked = _locked_report_path(path, data)
+        return (f"a sweep's prediction lock (prediction.json), not an audit report: give the report.json it locked "
+                f"({locked or _report_beside(path)})")
+    if data is None and text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
+        return f"an HTML page (what cliffaudit renders), not report.json: give {_report_beside(path)}"
+    if data is None:
+        first = text.split("\n", 1)[0]
+        try:
+            line = json.loads(first)
+        except (ValueError, RecursionError):
+            return None
+        if isinstance(line, dict) and {"role", "tokens"} <= line.keys():
+            return f"the audit's per-sample log (samples.jsonl), not report.json: give {_report_beside(path)}"
+    return None
 
 
 def _no_constants(name: str):

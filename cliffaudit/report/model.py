@@ -9,7 +9,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -159,8 +159,20 @@ class ClassRow(ReportPart):
 
 class Precondition(ReportPart):
     name: str
-    passed: bool
+    passed: bool = Field(description="false when it failed; true when it passed or is unclear")
     detail: str
+    # Added within schema_version 2: reports before it stored ``passed`` alone, read as
+    # pass/fail here and refined from their numbers on load (report.preconditions).
+    status: Literal["pass", "unclear", "fail"] | None = Field(
+        None, description="pass, unclear (the data cannot tell) or fail; absent in reports written before it")
+
+    @model_validator(mode="after")
+    def _status_agrees(self):
+        if self.status is None:
+            self.status = "pass" if self.passed else "fail"
+        elif self.passed != (self.status != "fail"):
+            raise ValueError(f"precondition {self.name!r}: passed {self.passed} contradicts status {self.status!r}")
+        return self
 
 
 class ModelCalibration(ReportPart):

@@ -6,11 +6,12 @@ import json
 
 import math
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from pathlib import Path
 
-from cliffaudit.report.load import load_report
+from cliffaudit.errors import InputError
+from cliffaudit.report.load import load_report, other_output
 from cliffaudit.report.model import REPORT_SCHEMA_PATH, AuditReport
 from cliffaudit.tasks import TASKS
 from cliffaudit.theory import DEFAULT_DROP, check_clip
@@ -120,11 +121,13 @@ class OnsetRange(BaseModel):
 class RuleVerdict(BaseModel):
     rule: str  # "fixed point" (the prediction) or "clip band" (the refuted alternative)
     window: tuple[float | None, float | None] = Field(description="(None, None): no cliff predicted")
-    hit: bool | None = Field(description="judged on onset_range (schema 3; on onset_pooled before); None when the "
-                                         "sweep cannot tell (its grid ends inside the window, or its onset may lie "
-                                         "past the audited grid)")
-    outcome: str = Field(description='"inside ...", "agree: no cliff ...", "miss: earlier by ...", '
-                                     '"miss: later by ..."')
+    hit: bool | None = Field(description="the verdict: true consistent, false inconsistent, None undecided "
+                                         "(the sweep cannot tell: its grid ends inside the window, or its onset may "
+                                         "lie past the audited grid); judged on onset_range (schema 3; on "
+                                         "onset_pooled before)")
+    outcome: str = Field(description='the verdict word and its detail: "consistent: ...", "inconsistent: '
+                                     'earlier by ...", "inconsistent: later by ...", "undecided: ..." (sweeps '
+                                     'before cliffaudit.verdicts wrote "inside", "agree", "miss", "no verdict")')
     miss: float | None
     direction: str | None
     miss_at_least: bool = Field(False, description="the miss is a lower bound: no onset was observed up to the "
@@ -161,6 +164,33 @@ class SweepReport(BaseModel):
 
 
 LOCKED_REPORT = "locked-report.json"  # the report a lock came from, copied beside prediction.json
+
+
+def load_sweep(path: Path) -> SweepReport:
+    """A sweep.json, or one line saying what the file is instead and which to give."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a sweep.json (not UTF-8 text)") from None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict) and {"cliff", "parse_rate"} <= data.keys():
+        raise InputError(f"{path}: an audit report, not a sweep.json: the report comes first (REPORT.json), and "
+                         f"--sweep takes the sweep.json `cliffaudit sweep` wrote beside prediction.json")
+    other = other_output(path, text, data)
+    if other and not other.startswith("a sweep.json"):
+        beside = path.parent / "sweep.json"
+        hint = f"{beside}, beside it" if beside.is_file() else "the sweep.json `cliffaudit sweep` wrote"
+        raise InputError(f"{path}: {other.split(', not ')[0]}, not a sweep.json: --sweep takes {hint}")
+    try:
+        return SweepReport.model_validate_json(text)
+    except (ValueError, ValidationError) as exc:
+        raise InputError(f"{path}: not a readable sweep.json: {' '.join(str(exc).split())[:200]}") from None
 
 
 def locked_report(prediction: Prediction, out: Path) -> AuditReport:

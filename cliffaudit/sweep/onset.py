@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cliffaudit import theory
+from cliffaudit.verdicts import CONSISTENT, INCONSISTENT, UNDECIDED
 
 ONSET_TOLERANCE = theory.DEFAULT_DROP
 
@@ -158,20 +159,20 @@ def judge(observed: OnsetRange, window: tuple[float | None, float | None], grid_
     """
     if window[0] is None:
         if observed.upper is None:
-            return Outcome(True, f"agree: no cliff up to {min(grid_end, predicted_up_to):g}", None)
+            return Outcome(True, f"{CONSISTENT}: no cliff up to {min(grid_end, predicted_up_to):g}", None)
         if observed.upper <= predicted_up_to:
             check = WindowCheck(False, predicted_up_to - observed.upper, "earlier")
-            return Outcome(False, f"miss: a cliff in {observed.text()} where none was predicted", check)
-        return Outcome(None, "no verdict: the onset may lie past the audited grid", None)
+            return Outcome(False, f"{INCONSISTENT}: a cliff in {observed.text()} where none was predicted", check)
+        return Outcome(None, f"{UNDECIDED}: the onset may lie past the audited grid", None)
     if observed.lower is None:
         check = check_window(None, window, grid_end)
     else:
         upper = math.inf if observed.upper is None else observed.upper
         check = check_window(Onset(observed.lower, upper), window, grid_end)
     if check is None:
-        return Outcome(None, "no verdict: the sweep's grid ends inside the window", None)
+        return Outcome(None, f"{UNDECIDED}: the sweep's grid ends inside the window", None)
     if check.inside:
-        return Outcome(True, f"inside: the window meets the onset's range {observed.text()}", check)
+        return Outcome(True, f"{CONSISTENT}: the window meets the onset's range {observed.text()}", check)
     at_least = "at least " if check.miss_at_least else ""
-    return Outcome(False, f"miss: {check.direction} by {at_least}{check.miss:.3f} (onset's range {observed.text()})",
+    return Outcome(False, f"{INCONSISTENT}: {check.direction} by {at_least}{check.miss:.3f} (onset's range {observed.text()})",
                    check)

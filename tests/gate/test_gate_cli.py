@@ -106,6 +106,26 @@ def test_the_committed_demo_report_gates_against_the_shipped_checkpoints(gate):
     assert gate(path, "--lambda", f"{end + 0.05:.4f}", *models)[0] == 1
 
 
+def test_an_unclear_precondition_warns_by_default_and_fails_where_asked(gate):
+    """The demo report's calibration is unclear: the gate says so, says what it does with it,
+    and states the predicted parse rate at the lambda it judges."""
+    path = Path(__file__).resolve().parents[2] / "reports" / "demo" / "report.json"
+    code, out, _ = gate(path, "--lambda", "1.5")
+    assert code == 0 and out.startswith("PASS: ")
+    assert "warning: precondition 'calibrated' is unclear: " in out
+    assert "(preconditions: failed and unclear preconditions are warnings; the verdict judges the bound; " \
+           "--preconditions no-fail or all-pass makes them fail the launch)" in out
+    assert "predicted parse rate at lambda 1.5: 0.99" in out and "at lambda 1 (the teacher): 0.983" in out
+    code, out, _ = gate(path, "--lambda", "1.5", "--preconditions", "all-pass")
+    assert code == 1 and out.startswith("FAIL: no cliff up to lambda_max = 3, and lambda 1.5 is within it, but "
+                                        "precondition 'calibrated' is unclear")
+    assert gate(path, "--lambda", "1.5", "--preconditions", "no-fail")[0] == 0
+    data = json.loads(gate(path, "--lambda", "1.5", "--format", "json")[1])
+    assert data["preconditions"]["policy"] == "warn"
+    assert data["predicted_parse_rate"]["at_lambda_1"] == pytest.approx(0.983, abs=5e-4)
+    assert data["predicted_parse_rate"]["band"][0] <= data["predicted_parse_rate"]["rate"]
+
+
 # ----------------------------------------------------------------------------- unusable input
 
 
@@ -139,6 +159,41 @@ def test_unusable_reports_exit_two_and_write_nothing(gate, tmp_path, name, fragm
     code, out, err = gate(tmp_path / name, "--lambda", "1.1")
     assert_one_line_error(code, out, err, fragment)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+DEMO_SWEEP = REPOSITORY / "reports" / "demo" / "sweep"
+
+
+@pytest.mark.parametrize(("given", "fragment"), [
+    (DEMO_SWEEP / "sweep.json", f"a sweep.json (what `cliffaudit sweep` writes), not an audit report: give the "
+                                f"report.json it tested ({DEMO_SWEEP / 'locked-report.json'})"),
+    (DEMO_SWEEP / "prediction.json", f"a sweep's prediction lock (prediction.json), not an audit report: give the "
+                                     f"report.json it locked ({DEMO_SWEEP / 'locked-report.json'})"),
+    (REPOSITORY / "reports" / "demo" / "report.html",
+     f"an HTML page (what cliffaudit renders), not report.json: give {REPOSITORY / 'reports' / 'demo' / 'report.json'}"),
+    (DEMO_SWEEP / "sweep.html", f"not report.json: give {DEMO_SWEEP / 'locked-report.json'}, beside it"),
+])
+def test_another_cliffaudit_output_is_refused_naming_the_right_file(gate, given, fragment):
+    """`gate sweep.json` used to say "re-run the audit": each output says what it is instead."""
+    code, out, err = gate(given, "--lambda", "1.1")
+    assert_one_line_error(code, out, err, fragment)
+
+
+def test_the_per_sample_log_is_refused_naming_its_report(gate, tmp_path, known_report_path):
+    log = known_report_path.parent / "samples.jsonl"
+    log.write_text('{"role": "teacher", "lambda": 1.0, "tokens": [1, 2]}\n{"role": "student", "tokens": [3]}\n')
+    code, out, err = gate(log, "--lambda", "1.1")
+    assert_one_line_error(code, out, err, f"the audit's per-sample log (samples.jsonl), not report.json: give "
+                                          f"{known_report_path}, beside it")
+
+
+def test_checkpoints_of_another_pair_are_refused_naming_the_model(gate, tiny_checkpoints, tmp_path):
+    report_path = write_report(_fingerprinted(known_report(), tiny_checkpoints / "teacher", tiny_checkpoints / "student"),
+                               tmp_path)
+    code, out, err = gate(report_path, "--lambda", "1.0", "--teacher", tiny_checkpoints / "student")
+    assert_one_line_error(code, out, err, f"--teacher {tiny_checkpoints / 'student'} is not the teacher the report "
+                                          f"audited")
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [

@@ -9,7 +9,7 @@ import pytest
 from cliffaudit import theory
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.verdict import check_fingerprints, check_meaningful, evaluate, stale_files, unreachable_within
-from cliffaudit.report import Precondition
+from cliffaudit.report import AuditReport, Precondition
 
 from .reports import BINDING_DRAWS, RECOMMENDED, known_report, no_cliff_report
 
@@ -79,6 +79,42 @@ def test_failed_preconditions_are_warnings_not_verdicts():
     verdict = evaluate(known_report(preconditions=[failed]), 1.2)
     assert verdict.passed
     assert verdict.warnings == ("precondition 'calibrated' failed: student 0.90 vs 0.70",)
+
+
+def _with(status: str) -> AuditReport:
+    return known_report(preconditions=[Precondition(name="calibrated", passed=status != "fail", status=status,
+                                                    detail="student gap -0.126, 90% interval -0.194 to -0.059")])
+
+
+@pytest.mark.parametrize(("status", "policy", "passes"), [
+    ("pass", "all-pass", True),
+    ("unclear", "warn", True), ("unclear", "no-fail", True), ("unclear", "all-pass", False),
+    ("fail", "warn", True), ("fail", "no-fail", False), ("fail", "all-pass", False),
+])
+def test_the_precondition_policy_decides_what_unclear_and_failed_do(status, policy, passes):
+    verdict = evaluate(_with(status), 1.2, preconditions=policy)
+    assert verdict.passed is passes
+    if not passes:
+        assert f"precondition 'calibrated' is {status}" in verdict.reason and f"--preconditions {policy}" in verdict.reason
+        assert verdict.warnings == ()
+    elif status != "pass":
+        word = "failed" if status == "fail" else "is unclear"
+        assert verdict.warnings == (f"precondition 'calibrated' {word}: student gap -0.126, 90% interval -0.194 to "
+                                    f"-0.059",)
+    # a lambda past the bound fails for its own reason, whatever the preconditions
+    assert evaluate(_with(status), 1.3, preconditions=policy).reason.startswith("lambda 1.3 is not below the bound")
+
+
+def test_the_verdict_states_the_predicted_parse_rate_at_the_lambda():
+    report = known_report()
+    verdict = evaluate(report, 1.205)
+    expected = theory.bernoulli_valid_mass(0.95, 0.999, 1.205)  # known_report's curve, between grid points
+    assert verdict.predicted.rate == pytest.approx(expected, abs=1e-4)
+    assert verdict.predicted.at_one == pytest.approx(0.95, abs=1e-9)
+    assert verdict.predicted.band[0] <= verdict.predicted.rate <= verdict.predicted.band[1]
+    assert "at lambda 1 (the teacher): 0.950" in verdict.predicted.describe()
+    assert "falls 0.1 (absolute) below its best at smaller lambdas, here below 0.850" in verdict.predicted.describe()
+    assert evaluate(report, 3.5).predicted is None  # past the grid the audit predicts nothing
 
 
 @pytest.mark.parametrize(("lam", "margin", "rollouts", "fragment"), [
@@ -154,5 +190,5 @@ def test_a_report_whose_contract_is_approximate_where_the_fall_happens_is_refuse
     assert not verdict.passed and "contract is approximate where the fall happens" in verdict.reason
     with pytest.raises(GateInputError, match="approximate where the fall happens"):
         check_meaningful(report)
-    passed = failed.model_copy(update={"passed": True})
+    passed = failed.model_copy(update={"passed": True, "status": "pass"})
     assert evaluate(known_report(preconditions=[*known_report().preconditions, passed]), 1.0, rollouts=5).passed
