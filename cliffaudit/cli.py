@@ -681,7 +681,12 @@ def _threshold_text(r: dict) -> str:
 
 @cli.group("schema")
 def schema_group() -> None:
-    """Output contracts: what the token-level contract holds of a JSON Schema."""
+    """Output contracts: what the token-level contract holds of a JSON Schema.
+
+    \b
+    Example:
+      cliffaudit schema check myapp.models:Invoice
+    """
 
 
 @schema_group.command("check")
