@@ -13,6 +13,9 @@ parse rate, lambda 1 to 3 by 0.1) judges it within one grid step:
   up to X" would have collapsed earlier), the miss that counts;
 * conservative: the onset came more than one step after the window, or not at all.
 
+The rule is offered where ``finite_budget.is_offered`` says the lambda = 1 runs' parse rate
+measures the falling class's progress (each position is its own class here).
+
 Acceptance criterion, set before this script first ran (2026-12-03): among the case-budgets
 where the rule is offered, fail-open misses in at most 5% and none where the fixed
 point's own lambda_v is not itself fail-open at that budget (the rule may not add a
@@ -30,7 +33,7 @@ from collections import Counter
 import numpy as np
 from scipy.special import expit, logit
 
-from cliffaudit.theory.finite_budget import effective_lambda_interval, finite_budget_window
+from cliffaudit.theory.finite_budget import effective_lambda_interval, finite_budget_window, is_offered
 from cliffaudit.theory.simulate import Case, Training, simulate_many
 
 GRID = np.round(np.arange(1.0, 3.0001, 0.1), 4)
@@ -68,6 +71,12 @@ def random_case(rng: np.random.Generator, index: int) -> Case:
     return Case(f"random {index}", np.array(teacher), np.array(reference), np.array(valid))
 
 
+def log_validity_changes(case: Case) -> np.ndarray:
+    """Each position's change in log valid mass from the reference to the teacher: in a
+    tabular case every position is its own class."""
+    return np.log(np.where(case.valid, case.teacher, 0).sum(-1)) - np.log(np.where(case.valid, case.reference, 0).sum(-1))
+
+
 def judge(window: tuple[float, float], onset: tuple[float, float] | None) -> str:
     earliest, latest = window
     if onset is None:
@@ -83,7 +92,9 @@ def judge(window: tuple[float, float], onset: tuple[float, float] | None) -> str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=60)
-    parser.add_argument("--seed", type=int, default=33)
+    # Seed 33 was the first held-out set: the rule without its single-mover condition failed
+    # the criterion there (docs/theory.md section 9); 34 is the fresh set for the rule as it is.
+    parser.add_argument("--seed", type=int, default=34)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     cases = [random_case(rng, i) for i in range(args.cases)]
@@ -100,6 +111,8 @@ def main() -> None:
                 warm, teacher = float(case.parse_rate([0.0])[0]), float(case.parse_rate([1.0])[0])
                 counts = [(round(r * EXACT), EXACT) for r in sim.parse_rates[0]]
                 f = effective_lambda_interval((round(warm * EXACT), EXACT), (round(teacher * EXACT), EXACT), counts)
+                if not is_offered(warm, teacher, log_validity_changes(case)):
+                    f = None
                 onset = sim.onset()
                 fixed = judge((sim.lambda_v, sim.lambda_v), onset)
                 if f is None:
