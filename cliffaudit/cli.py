@@ -608,13 +608,16 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 @click.option("--chat-template-kwargs", "chat_template_kwargs", callback=_json_object, default=None,
               help="JSON object passed to the chat template, as for `cliffaudit audit`.")
 @click.option("--from-report", type=click.Path(dir_okay=False), help="Lock this audit's prediction instead of auditing.")
+@click.option("--finite-budget", is_flag=True, default=False,
+              help="Two phases: train the lambda = 1 runs, lock the onset predicted at this budget from them "
+                   "(finite-budget.json, hashed), then train the other lambdas (docs/sweep.md).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/sweep", show_default=True,
               help="Folder for prediction.json (the lock), runs/, sweep.json and sweep.html; a rerun resumes.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_config_defaults, is_eager=True,
               expose_value=False, help="YAML file of these options (keys as the flags, without --); flags win.")
 def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, first_seed, steps, clip, lr,
                   batch_size, max_new_tokens, eval_samples, task, rollout_dtype, chat_template_kwargs, from_report,
-                  out_dir) -> int:
+                  finite_budget, out_dir) -> int:
     """Train short G-OPD runs over a lambda grid and test the locked prediction.
 
     The verdict is consistent, inconsistent (with the way it misses) or undecided:
@@ -638,7 +641,7 @@ def sweep_command(teacher, student, reference, probes, eval_probes, schema_path,
                                  batch_size=batch_size, max_new_tokens=max_new_tokens,
                                  eval_samples_per_prompt=eval_samples, task=task, rollout_dtype=rollout_dtype,
                                  chat_template_kwargs=chat_template_kwargs or {},
-                                 from_report=from_report)
+                                 from_report=from_report, finite_budget=finite_budget)
         report = run_sweep(settings, Path(out_dir), echo=click.echo)
     except (InputError, ValueError) as exc:
         raise BadInput(str(exc)) from None

@@ -33,3 +33,12 @@ def gopd_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, rollout_logp: torc
     per_token = -rho * torch.minimum(unclipped, clipped)
     mask = mask.to(per_token.dtype)
     return (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def clipped_tokens(new_logp: torch.Tensor, old_logp: torch.Tensor, advantage: torch.Tensor, mask: torch.Tensor,
+                   clip: float, eps_low: float = 0.2) -> int:
+    """Unmasked tokens where the clipped branch is the smaller and flat, so the loss gives
+    them no gradient: ``A > 0, r > c`` or ``A < 0, r < 1 - eps_low``."""
+    ratio = torch.exp(new_logp - old_logp)
+    held = ((advantage > 0) & (ratio > clip)) | ((advantage < 0) & (ratio < 1.0 - eps_low))
+    return int((held & mask.bool()).sum())

@@ -16,7 +16,10 @@ from cliffaudit.report.model import REPORT_SCHEMA_PATH, AuditReport
 from cliffaudit.tasks import TASKS
 from cliffaudit.theory import DEFAULT_DROP, check_clip
 
-SWEEP_SCHEMA_VERSION = 3  # 3: verdicts judge the onset's range (onset_range); 2 judged its point
+# 4: the warm start's and the teacher's rates under the sweep's evaluator (baselines), the
+# finite-budget lock of a two-phase sweep, each run's clipped share, the clip band at the
+# sweep's own clip; 3: verdicts judge the onset's range (onset_range); 2 judged its point
+SWEEP_SCHEMA_VERSION = 4
 
 
 class SweepSettings(BaseModel):
@@ -45,6 +48,15 @@ class SweepSettings(BaseModel):
     rollout_dtype: str | None = None
     from_report: str | None = None
     onset_tolerance: float = Field(DEFAULT_DROP, gt=0.0, lt=1.0)
+    finite_budget: bool = Field(False, description="two phases: train the lambda = 1 runs, lock the finite-budget "
+                                                   "onset from them (finite-budget.json), then train the other "
+                                                   "lambdas")
+
+    @model_validator(mode="after")
+    def _finite_budget_needs_lambda_one(self):
+        if self.finite_budget and 1.0 not in self.lambdas:
+            raise ValueError("a finite-budget sweep fits its speed from the lambda = 1 runs: --lambdas must hold 1.0")
+        return self
 
     @field_validator("clip")
     @classmethod
@@ -75,7 +87,8 @@ class Prediction(BaseModel):
     lambda_v: float | None = Field(description="the fixed point's cliff; None: no cliff up to lambda_max")
     interval: tuple[float | None, float | None]
     recommended_lambda: float | None
-    clip: float
+    clip: float = Field(description="the c the clip band is computed at: the sweep's own (before schema 4, the "
+                                    "report's)")
     clip_band_lambda_star: float | None = Field(description="the refuted clip-band rule's cliff (smallest over "
                                                             "classes, Bernoulli form), locked for comparison")
     report_path: str
@@ -100,6 +113,41 @@ class RunResult(BaseModel):
                                       "means over outputs that parse; empty without ground truth")
     eval_samples: int
     seconds: float
+    clipped_share: float | None = Field(None, description="share of the updates' tokens whose PPO ratio the clip "
+                                                          "held (its gradient 0); None before schema 4")
+
+
+class Baseline(BaseModel):
+    """An untrained model under the sweep's own evaluator, at one run seed's evaluation draws:
+    the warm start (the fixed point at lambda 0 when it is the reference) and the teacher (at 1)."""
+
+    role: str = Field(description='"warm start" or "teacher"')
+    seed: int
+    parse_rate: float
+    eval_samples: int
+
+
+class FiniteBudgetLock(BaseModel):
+    """The finite-budget onset of a two-phase sweep, written after its lambda = 1 runs and before
+    any other run trains (theory.finite_budget, docs/theory.md section 9)."""
+
+    rule: str = "finite budget"
+    status: str = Field(description="where the rule stands: it failed its simulator criterion, so it is locked as "
+                                    "evidence and offered nowhere")
+    prediction_sha256: str = Field(description="the first lock's, which this one follows")
+    steps: int
+    warm_start: tuple[int, int] = Field(description="(valid, samples) of the warm start under the sweep's evaluator")
+    teacher: tuple[int, int]
+    runs_at_one: list[tuple[int, int]] = Field(description="(valid, samples) of each lambda = 1 run")
+    offered: bool = Field(description="finite_budget.is_offered: the runs' parse rate measures the falling class")
+    reason: str
+    effective_lambda: float | None = Field(description="f: the lambda = 1 runs parse like the fixed point at f")
+    effective_lambda_interval: tuple[float, float] | None
+    window: tuple[float | None, float | None] = Field(description="(earliest, latest) onset at this budget; None at "
+                                                                  "the upper end: past the curve; (None, None): none "
+                                                                  "predicted up to predicted_up_to")
+    predicted_up_to: float | None
+    lambda_v: float | None = Field(description="the fixed point's cliff: the limit")
 
 
 class OnsetInterval(BaseModel):
@@ -139,8 +187,12 @@ class Convergence(BaseModel):
     teacher). The fixed point is a limit; runs that have not reached it at lambda = 1 test
     a finite-budget onset, which comes later than lambda_v (docs/sweep.md)."""
 
-    warm_start: float = Field(description="the audit's strict parse rate of the warm start")
-    fixed_point_at_one: float = Field(description="the audit's strict parse rate of the teacher")
+    warm_start: float = Field(description="the warm start's strict parse rate (under the sweep's evaluator when "
+                                          "measured_by says so, else the audit's)")
+    fixed_point_at_one: float = Field(description="the teacher's strict parse rate, measured alike")
+    measured_by: str = Field("the audit", description='"the sweep\'s evaluator" (schema 4: the runs\' own '
+                                                      'measure) or "the audit" (before: other samples, another '
+                                                      'token limit)')
     runs_at_one: float | None = Field(description="pooled parse rate of the lambda = 1 runs; None without them")
     progress: float | None = Field(description="(warm_start - runs_at_one) / (warm_start - fixed_point_at_one)")
     reached: bool | None = Field(description="progress at least 0.9; None when it cannot be told (no lambda = 1 "
@@ -161,6 +213,10 @@ class SweepReport(BaseModel):
                                                              "the verdicts judge it (absent before schema 3)")
     verdicts: list[RuleVerdict]
     convergence: Convergence | None = None
+    baselines: list[Baseline] = Field(default_factory=list, description="the warm start and the teacher under the "
+                                                                        "sweep's evaluator (empty before schema 4)")
+    finite_budget: FiniteBudgetLock | None = None
+    finite_budget_sha256: str | None = None
 
 
 LOCKED_REPORT = "locked-report.json"  # the report a lock came from, copied beside prediction.json

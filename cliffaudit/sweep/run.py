@@ -9,20 +9,22 @@ training step and re-hashed at the end.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from cliffaudit import __version__, audit, inputs, probe
+from cliffaudit import __version__, audit, inputs, probe, theory
 from cliffaudit.contract import vocabulary_from_tokenizer
 from cliffaudit.evaluate import evaluate
 from cliffaudit.report import AuditSettings, sha256_file, write_json_atomically
 from cliffaudit.report.load import load_report
 from cliffaudit.sweep import onset as onsets
-from cliffaudit.sweep.model import (LOCKED_REPORT, Convergence, OnsetInterval, OnsetRange, Prediction, RuleVerdict,
-                                    RunResult, SweepReport, SweepSettings, locked_report)
+from cliffaudit.sweep.model import (LOCKED_REPORT, Baseline, Convergence, FiniteBudgetLock, OnsetInterval, OnsetRange,
+                                    Prediction, RuleVerdict, RunResult, SweepReport, SweepSettings, locked_report)
+from cliffaudit.theory import finite_budget
 from cliffaudit.sweep.train import RunSettings, train_run
 from cliffaudit.tasks import TASKS
 
@@ -38,11 +40,15 @@ def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, P
                                                schema_path=settings.schema_path, clip=settings.clip))
         report_path = out / "audit" / "report.json"
         write_json_atomically(report.model_dump_json(indent=2) + "\n", report_path)
-    band = [r.clip_band_lambda_star for r in report.classes if r.clip_band_lambda_star is not None]
+    # The clip band at the c this sweep trains with (the report's rows carry it at the audit's c):
+    # its claim is that c moves the cliff, so a sweep at another c must be judged at that c.
+    band = [theory.clip_band_lambda_star(r.teacher_valid_mass, r.reference_valid_mass, settings.clip)
+            for r in report.classes]
+    band = [b for b in band if math.isfinite(b)]
     return Prediction(
         binding_class=report.binding_class, drop=report.cliff.drop, lambda_max=report.cliff.lambda_max,
         lambda_v=report.cliff.lambda_v, interval=report.cliff.interval, recommended_lambda=report.recommended_lambda,
-        clip=report.settings.clip, clip_band_lambda_star=min(band) if band else None,
+        clip=settings.clip, clip_band_lambda_star=min(band) if band else None,
         report_path=str(report_path), report_sha256=sha256_file(report_path), sweep_settings=settings), report_path
 
 
@@ -65,6 +71,17 @@ def _lock(prediction: Prediction, out: Path, echo) -> str:
         write_json_atomically(text, path)
     digest = sha256_file(path)
     echo(f"prediction locked: {path} sha256 {digest}")
+    return digest
+
+
+def _lock_file(text: str, model, path: Path, what: str, echo) -> str:
+    """Write a lock once, atomically; a resumed sweep must recompute the same one."""
+    if path.exists() and model.model_validate_json(path.read_text()) != model.model_validate_json(text):
+        raise ValueError(f"{path} holds another {what}: use a new --out for new settings")
+    if not path.exists():
+        write_json_atomically(text, path)
+    digest = sha256_file(path)
+    echo(f"{what} locked: {path} sha256 {digest}")
     return digest
 
 
@@ -105,32 +122,124 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     eval_schemas = [schema for _, schema in eval_records]
     eval_targets = [(r.model_extra or {}).get("target") for r, _ in eval_records]
 
-    runs: list[RunResult] = []
-    jobs = [(lam, seed) for seed in _seeds(settings) for lam in settings.lambdas]
-    with tqdm(total=len(jobs) * settings.steps, desc="sweep", unit="step") as bar:
-        for lam, seed in jobs:
-            path = out / "runs" / f"lambda{lam:.4f}_seed{seed}.json"
-            if path.exists():
-                runs.append(RunResult.model_validate_json(path.read_text()))
-                bar.update(settings.steps)
-                continue
-            started = time.perf_counter()
-            student = copy.deepcopy(pair.student)
-            run = RunSettings(lam=lam, seed=seed, steps=settings.steps, clip=settings.clip, lr=settings.lr,
-                              batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens,
-                              rollout_dtype=settings.rollout_dtype)
-            train_run(student, pair.teacher, pair.reference, pad, tokenizer.eos_token_id, train_prompts, run,
-                      on_step=lambda _: bar.update(1))
-            scores = evaluate(student, vocab, eval_prompts, eval_schemas, eval_targets, TASKS[settings.task], seed,
-                              pad_id=pad, samples_per_prompt=settings.eval_samples_per_prompt,
-                              max_new_tokens=settings.max_new_tokens)
-            result = RunResult(lam=lam, seed=seed, parse_rate=scores.parse_rate, metrics=scores.metrics,
-                               eval_samples=scores.samples,
-                               seconds=round(time.perf_counter() - started, 2))
-            write_json_atomically(result.model_dump_json(indent=2) + "\n", path)
-            runs.append(result)
+    def train_and_evaluate(lam: float, seed: int, bar) -> RunResult:
+        path = out / "runs" / f"lambda{lam:.4f}_seed{seed}.json"
+        if path.exists():
+            bar.update(settings.steps)
+            return RunResult.model_validate_json(path.read_text())
+        started = time.perf_counter()
+        student = copy.deepcopy(pair.student)
+        run = RunSettings(lam=lam, seed=seed, steps=settings.steps, clip=settings.clip, lr=settings.lr,
+                          batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens,
+                          rollout_dtype=settings.rollout_dtype)
+        clip_counts: dict = {}
+        train_run(student, pair.teacher, pair.reference, pad, tokenizer.eos_token_id, train_prompts, run,
+                  on_step=lambda _: bar.update(1), clip_counts=clip_counts)
+        scores = evaluate(student, vocab, eval_prompts, eval_schemas, eval_targets, TASKS[settings.task], seed,
+                          pad_id=pad, samples_per_prompt=settings.eval_samples_per_prompt,
+                          max_new_tokens=settings.max_new_tokens)
+        result = RunResult(lam=lam, seed=seed, parse_rate=scores.parse_rate, metrics=scores.metrics,
+                           eval_samples=scores.samples, seconds=round(time.perf_counter() - started, 2),
+                           clipped_share=clip_counts.get("clipped", 0) / max(clip_counts.get("tokens", 0), 1))
+        write_json_atomically(result.model_dump_json(indent=2) + "\n", path)
+        return result
 
-    return _summarise(settings, prediction, lock_hash, out, runs)
+    def baseline(role: str, seed: int) -> Baseline:
+        """The untrained model under the runs' own evaluator and evaluation draws."""
+        path = out / "runs" / f"baseline_{role.replace(' ', '-')}_seed{seed}.json"
+        if path.exists():
+            return Baseline.model_validate_json(path.read_text())
+        model, rendering = (pair.student, eval_prompts) if role == "warm start" else \
+            (pair.teacher, prompts_of(eval_records, "teacher"))
+        scores = evaluate(model, vocab, rendering, eval_schemas, eval_targets, TASKS[settings.task], seed, pad_id=pad,
+                          samples_per_prompt=settings.eval_samples_per_prompt, max_new_tokens=settings.max_new_tokens)
+        result = Baseline(role=role, seed=seed, parse_rate=scores.parse_rate, eval_samples=scores.samples)
+        write_json_atomically(result.model_dump_json(indent=2) + "\n", path)
+        return result
+
+    # The warm start's and the teacher's rates under the runs' own evaluator: what the lambda = 1
+    # runs' progress is measured between. A two-phase sweep measures them at every seed (its
+    # finite-budget lock rests on them); a sweep at its first seed only, to keep within its budget.
+    baseline_seeds = list(_seeds(settings)) if settings.finite_budget else [settings.first_seed]
+    echo("measuring the warm start and the teacher under the sweep's evaluator")
+    baselines = [baseline(role, seed) for role in ("warm start", "teacher") for seed in baseline_seeds]
+
+    jobs = [(lam, seed) for seed in _seeds(settings) for lam in settings.lambdas]
+    first = [job for job in jobs if job[0] == 1.0] if settings.finite_budget else jobs
+    runs: list[RunResult] = []
+    budget_lock = budget_hash = None
+    with tqdm(total=len(jobs) * settings.steps, desc="sweep", unit="step") as bar:
+        runs += [train_and_evaluate(lam, seed, bar) for lam, seed in first]
+        if settings.finite_budget:
+            budget_lock = finite_budget_lock(settings, prediction, lock_hash, locked_report(prediction, out),
+                                             baselines, runs)
+            budget_hash = _lock_file(budget_lock.model_dump_json(indent=2) + "\n", FiniteBudgetLock,
+                                     out / FINITE_BUDGET_LOCK, "finite-budget onset", echo)
+            echo(finite_budget_text(budget_lock))
+        runs += [train_and_evaluate(lam, seed, bar) for lam, seed in jobs if (lam, seed) not in first]
+
+    return _summarise(settings, prediction, lock_hash, out, runs, baselines, budget_lock, budget_hash)
+
+
+FINITE_BUDGET_LOCK = "finite-budget.json"
+FINITE_BUDGET_STATUS = ("under test: the rule failed its acceptance criterion on held-out simulator cases "
+                        "(docs/theory.md section 9), so it is locked here as evidence and offered by neither the "
+                        "audit nor the gate")
+
+
+def _counts(rates: list[tuple[float, int]]) -> tuple[int, int]:
+    return sum(round(rate * n) for rate, n in rates), sum(n for _, n in rates)
+
+
+def class_log_validity_changes(report) -> list[float]:
+    """Each class's change in log validity per output from the warm start to the teacher:
+    its positions per teacher sample times ``log p - log b``."""
+    samples = max(report.records * report.settings.samples_per_prompt, 1)
+    return [row.teacher_positions / samples * (math.log(row.teacher_valid_mass) - math.log(row.reference_valid_mass))
+            for row in report.classes if row.teacher_valid_mass > 0 and row.reference_valid_mass > 0]
+
+
+def finite_budget_lock(settings: SweepSettings, prediction: Prediction, lock_hash: str, report,
+                       baselines: list[Baseline], runs: list[RunResult]) -> FiniteBudgetLock:
+    """theory.finite_budget on the lambda = 1 runs and the baselines: the onset window at this budget."""
+    warm = _counts([(b.parse_rate, b.eval_samples) for b in baselines if b.role == "warm start"])
+    teacher = _counts([(b.parse_rate, b.eval_samples) for b in baselines if b.role == "teacher"])
+    at_one = [(round(r.parse_rate * r.eval_samples), r.eval_samples) for r in runs if r.lam == 1.0]
+    common = dict(status=FINITE_BUDGET_STATUS, prediction_sha256=lock_hash, steps=settings.steps, warm_start=warm,
+                  teacher=teacher, runs_at_one=at_one, lambda_v=prediction.lambda_v)
+    none = dict(effective_lambda=None, effective_lambda_interval=None, window=(None, None), predicted_up_to=None)
+    if settings.reference is not None and settings.reference != settings.student:
+        return FiniteBudgetLock(offered=False, reason="the reference is not the warm start: the fixed point at 0 is "
+                                                      "not where the runs start", **common, **none)
+    w, t = warm[0] / warm[1], teacher[0] / teacher[1]
+    if not finite_budget.is_offered(w, t, class_log_validity_changes(report)):
+        return FiniteBudgetLock(offered=False, reason=(
+            f"not measurable: the warm start parses {w:.3f}, the teacher {t:.3f} (a gap of at least "
+            f"{finite_budget.MEASURABLE_GAP} is needed), or no single class carries "
+            f"{finite_budget.SINGLE_MOVER_SHARE:.0%} of the change between them"), **common, **none)
+    point, low, high = finite_budget.effective_lambda_interval(warm, teacher, at_one)
+    curve = report.parse_rate.analytic
+    earliest, latest = finite_budget.finite_budget_window(report.lambdas, curve, report.student_parse_rate, low, high,
+                                                          prediction.drop)
+    up_to = report.lambdas[-1] / high if high > 0 else math.inf
+    window = (None, None) if math.isinf(earliest) else (earliest, None if math.isinf(latest) else latest)
+    return FiniteBudgetLock(offered=True, reason=f"the lambda = 1 runs parse like the fixed point at f = {point:.3f}",
+                            effective_lambda=point, effective_lambda_interval=(low, high), window=window,
+                            predicted_up_to=None if math.isinf(up_to) else up_to, **common)
+
+
+def finite_budget_text(lock: FiniteBudgetLock) -> str:
+    if not lock.offered:
+        return f"finite-budget onset: not predicted ({lock.reason})"
+    low, high = lock.effective_lambda_interval
+    lo, hi = lock.window
+    where = (f"none up to lambda {lock.predicted_up_to:.3g}" if lo is None
+             else f"[{lo:.3f}, {'past the curve' if hi is None else f'{hi:.3f}'}]")
+    limit = "no cliff" if lock.lambda_v is None else f"lambda_v = {lock.lambda_v:.3f}"
+    return (f"finite-budget onset at {lock.steps} steps: {where} (lambda = 1 runs at effective lambda "
+            f"{lock.effective_lambda:.3f}, 90% {low:.3f} to {high:.3f}); the limit is {limit}")
+
+
 
 
 def _seeds(settings: SweepSettings) -> range:
@@ -141,7 +250,8 @@ def _interval(onset: onsets.Onset | None) -> OnsetInterval | None:
     return None if onset is None else OnsetInterval(lower=onset.lower, upper=onset.upper)
 
 
-def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]) -> SweepReport:
+def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult], baselines: list[Baseline] = (),
+               budget_lock: FiniteBudgetLock | None = None, budget_hash: str | None = None) -> SweepReport:
     per_seed = {}
     for seed in _seeds(settings):
         mine = [r for r in runs if r.seed == seed]
@@ -160,7 +270,21 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
         verdicts.append(RuleVerdict(rule=rule, window=window, hit=outcome.hit, outcome=outcome.text,
                                     miss=check.miss if check else None, direction=check.direction if check else None,
                                     miss_at_least=check.miss_at_least if check else False))
+    if budget_lock is not None and budget_lock.offered:
+        up_to = math.inf if budget_lock.predicted_up_to is None else budget_lock.predicted_up_to
+        outcome = onsets.judge(observed, budget_lock.window, max(settings.lambdas), up_to)
+        check = outcome.check
+        verdicts.append(RuleVerdict(rule="finite budget", window=budget_lock.window, hit=outcome.hit,
+                                    outcome=outcome.text, miss=check.miss if check else None,
+                                    direction=check.direction if check else None,
+                                    miss_at_least=check.miss_at_least if check else False))
     audited = locked_report(prediction, out)
+    if baselines:
+        warm = float(np.mean([b.parse_rate for b in baselines if b.role == "warm start"]))
+        teacher = float(np.mean([b.parse_rate for b in baselines if b.role == "teacher"]))
+        progress = convergence(warm, teacher, runs, "the sweep's evaluator")
+    else:
+        progress = convergence(audited.student_parse_rate, audited.teacher_parse_rate, runs)
     report = SweepReport(tool_version=__version__, settings=settings, prediction=prediction,
                          prediction_sha256=lock_hash, lock_verified=sha256_file(out / "prediction.json") == lock_hash,
                          runs=sorted(runs, key=lambda r: (r.seed, r.lam)), onset_per_seed=per_seed,
@@ -168,22 +292,24 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
                          onset_range=OnsetRange(lower=observed.lower, upper=observed.upper,
                                                 no_onset_share=observed.no_onset_share, level=observed.level,
                                                 resamples=onsets.RANGE_RESAMPLES),
-                         verdicts=verdicts,
-                         convergence=convergence(audited.student_parse_rate, audited.teacher_parse_rate, runs))
+                         verdicts=verdicts, convergence=progress, baselines=list(baselines),
+                         finite_budget=budget_lock,
+                         finite_budget_sha256=None if budget_hash is None else (
+                             budget_hash if sha256_file(out / FINITE_BUDGET_LOCK) == budget_hash else "CHANGED"))
     return report
 
 
 REACHED = 0.9  # share of the way to the fixed point at lambda = 1 that counts as reaching it
 
 
-def convergence(warm_start: float, teacher: float, runs: list[RunResult]) -> Convergence:
+def convergence(warm_start: float, teacher: float, runs: list[RunResult], measured_by: str = "the audit") -> Convergence:
     at_one = [r.parse_rate for r in runs if r.lam == 1.0]
     pooled = float(np.mean(at_one)) if at_one else None
     progress = None
     if pooled is not None and abs(warm_start - teacher) >= 0.02:  # closer than that, noise decides
         progress = (warm_start - pooled) / (warm_start - teacher)
-    return Convergence(warm_start=warm_start, fixed_point_at_one=teacher, runs_at_one=pooled, progress=progress,
-                       reached=None if progress is None else progress >= REACHED)
+    return Convergence(warm_start=warm_start, fixed_point_at_one=teacher, measured_by=measured_by, runs_at_one=pooled,
+                       progress=progress, reached=None if progress is None else progress >= REACHED)
 
 
 
@@ -204,12 +330,20 @@ def summary(report: SweepReport) -> str:
     for v in report.verdicts:
         window = "no cliff" if v.window[0] is None else f"[{v.window[0]:.4g}, {v.window[1]:.4g}]"
         lines.append(f"{v.rule} rule, locked {window}: {v.outcome}")
-    if len(report.verdicts) > 1 and all(v.hit for v in report.verdicts):
-        lines.append("every rule is consistent with this sweep: it cannot tell them apart")
+    limit_rules = [v for v in report.verdicts if v.rule in ("fixed point", "clip band")]
+    if len(limit_rules) > 1 and all(v.hit for v in limit_rules):
+        lines.append("the fixed-point and clip-band rules are both consistent with this sweep: it cannot tell them "
+                     "apart")
+    if report.finite_budget is not None:
+        lines.append(finite_budget_text(report.finite_budget) + f" [{report.finite_budget.status.split(':')[0]}]")
+    held = [r.clipped_share for r in report.runs if r.clipped_share is not None]
+    if held:
+        lines.append(f"the clip c = {report.settings.clip:g} held {np.mean(held):.2%} of the updates' tokens "
+                     f"(largest run {max(held):.2%})")
     c = report.convergence
     if c is not None and c.progress is not None:
         lines.append(f"lambda = 1 runs: parse rate {c.runs_at_one:.2f}, {c.progress:.0%} of the way from the warm start "
-                     f"({c.warm_start:.2f}) to the fixed point ({c.fixed_point_at_one:.2f})"
+                     f"({c.warm_start:.2f}) to the fixed point ({c.fixed_point_at_one:.2f}; both by {c.measured_by})"
                      + ("" if c.reached else ": not reached, so the onset tests a finite budget and comes later"))
     lines.append(f"prediction sha256 {report.prediction_sha256} ({'verified' if report.lock_verified else 'CHANGED'})")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from cliffaudit import probe
-from cliffaudit.sweep.loss import gopd_advantage, gopd_loss
+from cliffaudit.sweep.loss import clipped_tokens, gopd_advantage, gopd_loss
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,14 @@ def _rollout_model(student, dtype: str | None):
 
 
 def train_run(student, teacher, reference, pad_id: int, eos_id: int,
-              prompts: list[list[int]] | dict[str, list[list[int]]], settings: RunSettings, on_step=None):
+              prompts: list[list[int]] | dict[str, list[list[int]]], settings: RunSettings, on_step=None,
+              clip_counts: dict | None = None):
     """Train ``student`` in place for ``settings.steps`` on-policy G-OPD steps.
 
     ``prompts`` is one rendering for all three models, or each role's own ("student",
-    "teacher", "reference"), as a training run renders each model's chat template."""
+    "teacher", "reference"), as a training run renders each model's chat template.
+    ``clip_counts``, when given, gains "clipped" (tokens whose PPO ratio the clip held,
+    so their gradient was 0) and "tokens" over every update: whether a tight ``c`` acted."""
     by_role = prompts if isinstance(prompts, dict) else dict.fromkeys(("student", "teacher", "reference"), prompts)
     count = len(by_role["student"])
     torch.manual_seed(settings.seed)
@@ -87,6 +90,10 @@ def train_run(student, teacher, reference, pad_id: int, eos_id: int,
         for _ in range(settings.updates_per_rollout):
             new_logp, _ = token_logprobs(student, batch["student"], outputs, pad_id)
             loss = gopd_loss(new_logp, old_logp, rollout_logp, advantage, mask, settings.clip, settings.eps_low)
+            if clip_counts is not None:
+                clipped = clipped_tokens(new_logp.detach(), old_logp, advantage, mask, settings.clip, settings.eps_low)
+                clip_counts["clipped"] = clip_counts.get("clipped", 0) + clipped
+                clip_counts["tokens"] = clip_counts.get("tokens", 0) + int(mask.sum())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -75,3 +75,17 @@ def test_truncated_importance_weight_is_capped_at_c():
     assert loss.item() == pytest.approx(-3.0)  # rho capped at c = 3, not e^5
     loss.backward()
     assert new.grad.item() == pytest.approx(-3.0)
+
+
+def test_clipped_tokens_are_those_the_loss_gives_no_gradient():
+    from cliffaudit.sweep.loss import clipped_tokens
+
+    old = torch.zeros(1, 5)
+    new = torch.log(torch.tensor([[2.5, 2.5, 0.5, 0.5, 1.0]]))  # ratios past c = 2 and below 1 - 0.2
+    advantage = torch.tensor([[1.0, -1.0, -1.0, 1.0, 1.0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0]])
+    # held: r > c with A > 0 (token 0), r < 0.8 with A < 0 (token 2); token 4 is masked out
+    assert clipped_tokens(new, old, advantage, mask, clip=2.0) == 2
+    theta = new.clone().requires_grad_(True)
+    gopd_loss(theta, old, old, advantage, mask, clip=2.0).backward()
+    assert (theta.grad[0, [0, 2]] == 0).all() and (theta.grad[0, [1, 3]] != 0).all()

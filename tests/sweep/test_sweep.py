@@ -53,3 +53,51 @@ def test_bad_lambda_grid_is_refused(tiny_checkpoints, tmp_path, capsys):
     assert main(argv) == 2
     assert "--lambdas must be START:STOP:STEP" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_two_phase_sweep_locks_the_finite_budget_onset_before_the_other_lambdas(tiny_checkpoints, audit_report,
+                                                                                  tmp_path, capsys):
+    """--finite-budget: the lambda = 1 runs train first, finite-budget.json is written and its
+    sha256 printed, and only then does any other lambda train; the clip band is locked at the
+    sweep's own c; the baselines are measured at every seed."""
+    from cliffaudit.theory import clip_band_lambda_star
+
+    report_path = write_report(audit_report, tmp_path / "audit")
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--teacher", str(tiny_checkpoints / "teacher"), "--student", str(tiny_checkpoints / "student"),
+            "--probes", str(tiny_checkpoints / "probes.jsonl"), "--eval-probes", str(tiny_checkpoints / "probes.jsonl"),
+            "--lambdas", "1.0,1.5", "--seeds", "2", "--steps", "1", "--batch-size", "2", "--max-new-tokens", "4",
+            "--eval-samples", "1", "--clip", "1.5", "--finite-budget", "--from-report", str(report_path),
+            "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    sweep = json.loads((out / "sweep.json").read_text())
+    jsonschema.validate(sweep, json.loads(SWEEP_SCHEMA_PATH.read_text()))
+    lock = out / "finite-budget.json"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    assert sweep["finite_budget_sha256"] == digest and f"finite-budget onset locked: {lock} sha256 {digest}" in printed
+    locked = json.loads(lock.read_text())
+    assert locked["prediction_sha256"] == sweep["prediction_sha256"] and len(locked["runs_at_one"]) == 2
+    runs = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    lock_time = lock.stat().st_mtime_ns
+    assert all(t <= lock_time for name, t in runs.items() if name.startswith("lambda1.0000"))
+    assert all(t >= lock_time for name, t in runs.items() if name.startswith("lambda1.5000"))
+    assert sorted((b["role"], b["seed"]) for b in sweep["baselines"]) == [
+        ("teacher", 0), ("teacher", 1), ("warm start", 0), ("warm start", 1)]
+    assert sweep["convergence"]["measured_by"] == "the sweep's evaluator"
+    assert all(0.0 <= r["clipped_share"] <= 1.0 for r in sweep["runs"])
+    band = min(clip_band_lambda_star(r.teacher_valid_mass, r.reference_valid_mass, 1.5) for r in audit_report.classes)
+    assert sweep["prediction"]["clip"] == 1.5 and sweep["prediction"]["clip_band_lambda_star"] == band
+    # Resumed, the same lock is recomputed and nothing retrains.
+    assert main(argv) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == runs
+    assert hashlib.sha256(lock.read_bytes()).hexdigest() == digest
+    capsys.readouterr()
+
+
+def test_a_two_phase_sweep_needs_lambda_one(tiny_checkpoints, tmp_path, capsys):
+    argv = ["sweep", "--teacher", "t", "--student", "s", "--probes", str(tiny_checkpoints / "probes.jsonl"),
+            "--eval-probes", str(tiny_checkpoints / "probes.jsonl"), "--lambdas", "1.2,1.5", "--finite-budget",
+            "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert "--lambdas must hold 1.0" in capsys.readouterr().err
