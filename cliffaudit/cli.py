@@ -445,11 +445,12 @@ def fingerprint_command(paths) -> int:
     under which CI caches an audit, so new weights never reuse a stale report."""
     import hashlib
 
-    from cliffaudit.report.model import SCHEMA_VERSION, fingerprint_checkpoint, sha256_file
+    from cliffaudit.report.fingerprints import model_fingerprint
+    from cliffaudit.report.model import SCHEMA_VERSION, sha256_file
 
     inputs = []
     for path in paths:
-        files = fingerprint_checkpoint(path)
+        files = model_fingerprint(path)
         if files:
             inputs.append(files)
         elif Path(path).is_file():

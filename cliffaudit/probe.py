@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -117,13 +118,35 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+def model_files(role: str, location: str) -> tuple[str, str | None]:
+    """(the checkpoint a model's weights load from, its PEFT adapter directory or None)
+    for a checkpoint, a GGUF file (its cached conversion, converted here the first time)
+    or an adapter directory (its base, resolved the same way, and the adapter)."""
+    from cliffaudit.checkpoints import CheckpointError, adapter_base, is_adapter, is_gguf
+    from cliffaudit.gguf_conversion import converted_checkpoint
+
+    adapter = location if is_adapter(location) else None
+    try:
+        base = adapter_base(location) if adapter else location
+        if adapter and is_adapter(base):
+            raise ProbeError(f"the {role} adapter {location} has another adapter, {base}, as its base: give the "
+                             f"model the adapters were merged into")
+        return (str(converted_checkpoint(base)) if is_gguf(base) else base), adapter
+    except CheckpointError as exc:
+        raise ProbeError(f"the {role}: {exc}") from None
+
+
 def load_tokenizer(role: str, path: str, trust_remote_code: bool = False):
-    """One tokenizer from local files, or a ProbeError naming the role and the checkpoint."""
+    """One tokenizer from local files, or a ProbeError naming the role and the checkpoint.
+    An adapter directory's own tokenizer is used when it holds one (fine-tuning may add
+    tokens), else its base model's."""
     from transformers import AutoTokenizer
 
     _quiet_transformers()
+    weights, adapter = model_files(role, path)
+    source = adapter if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else weights
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=True)
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ProbeError(f"cannot load the {role} tokenizer from {path}: {' '.join(str(exc).split())[:300]}") from None
 
@@ -145,20 +168,25 @@ def load_tokenizers(teacher_path: str, student_path: str, reference_path: str | 
 
 
 def load_model(role: str, path: str, dtype: torch.dtype | None = None, trust_remote_code: bool = False,
-               device_map: str | None = None):
+               device_map: str | None = None, trainable: bool = False):
     """One model from local files, refused (ProbeError naming the checkpoint and a tensor)
     unless every weight the model has comes from the checkpoint and every tensor in the
     checkpoint is used: transformers fills a missing tensor with random values, drops an
     unexpected one and, told to, skips one of the wrong shape, and an audit of such a
     model would describe a model nobody trained. Tied weights (an output head that is the
-    embedding) are not missing; transformers' own key matching decides."""
+    embedding) are not missing; transformers' own key matching decides.
+
+    ``path`` may also be a GGUF file or a PEFT adapter directory (``model_files``). An
+    adapter is merged into its base's weights, unless ``trainable`` (the sweep trains
+    it): then the PEFT model comes back with the adapter's weights trainable."""
     from transformers import AutoModelForCausalLM
 
     _quiet_transformers()
+    weights, adapter = model_files(role, path)
     try:
         # Wrong shapes are skipped rather than raised, so that the key can be named below.
         model, info = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, trust_remote_code=trust_remote_code, device_map=device_map, local_files_only=True,
+            weights, dtype=dtype, trust_remote_code=trust_remote_code, device_map=device_map, local_files_only=True,
             output_loading_info=True, ignore_mismatched_sizes=True)
     except Exception as exc:  # a checkpoint is user input: whatever loading it raises, say which and why
         detail = " ".join(str(exc).split())[:300] or type(exc).__name__
@@ -171,7 +199,37 @@ def load_model(role: str, path: str, dtype: torch.dtype | None = None, trust_rem
                  for key, saved, expected in sorted(info.get("mismatched_keys") or (), key=lambda k: k[0])]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ProbeError(f"the {role} checkpoint {path} {problems[0]}{more}")
+        raise ProbeError(f"the {role} checkpoint {weights} {problems[0]}{more}")
+    if adapter is None:
+        return model
+    # Merged: the audit samples and scores the adapted model as one, at the base's speed.
+    return with_adapter(role, model, adapter, trainable=trainable) if trainable \
+        else with_adapter(role, model, adapter).merge_and_unload()
+
+
+def with_adapter(role: str, base, adapter_dir: str, trainable: bool = False):
+    """``base`` with the PEFT adapter in ``adapter_dir`` applied, refused (ProbeError naming
+    the adapter and a tensor) unless the adapter file holds exactly the tensors its config
+    makes: PEFT itself only warns about a missing one, which would stay at its
+    initialisation (zero for LoRA's B: the base model, silently)."""
+    from peft import PeftConfig, PeftModel
+    from peft.utils import load_peft_weights, set_peft_model_state_dict
+
+    try:
+        config = PeftConfig.from_pretrained(adapter_dir)
+        config.inference_mode = not trainable
+        model = PeftModel(base, config)
+        result = set_peft_model_state_dict(model, load_peft_weights(adapter_dir, device="cpu"))
+    except Exception as exc:  # an adapter is user input: whatever applying it raises, say which and why
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise ProbeError(f"cannot apply the {role} adapter {adapter_dir}: {detail}") from None
+    missing = [key for key in result.missing_keys if ".lora_" in key or "modules_to_save" in key]
+    problems = [f"lacks the tensor {key!r}: it would keep its initial value" for key in sorted(missing)]
+    problems += [f"holds the tensor {key!r}, which its config does not make" for key in
+                 sorted(result.unexpected_keys)]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ProbeError(f"the {role} adapter {adapter_dir} {problems[0]}{more}")
     return model
 
 
