@@ -281,8 +281,10 @@ def render_prompt(tokenizer, prompt: str | None, messages: list[dict] | None, us
 
 
 def _cache_keyword(model) -> str:
-    # transformers 5 names the KV cache argument `cache`; 4.x `past_key_values`.
-    params = inspect.signature(model.forward).parameters
+    # transformers 5 names the KV cache argument `cache`; 4.x `past_key_values`. A PEFT
+    # model's forward takes **kwargs and hands them to the model it wraps: ask that one.
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(inner.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
 

@@ -35,7 +35,10 @@ def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, P
         echo("no --from-report: auditing the training probes first")
         report = audit.run_audit(AuditSettings(teacher=settings.teacher, student=settings.student,
                                                reference=settings.reference, probes=settings.probes,
-                                               schema_path=settings.schema_path, clip=settings.clip))
+                                               schema_path=settings.schema_path, clip=settings.clip,
+                                               device=settings.device, dtype=settings.dtype,
+                                               use_chat_template=settings.use_chat_template,
+                                               chat_template_kwargs=settings.chat_template_kwargs))
         report_path = out / "audit" / "report.json"
         write_json_atomically(report.model_dump_json(indent=2) + "\n", report_path)
     band = [r.clip_band_lambda_star for r in report.classes if r.clip_band_lambda_star is not None]
@@ -91,12 +94,15 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     lock_hash = _lock(prediction, out, echo)
     _keep_locked_report(Path(prediction.report_path), prediction.report_sha256, out)
 
-    pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32", reference_path=settings.reference)
+    pair = probe.load_pair(settings.teacher, settings.student, settings.device, settings.dtype,
+                           reference_path=settings.reference)
     tokenizer, vocab = pair.tokenizer, vocabulary_from_tokenizer(pair.tokenizer)
     pad = probe.pad_id(tokenizer)
+    warm_start = trainable_student(settings, pair)
 
     def prompts_of(records, role: str):
-        return [probe.render_prompt(pair.tokenizer_of(role), r.prompt, r.messages, True, settings.chat_template_kwargs)
+        return [probe.render_prompt(pair.tokenizer_of(role), r.prompt, r.messages, settings.use_chat_template,
+                                    settings.chat_template_kwargs)
                 for r, _ in records]
 
     # Each model's own chat template, as training renders it; evaluation samples the student.
@@ -115,7 +121,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
                 bar.update(settings.steps)
                 continue
             started = time.perf_counter()
-            student = copy.deepcopy(pair.student)
+            student = copy.deepcopy(warm_start)
             run = RunSettings(lam=lam, seed=seed, steps=settings.steps, clip=settings.clip, lr=settings.lr,
                               batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens,
                               rollout_dtype=settings.rollout_dtype)
@@ -131,6 +137,33 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
             runs.append(result)
 
     return _summarise(settings, prediction, lock_hash, out, runs)
+
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]  # the attention projections (Llama, Qwen, Mistral names)
+
+
+def trainable_student(settings: SweepSettings, pair):
+    """The warm start as every run trains it (each run trains a copy): a student that is a
+    PEFT adapter trains its own adapter on its frozen base; with ``lora_rank`` a new LoRA
+    adapter on the attention projections trains; otherwise every weight trains, in float32
+    (the frozen models keep their precision: only what trains needs an optimizer's digits)."""
+    from cliffaudit.checkpoints import is_adapter
+
+    if is_adapter(settings.student):
+        model = probe.load_model("student", settings.student, probe.resolve_dtype(settings.dtype, pair.device),
+                                 trainable=True)
+        return model.to(pair.device).eval()
+    student = copy.deepcopy(pair.student)
+    if settings.lora_rank is None:
+        student.float()
+        for p in student.parameters():
+            p.requires_grad_(True)  # a copy of the frozen reference starts frozen too
+        return student
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, lora_dropout=0.0,
+                        target_modules=LORA_TARGETS)
+    return get_peft_model(student, config).eval()
 
 
 def _seeds(settings: SweepSettings) -> range:

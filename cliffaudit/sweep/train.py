@@ -62,9 +62,11 @@ def train_run(student, teacher, reference, pad_id: int, eos_id: int,
     rng = random.Random(settings.seed)
     for p in [*teacher.parameters(), *reference.parameters()]:
         p.requires_grad_(False)  # frozen: no gradients through the teacher or the reference
-    for p in student.parameters():
-        p.requires_grad_(True)  # a copy of the frozen reference starts frozen too
-    optimizer = torch.optim.AdamW(student.parameters(), lr=settings.lr, weight_decay=0.0)
+    # The caller decides what trains: every weight of a full student, a LoRA student's adapter.
+    trained = [p for p in student.parameters() if p.requires_grad]
+    if not trained:
+        raise ValueError("the student has no trainable weights")
+    optimizer = torch.optim.AdamW(trained, lr=settings.lr, weight_decay=0.0)
     for step in range(settings.steps):
         picked = [rng.randrange(count) for _ in range(settings.batch_size)]
         seeds = [rng.getrandbits(62) for _ in picked]
