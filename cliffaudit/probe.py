@@ -343,14 +343,9 @@ def _sample(models, next_logits, prompts, seeds, max_new_tokens: int, eos_id: in
     last = []
     for model, model_prompts in zip(models, prompts):
         device = input_device(model)
-        ids, mask = left_pad(model_prompts, pad_id, device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache_kw = _cache_keyword(model)
-        # Only the last prompt column's logits are needed: none for the rest of the prompt.
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-        states.append([device, mask, positions[:, -1:] + 1, cache_kw, out[cache_kw] if cache_kw in out
-                       else out.get("past_key_values")])
-        last.append(out.logits[:, -1, :])
+        prefill = prefill_prompts(model, model_prompts, pad_id, device)
+        states.append([device, prefill.mask, prefill.next_position, prefill.cache_keyword, prefill.cache])
+        last.append(prefill.last_logits)
     outputs: list[list[int]] = [[] for _ in seeds]
     finished = [False] * len(seeds)
     for _ in range(max_new_tokens):
@@ -415,23 +410,70 @@ def _unpack_rows(packed: torch.Tensor, vocab_size: int) -> torch.Tensor:
 
 
 
-def teacher_forced_logits(model, prompts, outputs, pad_id, device) -> tuple[torch.Tensor, int]:
-    """Teacher-forced logits [batch, width, V] covering every output position, one forward per batch.
+@dataclass
+class Prefill:
+    """A batch's prompts run through a model: the logits after each row's prompt (which
+    predict its first output token), the KV cache, the prompts' attention mask and the
+    position each row continues at."""
 
-    Keeps the autograd graph when called with gradients on (the sweep trains
-    through it); the audit calls it under ``no_grad``.
+    last_logits: torch.Tensor  # [rows, V]
+    cache: object
+    cache_keyword: str
+    mask: torch.Tensor  # [rows, prompt width], left-padded
+    next_position: torch.Tensor  # [rows, 1]
 
-    Rows are left-padded, so every output ends at the last column; only the last
-    ``width = longest output + 1`` columns are computed (``logits_to_keep``), never
-    the prompt's: a long prompt costs no vocabulary-sized memory. Sample i's token j
-    is predicted by column ``width - 1 - len(output_i) + j``.
-    """
-    rows = [p + o for p, o in zip(prompts, outputs)]
-    ids, mask = left_pad(rows, pad_id, device)
+
+def prefill_prompts(model, prompts: list[list[int]], pad_id: int, device) -> Prefill:
+    """Each distinct prompt of the batch runs once and its KV cache is copied to every row
+    that has it: an audit draws several samples per record, and at a real model's prompt
+    length (200 tokens against answers of 50) the prompts were most of the work of
+    sampling and of scoring. Only the last prompt column's logits are computed."""
+    distinct: dict[tuple[int, ...], int] = {}
+    rows = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+    ids, mask = left_pad([list(p) for p in distinct], pad_id, device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    width = max(len(o) for o in outputs) + 1
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width).logits
-    return logits, width
+    cache_kw = _cache_keyword(model)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = out[cache_kw] if cache_kw in out else out.get("past_key_values")
+    if rows != list(range(len(distinct))):
+        index = torch.tensor(rows, dtype=torch.long, device=device)
+        cache.reorder_cache(index)  # beam search's reordering: any rows, repeats included
+        return Prefill(out.logits[index, -1, :], cache, cache_kw, mask[index], positions[index, -1:] + 1)
+    return Prefill(out.logits[:, -1, :], cache, cache_kw, mask, positions[:, -1:] + 1)
+
+
+def right_pad(rows: list[list[int]], width: int, pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask, [rows, width], each row from the left edge."""
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.tensor(row[:width], dtype=torch.long)
+        mask[i, :len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def teacher_forced_logits(model, prompts, outputs, pad_id, device) -> torch.Tensor:
+    """Teacher-forced logits [batch, width, V], ``width`` the longest output: column j of
+    row i predicts output i's token j (columns past an output's end are padding).
+
+    Keeps the autograd graph when called with gradients on (the sweep trains through
+    it, the prompts' KV cache included); the audit calls it under ``no_grad``.
+
+    The prompts run first (``prefill_prompts``: each distinct one once, which gives the
+    logits of every output's first token), then the outputs, right-padded, on their KV
+    cache: no logits are computed for the prompts, so a long prompt costs no
+    vocabulary-sized memory, and a record's samples share one pass over its prompt.
+    """
+    prefill = prefill_prompts(model, prompts, pad_id, device)
+    width = max(len(o) for o in outputs)
+    if width <= 1:
+        return prefill.last_logits[:, None, :]
+    # Every output token but the last predicts the next one; the prompt's end predicts the first.
+    ids, mask = right_pad([o[:-1] for o in outputs], width - 1, pad_id, device)
+    positions = prefill.next_position + torch.arange(width - 1, device=device)
+    out = model(input_ids=ids, attention_mask=torch.cat([prefill.mask, mask], dim=1), position_ids=positions,
+                use_cache=True, **{prefill.cache_keyword: prefill.cache})
+    return torch.cat([prefill.last_logits[:, None, :], out.logits], dim=1)
 
 
 CURVES = ("tail", "pull")  # what ``score`` computes over the lambda grid, besides the masses
@@ -473,19 +515,19 @@ def score(pair: ModelPair, prompts: list[list[int]] | dict[str, list[list[int]]]
     device = pair.device
     pad = pad_id(pair.tokenizer)
     prompt_of = prompts if isinstance(prompts, dict) else dict.fromkeys(("teacher", "student", "reference"), prompts)
-    teacher_logits, width = teacher_forced_logits(pair.teacher, prompt_of["teacher"], outputs, pad,
-                                                  input_device(pair.teacher))
+    teacher_logits = teacher_forced_logits(pair.teacher, prompt_of["teacher"], outputs, pad,
+                                           input_device(pair.teacher))
     # The models may sit on different devices; the masses are computed on the teacher's.
     student_logits = teacher_forced_logits(pair.student, prompt_of["student"], outputs, pad,
-                                           input_device(pair.student))[0].to(device)
+                                           input_device(pair.student)).to(device)
     # The warm start as reference is the student, with the student's tokenizer: same prompt, same logits.
     reference_logits = student_logits if not pair.separate_reference else teacher_forced_logits(
-        pair.reference, prompt_of["reference"], outputs, pad, input_device(pair.reference))[0].to(device)
+        pair.reference, prompt_of["reference"], outputs, pad, input_device(pair.reference)).to(device)
 
-    # One row per contract position of every sample: which sample, which output position, which logits column.
+    # One row per contract position of every sample: which sample, which output position (its logits column).
     sample_of = np.repeat(np.arange(len(lengths)), lengths)
     position_of = np.concatenate([np.arange(n) for n in lengths])
-    column_of = width - 1 - np.array([len(o) for o in outputs])[sample_of] + position_of
+    column_of = position_of
     mask_rows = np.concatenate([seq.mask_index.astype(np.int64) for seq in contract.sequences])
     packed = torch.from_numpy(contract.packed_masks).to(device)
     lam = torch.tensor(lambdas if curve else [], dtype=torch.float32, device=device)

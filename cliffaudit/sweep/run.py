@@ -155,10 +155,7 @@ def trainable_student(settings: SweepSettings, pair):
         return model.to(pair.device).eval()
     student = copy.deepcopy(pair.student)
     if settings.lora_rank is None:
-        student.float()
-        for p in student.parameters():
-            p.requires_grad_(True)  # a copy of the frozen reference starts frozen too
-        return student
+        return student.float()
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, lora_dropout=0.0,

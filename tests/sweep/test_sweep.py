@@ -88,7 +88,7 @@ def test_what_trains_full_weights_a_new_lora_or_the_students_own_adapter(tiny_ch
     common = dict(teacher=str(tiny_checkpoints / "teacher"), probes="p", eval_probes="p", lambdas=[1.0])
 
     full = trainable_student(SweepSettings(student=str(tiny_checkpoints / "student"), **common), pair)
-    assert all(p.requires_grad and p.dtype == torch.float32 for p in full.parameters())
+    assert full is not pair.student and all(p.dtype == torch.float32 for p in full.parameters())
     lora = trainable_student(SweepSettings(student=str(tiny_checkpoints / "student"), lora_rank=2, **common), pair)
     trained = {name for name, p in lora.named_parameters() if p.requires_grad}
     assert trained and all("lora_" in name for name in trained)
