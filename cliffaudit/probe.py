@@ -202,9 +202,9 @@ def load_model(role: str, path: str, dtype: torch.dtype | None = None, trust_rem
         raise ProbeError(f"the {role} checkpoint {weights} {problems[0]}{more}")
     if adapter is None:
         return model
+    adapted = with_adapter(role, model, adapter, trainable)
     # Merged: the audit samples and scores the adapted model as one, at the base's speed.
-    return with_adapter(role, model, adapter, trainable=trainable) if trainable \
-        else with_adapter(role, model, adapter).merge_and_unload()
+    return adapted if trainable else adapted.merge_and_unload()
 
 
 def with_adapter(role: str, base, adapter_dir: str, trainable: bool = False):
