@@ -326,16 +326,35 @@ def gguf_problem(path: Path) -> str | None:
     header, metadata and tensor table against the file's size, memory-mapped); None when
     it can."""
     try:
-        import gguf
+        import gguf  # noqa: F401
     except ImportError:
         return "reading GGUF files needs the gguf package: pip install 'cliffaudit[audit]'"
+    return _read_gguf(str(path.resolve()), path.stat().st_mtime_ns)[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _read_gguf(path: str, modified: int) -> tuple[str | None, dict]:
+    """(why the GGUF file cannot be loaded or None, the sizes its metadata gives as
+    config.json names them), read once per file and modification: the checks ask for
+    each role, and the reader takes seconds on a 49k vocabulary."""
+    import gguf
+
     try:
         reader = gguf.GGUFReader(path)
     except Exception as exc:  # the file is user input: whatever the reader raises says why
-        return f"not a readable GGUF file ({' '.join(str(exc).split())[:200] or type(exc).__name__})"
+        return f"not a readable GGUF file ({' '.join(str(exc).split())[:200] or type(exc).__name__})", {}
     if not reader.tensors:
-        return "a GGUF file without tensors"
-    return None
+        return "a GGUF file without tensors", {}
+
+    def value(key: str):
+        field = reader.fields.get(key)
+        return field.contents() if field is not None else None
+
+    architecture = value("general.architecture")
+    tokens = reader.fields.get("tokenizer.ggml.tokens")
+    config = {"vocab_size": value(f"{architecture}.vocab_size") or (len(tokens.data) if tokens else None),
+              "max_position_embeddings": value(f"{architecture}.context_length")}
+    return None, {key: int(v) for key, v in config.items() if isinstance(v, int)}
 
 
 # torch.save's legacy (pre-zip) format opens with a pickled magic number.
@@ -487,8 +506,10 @@ def check_sweep_settings(settings) -> None:
     if last > MAX_SEED:
         raise AuditInputError(f"--first-seed {settings.first_seed} with --seeds {settings.seeds}: seeds up to {last}, "
                               f"past the largest seed {MAX_SEED}")
-    if settings.rollout_dtype is not None and settings.rollout_dtype not in DTYPE_NAMES:
-        raise AuditInputError(f"--rollout-dtype must be one of {', '.join(DTYPE_NAMES)}; got {settings.rollout_dtype!r}")
+    for option, name in (("--rollout-dtype", settings.rollout_dtype), ("--dtype", settings.dtype)):
+        if name is not None and name not in DTYPE_NAMES:
+            raise AuditInputError(f"{option} must be one of {', '.join(DTYPE_NAMES)}; got {name!r}")
+    check_device_name(settings.device)
     check_chat_template_kwargs(settings.chat_template_kwargs)
 
 
@@ -500,7 +521,7 @@ def model_config(location: str) -> dict:
         if is_adapter(location):
             location = adapter_base(location)
         if is_gguf(location):
-            return _gguf_config(str(Path(location).resolve()), Path(location).stat().st_mtime_ns)
+            return _read_gguf(str(Path(location).resolve()), Path(location).stat().st_mtime_ns)[1]
     except (CheckpointError, OSError):
         return {}
     folder = resolve_checkpoint(location)
@@ -509,30 +530,6 @@ def model_config(location: str) -> dict:
     except (OSError, ValueError):
         return {}
     return config if isinstance(config, dict) else {}
-
-
-@functools.lru_cache(maxsize=8)
-def _gguf_config(path: str, modified: int) -> dict:
-    """The sizes a GGUF file's metadata gives, as config.json names them (read once per
-    file and modification: each check asks, and the reader takes seconds on a 49k vocabulary)."""
-    import gguf
-
-    try:
-        reader = gguf.GGUFReader(path)
-    except Exception:  # gguf_problem has named it
-        return {}
-
-    def value(key: str):
-        field = reader.fields.get(key)
-        return field.contents() if field is not None else None
-
-    architecture = value("general.architecture")
-    tokens = reader.fields.get("tokenizer.ggml.tokens")
-    config = {"vocab_size": value(f"{architecture}.vocab_size") or (len(tokens.data) if tokens else None),
-              "max_position_embeddings": value(f"{architecture}.context_length")}
-    return {key: int(v) for key, v in config.items() if isinstance(v, int)}
-
-
 
 
 def vocabulary_size(config: dict) -> int | None:
