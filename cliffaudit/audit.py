@@ -44,10 +44,10 @@ from cliffaudit.report import (
     Reachability,
     RolloutPoint,
     RunInfo,
-    fingerprint_checkpoint,
     finite_or_none,
     sha256_file,
 )
+from cliffaudit.report.fingerprints import model_fingerprint
 
 # Thresholds of the preconditions (docs/audit.md).
 CALIBRATION_GAP = preconditions.CALIBRATION_GAP  # |predicted - observed| sequence validity, per model
@@ -652,8 +652,8 @@ def run_audit(settings: AuditSettings, out_dir: str | Path | None = None,
                             f"({settings.max_new_tokens}) before end-of-sequence; they count as not strictly valid")
 
     fingerprints = Fingerprints(
-        teacher=fingerprint_checkpoint(settings.teacher), student=fingerprint_checkpoint(settings.student),
-        reference=fingerprint_checkpoint(settings.reference) if settings.reference else None,
+        teacher=model_fingerprint(settings.teacher), student=model_fingerprint(settings.student),
+        reference=model_fingerprint(settings.reference) if settings.reference else None,
         probes=sha256_file(Path(settings.probes)),
         schema_file=schema_fingerprint(settings.schema_path) if settings.schema_path else None)
     examples = _examples(student, records, contract, "student") + _examples(teacher, records, contract, "teacher")

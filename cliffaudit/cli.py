@@ -505,11 +505,12 @@ def fingerprint_command(paths) -> int:
     """
     import hashlib
 
-    from cliffaudit.report.model import SCHEMA_VERSION, fingerprint_checkpoint, sha256_file
+    from cliffaudit.report.fingerprints import model_fingerprint
+    from cliffaudit.report.model import SCHEMA_VERSION, sha256_file
 
     inputs = []
     for path in paths:
-        files = fingerprint_checkpoint(path)
+        files = model_fingerprint(path)
         if files:
             inputs.append(files)
         elif Path(path).is_file():
@@ -606,7 +607,15 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
               help="How outputs that parse are scored against the eval records' targets.")
 @click.option("--rollout-dtype", help="Sample rollouts in this precision (e.g. bfloat16) against fp32 training.")
 @click.option("--chat-template-kwargs", "chat_template_kwargs", callback=_json_object, default=None,
-              help="JSON object passed to the chat template, as for `cliffaudit audit`.")
+              help="JSON object passed to the chat template, as for `cliffaudit audit` [default: the audit's].")
+@click.option("--chat-template/--no-chat-template", "use_chat_template", default=None,
+              help="Render prompts with each model's chat template [default: as the audit did; else with].")
+@click.option("--device", help="As for `cliffaudit audit` [default: the audit's, else auto].")
+@click.option("--dtype", help="The models' precision, as for `cliffaudit audit` [default: the audit's, else auto]; "
+                              "a student that trains all its weights trains in float32.")
+@click.option("--lora-rank", type=click.IntRange(min=1),
+              help="Train a new LoRA adapter of this rank on the student's attention projections instead of all its "
+                   "weights (a student that is a PEFT adapter always trains its own adapter).")
 @click.option("--from-report", type=click.Path(dir_okay=False), help="Lock this audit's prediction instead of auditing.")
 @click.option("--finite-budget", is_flag=True, default=False,
               help="Two phases: train the lambda = 1 runs, lock the onset predicted at this budget from them "
@@ -616,8 +625,8 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_config_defaults, is_eager=True,
               expose_value=False, help="YAML file of these options (keys as the flags, without --); flags win.")
 def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, first_seed, steps, clip, lr,
-                  batch_size, max_new_tokens, eval_samples, task, rollout_dtype, chat_template_kwargs, from_report,
-                  finite_budget, out_dir) -> int:
+                  batch_size, max_new_tokens, eval_samples, task, rollout_dtype, chat_template_kwargs, use_chat_template,
+                  device, dtype, lora_rank, from_report, finite_budget, out_dir) -> int:
     """Train short G-OPD runs over a lambda grid and test the locked prediction.
 
     The verdict is consistent, inconsistent (with the way it misses) or undecided:
@@ -634,14 +643,15 @@ def sweep_command(teacher, student, reference, probes, eval_probes, schema_path,
 
     try:
         grid = parse_lambdas(lambdas)
+        rendering = _sweep_rendering(from_report, device, dtype, use_chat_template, chat_template_kwargs)
         settings = _settings(SweepSettings, teacher=teacher, student=student, reference=reference, probes=probes,
                                  eval_probes=eval_probes,
                                  schema_path=schema_path, lambdas=grid, seeds=seeds, first_seed=first_seed, steps=steps,
                                  clip=clip, lr=lr,
                                  batch_size=batch_size, max_new_tokens=max_new_tokens,
                                  eval_samples_per_prompt=eval_samples, task=task, rollout_dtype=rollout_dtype,
-                                 chat_template_kwargs=chat_template_kwargs or {},
-                                 from_report=from_report, finite_budget=finite_budget)
+                                 lora_rank=lora_rank, from_report=from_report, finite_budget=finite_budget,
+                                 **rendering)
         report = run_sweep(settings, Path(out_dir), echo=click.echo)
     except (InputError, ValueError) as exc:
         raise BadInput(str(exc)) from None
@@ -649,6 +659,32 @@ def sweep_command(teacher, student, reference, probes, eval_probes, schema_path,
     click.echo(summary(report))
     click.echo(f"wrote {Path(out_dir) / 'sweep.json'} and {Path(out_dir) / 'sweep.html'}")
     return EXIT_OK
+
+
+def _sweep_rendering(from_report, device, dtype, use_chat_template, chat_template_kwargs) -> dict:
+    """The sweep's device, precision and prompt rendering: as given, else as the audit it
+    tests had them (with --from-report), else the defaults. A rendering other than the
+    audit's is refused: the sweep would train on prompts the prediction never saw."""
+    audited = None
+    if from_report:
+        from cliffaudit.report.load import ReportError, load_report
+
+        try:
+            audited = load_report(Path(from_report)).settings
+        except (OSError, ReportError, ValueError) as exc:
+            raise BadInput(f"--from-report {from_report}: {' '.join(str(exc).split())[:200]}") from None
+    chosen = {"device": device, "dtype": dtype, "use_chat_template": use_chat_template,
+              "chat_template_kwargs": chat_template_kwargs}
+    for field, value in chosen.items():
+        if value is None:
+            chosen[field] = getattr(audited, field) if audited else \
+                {} if field == "chat_template_kwargs" else _default(SweepSettings, field)
+    if audited and (chosen["use_chat_template"], chosen["chat_template_kwargs"]) != \
+            (audited.use_chat_template, audited.chat_template_kwargs):
+        raise BadInput(f"--from-report {from_report}: the audit rendered its prompts "
+                       f"{'with' if audited.use_chat_template else 'without'} the chat template "
+                       f"(kwargs {json.dumps(audited.chat_template_kwargs)}); the sweep must render them as it did")
+    return chosen
 
 
 def _without_option(argv: list[str], name: str) -> list[str]:

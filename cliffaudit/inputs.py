@@ -10,6 +10,7 @@ tokenizer and before the models.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
+from cliffaudit.checkpoints import ADAPTER_CONFIG, CheckpointError, adapter_base, is_adapter, is_gguf
 from cliffaudit.contract import ContractSchemaError, load_contract_schema
 from cliffaudit.errors import InputError
 from cliffaudit.report import same_file, sha256_file
@@ -299,14 +301,18 @@ def check_checkpoints(teacher: str, student: str, reference: str | None) -> None
             check_checkpoint(option, location)
 
 
-def check_checkpoint(option: str, location: str) -> None:
+def check_checkpoint(option: str, location: str, adapter_allowed: bool = True) -> None:
     """A checkpoint directory whose files can be loaded: config.json parses, the weights
     a sharded index names are there, every safetensors file's header matches its size,
     and a pickled ``pytorch_model*.bin`` (read only when there are no safetensors) is a
     torch archive (a truncated, corrupted or missing download is found here, not after
     the other models have loaded). A hub id is accepted only when the local Hugging Face
     cache holds it: the audit never downloads. Missing or unexpected tensors are found
-    when the model loads (``probe.load_model``), by transformers' own key matching."""
+    when the model loads (``probe.load_model``), by transformers' own key matching.
+
+    A GGUF file must read as one (its header, metadata and tensor table); a PEFT adapter
+    directory needs a readable ``adapter_config.json``, its weights, and a base model
+    that passes these checks itself (``checkpoints.adapter_base`` finds it)."""
     path = Path(location)
     try:
         path.stat()
@@ -317,8 +323,18 @@ def check_checkpoint(option: str, location: str) -> None:
                               f"must already be in the local Hugging Face cache)") from None
     except OSError as exc:  # e.g. a name longer than the file system takes
         raise AuditInputError(f"{option} {location}: cannot read: {exc.strerror or exc}") from None
+    if is_gguf(path):
+        problem = gguf_problem(path)
+        if problem:
+            raise AuditInputError(f"{option} {location}: {problem}")
+        return
     if not path.is_dir():
-        raise AuditInputError(f"{option} {location}: not a checkpoint directory")
+        raise AuditInputError(f"{option} {location}: not a checkpoint directory, a GGUF file or a PEFT adapter")
+    if is_adapter(path):
+        if not adapter_allowed:
+            raise AuditInputError(f"{option} {location}: an adapter cannot be another adapter's base")
+        _check_adapter(option, path)
+        return
     config = path / "config.json"
     if not config.is_file():
         raise AuditInputError(f"{option} {location}: not a checkpoint directory (no config.json)")
@@ -340,6 +356,60 @@ def check_checkpoint(option: str, location: str) -> None:
         if not _is_torch_archive(file):
             raise AuditInputError(f"{file}: not a PyTorch checkpoint (neither torch.save's zip archive nor its "
                                   f"legacy pickle): truncated or corrupted")
+
+
+def _check_adapter(option: str, path: Path) -> None:
+    try:
+        base = adapter_base(path)
+    except CheckpointError as exc:
+        raise AuditInputError(f"{option} {path}: {exc}") from None
+    weights = [path / name for name in ("adapter_model.safetensors", "adapter_model.bin") if (path / name).is_file()]
+    if not weights:
+        raise AuditInputError(f"{option} {path}: a PEFT adapter without its weights (adapter_model.safetensors)")
+    if weights[0].suffix == ".safetensors":
+        problem = safetensors_problem(weights[0])
+        if problem:
+            raise AuditInputError(f"{weights[0]}: {problem}")
+    elif not _is_torch_archive(weights[0]):
+        raise AuditInputError(f"{weights[0]}: not a PyTorch checkpoint: truncated or corrupted")
+    check_checkpoint(f"{option} {path}: its base model ({ADAPTER_CONFIG}'s base_model_name_or_path)", base,
+                     adapter_allowed=False)
+
+
+def gguf_problem(path: Path) -> str | None:
+    """Why a GGUF file cannot be loaded, from reading it with the ``gguf`` package (its
+    header, metadata and tensor table against the file's size, memory-mapped); None when
+    it can."""
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        return "reading GGUF files needs the gguf package: pip install 'cliffaudit[audit]'"
+    return _read_gguf(str(path.resolve()), path.stat().st_mtime_ns)[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _read_gguf(path: str, modified: int) -> tuple[str | None, dict]:
+    """(why the GGUF file cannot be loaded or None, the sizes its metadata gives as
+    config.json names them), read once per file and modification: the checks ask for
+    each role, and the reader takes seconds on a 49k vocabulary."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(path)
+    except Exception as exc:  # the file is user input: whatever the reader raises says why
+        return f"not a readable GGUF file ({' '.join(str(exc).split())[:200] or type(exc).__name__})", {}
+    if not reader.tensors:
+        return "a GGUF file without tensors", {}
+
+    def value(key: str):
+        field = reader.fields.get(key)
+        return field.contents() if field is not None else None
+
+    architecture = value("general.architecture")
+    tokens = reader.fields.get("tokenizer.ggml.tokens")
+    config = {"vocab_size": value(f"{architecture}.vocab_size") or (len(tokens.data) if tokens else None),
+              "max_position_embeddings": value(f"{architecture}.context_length")}
+    return None, {key: int(v) for key, v in config.items() if isinstance(v, int)}
 
 
 # torch.save's legacy (pre-zip) format opens with a pickled magic number.
@@ -491,13 +561,24 @@ def check_sweep_settings(settings) -> None:
     if last > MAX_SEED:
         raise AuditInputError(f"--first-seed {settings.first_seed} with --seeds {settings.seeds}: seeds up to {last}, "
                               f"past the largest seed {MAX_SEED}")
-    if settings.rollout_dtype is not None and settings.rollout_dtype not in DTYPE_NAMES:
-        raise AuditInputError(f"--rollout-dtype must be one of {', '.join(DTYPE_NAMES)}; got {settings.rollout_dtype!r}")
+    for option, name in (("--rollout-dtype", settings.rollout_dtype), ("--dtype", settings.dtype)):
+        if name is not None and name not in DTYPE_NAMES:
+            raise AuditInputError(f"{option} must be one of {', '.join(DTYPE_NAMES)}; got {name!r}")
+    check_device_name(settings.device)
     check_chat_template_kwargs(settings.chat_template_kwargs)
 
 
 def model_config(location: str) -> dict:
-    """A checkpoint's config.json (a hub id's from the local cache); empty when unreadable."""
+    """A checkpoint's config.json (a hub id's from the local cache, an adapter's base's,
+    a GGUF file's conversion's, or before its conversion the sizes its metadata gives);
+    empty when unreadable."""
+    try:
+        if is_adapter(location):
+            location = adapter_base(location)
+        if is_gguf(location):
+            return _read_gguf(str(Path(location).resolve()), Path(location).stat().st_mtime_ns)[1]
+    except (CheckpointError, OSError):
+        return {}
     folder = resolve_checkpoint(location)
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8")) if folder else {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -117,13 +118,35 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+def model_files(role: str, location: str) -> tuple[str, str | None]:
+    """(the checkpoint a model's weights load from, its PEFT adapter directory or None)
+    for a checkpoint, a GGUF file (its cached conversion, converted here the first time)
+    or an adapter directory (its base, resolved the same way, and the adapter)."""
+    from cliffaudit.checkpoints import CheckpointError, adapter_base, is_adapter, is_gguf
+    from cliffaudit.gguf_conversion import converted_checkpoint
+
+    adapter = location if is_adapter(location) else None
+    try:
+        base = adapter_base(location) if adapter else location
+        if adapter and is_adapter(base):
+            raise ProbeError(f"the {role} adapter {location} has another adapter, {base}, as its base: give the "
+                             f"model the adapters were merged into")
+        return (str(converted_checkpoint(base)) if is_gguf(base) else base), adapter
+    except CheckpointError as exc:
+        raise ProbeError(f"the {role}: {exc}") from None
+
+
 def load_tokenizer(role: str, path: str, trust_remote_code: bool = False):
-    """One tokenizer from local files, or a ProbeError naming the role and the checkpoint."""
+    """One tokenizer from local files, or a ProbeError naming the role and the checkpoint.
+    An adapter directory's own tokenizer is used when it holds one (fine-tuning may add
+    tokens), else its base model's."""
     from transformers import AutoTokenizer
 
     _quiet_transformers()
+    weights, adapter = model_files(role, path)
+    source = adapter if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else weights
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=True)
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ProbeError(f"cannot load the {role} tokenizer from {path}: {' '.join(str(exc).split())[:300]}") from None
 
@@ -145,20 +168,25 @@ def load_tokenizers(teacher_path: str, student_path: str, reference_path: str | 
 
 
 def load_model(role: str, path: str, dtype: torch.dtype | None = None, trust_remote_code: bool = False,
-               device_map: str | None = None):
+               device_map: str | None = None, trainable: bool = False):
     """One model from local files, refused (ProbeError naming the checkpoint and a tensor)
     unless every weight the model has comes from the checkpoint and every tensor in the
     checkpoint is used: transformers fills a missing tensor with random values, drops an
     unexpected one and, told to, skips one of the wrong shape, and an audit of such a
     model would describe a model nobody trained. Tied weights (an output head that is the
-    embedding) are not missing; transformers' own key matching decides."""
+    embedding) are not missing; transformers' own key matching decides.
+
+    ``path`` may also be a GGUF file or a PEFT adapter directory (``model_files``). An
+    adapter is merged into its base's weights, unless ``trainable`` (the sweep trains
+    it): then the PEFT model comes back with the adapter's weights trainable."""
     from transformers import AutoModelForCausalLM
 
     _quiet_transformers()
+    weights, adapter = model_files(role, path)
     try:
         # Wrong shapes are skipped rather than raised, so that the key can be named below.
         model, info = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, trust_remote_code=trust_remote_code, device_map=device_map, local_files_only=True,
+            weights, dtype=dtype, trust_remote_code=trust_remote_code, device_map=device_map, local_files_only=True,
             output_loading_info=True, ignore_mismatched_sizes=True)
     except Exception as exc:  # a checkpoint is user input: whatever loading it raises, say which and why
         detail = " ".join(str(exc).split())[:300] or type(exc).__name__
@@ -171,7 +199,37 @@ def load_model(role: str, path: str, dtype: torch.dtype | None = None, trust_rem
                  for key, saved, expected in sorted(info.get("mismatched_keys") or (), key=lambda k: k[0])]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ProbeError(f"the {role} checkpoint {path} {problems[0]}{more}")
+        raise ProbeError(f"the {role} checkpoint {weights} {problems[0]}{more}")
+    if adapter is None:
+        return model
+    adapted = with_adapter(role, model, adapter, trainable)
+    # Merged: the audit samples and scores the adapted model as one, at the base's speed.
+    return adapted if trainable else adapted.merge_and_unload()
+
+
+def with_adapter(role: str, base, adapter_dir: str, trainable: bool = False):
+    """``base`` with the PEFT adapter in ``adapter_dir`` applied, refused (ProbeError naming
+    the adapter and a tensor) unless the adapter file holds exactly the tensors its config
+    makes: PEFT itself only warns about a missing one, which would stay at its
+    initialisation (zero for LoRA's B: the base model, silently)."""
+    from peft import PeftConfig, PeftModel
+    from peft.utils import load_peft_weights, set_peft_model_state_dict
+
+    try:
+        config = PeftConfig.from_pretrained(adapter_dir)
+        config.inference_mode = not trainable
+        model = PeftModel(base, config)
+        result = set_peft_model_state_dict(model, load_peft_weights(adapter_dir, device="cpu"))
+    except Exception as exc:  # an adapter is user input: whatever applying it raises, say which and why
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise ProbeError(f"cannot apply the {role} adapter {adapter_dir}: {detail}") from None
+    missing = [key for key in result.missing_keys if ".lora_" in key or "modules_to_save" in key]
+    problems = [f"lacks the tensor {key!r}: it would keep its initial value" for key in sorted(missing)]
+    problems += [f"holds the tensor {key!r}, which its config does not make" for key in
+                 sorted(result.unexpected_keys)]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ProbeError(f"the {role} adapter {adapter_dir} {problems[0]}{more}")
     return model
 
 
@@ -223,8 +281,10 @@ def render_prompt(tokenizer, prompt: str | None, messages: list[dict] | None, us
 
 
 def _cache_keyword(model) -> str:
-    # transformers 5 names the KV cache argument `cache`; 4.x `past_key_values`.
-    params = inspect.signature(model.forward).parameters
+    # transformers 5 names the KV cache argument `cache`; 4.x `past_key_values`. A PEFT
+    # model's forward takes **kwargs and hands them to the model it wraps: ask that one.
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(inner.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
 
@@ -283,14 +343,9 @@ def _sample(models, next_logits, prompts, seeds, max_new_tokens: int, eos_id: in
     last = []
     for model, model_prompts in zip(models, prompts):
         device = input_device(model)
-        ids, mask = left_pad(model_prompts, pad_id, device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache_kw = _cache_keyword(model)
-        # Only the last prompt column's logits are needed: none for the rest of the prompt.
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-        states.append([device, mask, positions[:, -1:] + 1, cache_kw, out[cache_kw] if cache_kw in out
-                       else out.get("past_key_values")])
-        last.append(out.logits[:, -1, :])
+        prefill = prefill_prompts(model, model_prompts, pad_id, device)
+        states.append([device, prefill.mask, prefill.next_position, prefill.cache_keyword, prefill.cache])
+        last.append(prefill.last_logits)
     outputs: list[list[int]] = [[] for _ in seeds]
     finished = [False] * len(seeds)
     for _ in range(max_new_tokens):
@@ -355,23 +410,70 @@ def _unpack_rows(packed: torch.Tensor, vocab_size: int) -> torch.Tensor:
 
 
 
-def teacher_forced_logits(model, prompts, outputs, pad_id, device) -> tuple[torch.Tensor, int]:
-    """Teacher-forced logits [batch, width, V] covering every output position, one forward per batch.
+@dataclass
+class Prefill:
+    """A batch's prompts run through a model: the logits after each row's prompt (which
+    predict its first output token), the KV cache, the prompts' attention mask and the
+    position each row continues at."""
 
-    Keeps the autograd graph when called with gradients on (the sweep trains
-    through it); the audit calls it under ``no_grad``.
+    last_logits: torch.Tensor  # [rows, V]
+    cache: object
+    cache_keyword: str
+    mask: torch.Tensor  # [rows, prompt width], left-padded
+    next_position: torch.Tensor  # [rows, 1]
 
-    Rows are left-padded, so every output ends at the last column; only the last
-    ``width = longest output + 1`` columns are computed (``logits_to_keep``), never
-    the prompt's: a long prompt costs no vocabulary-sized memory. Sample i's token j
-    is predicted by column ``width - 1 - len(output_i) + j``.
-    """
-    rows = [p + o for p, o in zip(prompts, outputs)]
-    ids, mask = left_pad(rows, pad_id, device)
+
+def prefill_prompts(model, prompts: list[list[int]], pad_id: int, device) -> Prefill:
+    """Each distinct prompt of the batch runs once and its KV cache is copied to every row
+    that has it: an audit draws several samples per record, and at a real model's prompt
+    length (200 tokens against answers of 50) the prompts were most of the work of
+    sampling and of scoring. Only the last prompt column's logits are computed."""
+    distinct: dict[tuple[int, ...], int] = {}
+    rows = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+    ids, mask = left_pad([list(p) for p in distinct], pad_id, device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    width = max(len(o) for o in outputs) + 1
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width).logits
-    return logits, width
+    cache_kw = _cache_keyword(model)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = out[cache_kw] if cache_kw in out else out.get("past_key_values")
+    if rows != list(range(len(distinct))):
+        index = torch.tensor(rows, dtype=torch.long, device=device)
+        cache.reorder_cache(index)  # beam search's reordering: any rows, repeats included
+        return Prefill(out.logits[index, -1, :], cache, cache_kw, mask[index], positions[index, -1:] + 1)
+    return Prefill(out.logits[:, -1, :], cache, cache_kw, mask, positions[:, -1:] + 1)
+
+
+def right_pad(rows: list[list[int]], width: int, pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask, [rows, width], each row from the left edge."""
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.tensor(row[:width], dtype=torch.long)
+        mask[i, :len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def teacher_forced_logits(model, prompts, outputs, pad_id, device) -> torch.Tensor:
+    """Teacher-forced logits [batch, width, V], ``width`` the longest output: column j of
+    row i predicts output i's token j (columns past an output's end are padding).
+
+    Keeps the autograd graph when called with gradients on (the sweep trains through
+    it, the prompts' KV cache included); the audit calls it under ``no_grad``.
+
+    The prompts run first (``prefill_prompts``: each distinct one once, which gives the
+    logits of every output's first token), then the outputs, right-padded, on their KV
+    cache: no logits are computed for the prompts, so a long prompt costs no
+    vocabulary-sized memory, and a record's samples share one pass over its prompt.
+    """
+    prefill = prefill_prompts(model, prompts, pad_id, device)
+    width = max(len(o) for o in outputs)
+    if width <= 1:
+        return prefill.last_logits[:, None, :]
+    # Every output token but the last predicts the next one; the prompt's end predicts the first.
+    ids, mask = right_pad([o[:-1] for o in outputs], width - 1, pad_id, device)
+    positions = prefill.next_position + torch.arange(width - 1, device=device)
+    out = model(input_ids=ids, attention_mask=torch.cat([prefill.mask, mask], dim=1), position_ids=positions,
+                use_cache=True, **{prefill.cache_keyword: prefill.cache})
+    return torch.cat([prefill.last_logits[:, None, :], out.logits], dim=1)
 
 
 CURVES = ("tail", "pull")  # what ``score`` computes over the lambda grid, besides the masses
@@ -413,19 +515,19 @@ def score(pair: ModelPair, prompts: list[list[int]] | dict[str, list[list[int]]]
     device = pair.device
     pad = pad_id(pair.tokenizer)
     prompt_of = prompts if isinstance(prompts, dict) else dict.fromkeys(("teacher", "student", "reference"), prompts)
-    teacher_logits, width = teacher_forced_logits(pair.teacher, prompt_of["teacher"], outputs, pad,
-                                                  input_device(pair.teacher))
+    teacher_logits = teacher_forced_logits(pair.teacher, prompt_of["teacher"], outputs, pad,
+                                           input_device(pair.teacher))
     # The models may sit on different devices; the masses are computed on the teacher's.
     student_logits = teacher_forced_logits(pair.student, prompt_of["student"], outputs, pad,
-                                           input_device(pair.student))[0].to(device)
+                                           input_device(pair.student)).to(device)
     # The warm start as reference is the student, with the student's tokenizer: same prompt, same logits.
     reference_logits = student_logits if not pair.separate_reference else teacher_forced_logits(
-        pair.reference, prompt_of["reference"], outputs, pad, input_device(pair.reference))[0].to(device)
+        pair.reference, prompt_of["reference"], outputs, pad, input_device(pair.reference)).to(device)
 
-    # One row per contract position of every sample: which sample, which output position, which logits column.
+    # One row per contract position of every sample: which sample, which output position (its logits column).
     sample_of = np.repeat(np.arange(len(lengths)), lengths)
     position_of = np.concatenate([np.arange(n) for n in lengths])
-    column_of = width - 1 - np.array([len(o) for o in outputs])[sample_of] + position_of
+    column_of = position_of
     mask_rows = np.concatenate([seq.mask_index.astype(np.int64) for seq in contract.sequences])
     packed = torch.from_numpy(contract.packed_masks).to(device)
     lam = torch.tensor(lambdas if curve else [], dtype=torch.float32, device=device)

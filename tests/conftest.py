@@ -16,6 +16,22 @@ from .contract.conftest import ranking_schema, train_byte_level
 SCALE = 0.6  # student logits = SCALE * teacher logits: a warm start hotter than the teacher
 
 
+@pytest.fixture(scope="session", autouse=True)
+def conversion_cache(tmp_path_factory):
+    """The session's own cache folder (``$XDG_CACHE_HOME``): a GGUF file a test converts
+    never lands in, or is served from, the user's cache. Subprocesses inherit it."""
+    import os
+
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpt")

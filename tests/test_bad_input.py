@@ -94,6 +94,43 @@ def _chat_template(tiny, tmp, template):
     return {"--teacher": folder}
 
 
+def _gguf(tiny, tmp, keep: float):
+    """The tiny teacher as a GGUF file, cut to ``keep`` of its bytes."""
+    from .gguf_files import write_gguf
+
+    path = write_gguf(tiny / "teacher", tmp / "model.gguf")
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return {"--teacher": path}
+
+
+def _adapter(tiny, tmp, base="teacher", weights=True, **config):
+    """A PEFT adapter folder on the tiny teacher (``base`` relative to the checkpoints),
+    its weights a placeholder: every case is refused before they are read."""
+    from safetensors.numpy import save_file
+
+    folder = tmp / "adapter"
+    folder.mkdir()
+    fields = {"peft_type": "LORA", "r": 4, "target_modules": ["q_proj"], **config}
+    if base is not None:
+        fields["base_model_name_or_path"] = str(tiny / base)
+    (folder / "adapter_config.json").write_text(json.dumps(fields))
+    if weights:
+        import numpy as np
+
+        save_file({"placeholder": np.zeros(1, dtype=np.float32)}, str(folder / "adapter_model.safetensors"))
+    return {"--student": folder}
+
+
+def _adapter_on_adapter(tiny, tmp):
+    inner = _adapter(tiny, tmp)["--student"]
+    outer = tmp / "outer"
+    shutil.copytree(inner, outer)
+    config = json.loads((outer / "adapter_config.json").read_text())
+    (outer / "adapter_config.json").write_text(json.dumps(config | {"base_model_name_or_path": str(inner)}))
+    return {"--student": outer}
+
+
 def _nested_schema(depth: int) -> dict:
     schema = {"type": "string"}
     for _ in range(depth):
@@ -192,6 +229,16 @@ AUDIT_CASES = [
     ("tokenizer larger than the model", lambda t, p: _edited_config(t, p, "narrower", vocab_size=lambda v: v - 20),
      "the teacher's tokenizer has 420 tokens but its model's vocab_size is 400"),
     ("garbage pytorch_model.bin", _garbage_bin, "pytorch_model.bin: not a PyTorch checkpoint"),
+    # Issue #30: GGUF files and PEFT adapters, checked from their files before any model loads.
+    ("truncated GGUF file", lambda t, p: _gguf(t, p, keep=0.5), "model.gguf: not a readable GGUF file"),
+    ("GGUF header only", lambda t, p: _gguf(t, p, keep=0.0001), "model.gguf: not a readable GGUF file"),
+    ("adapter without weights", lambda t, p: _adapter(t, p, weights=False),
+     "adapter: a PEFT adapter without its weights (adapter_model.safetensors)"),
+    ("adapter without a base", lambda t, p: _adapter(t, p, base=None),
+     "adapter_config.json: base_model_name_or_path must name the adapter's base model"),
+    ("adapter whose base is missing", lambda t, p: _adapter(t, p, base="gone"),
+     "its base model (adapter_config.json's base_model_name_or_path)"),
+    ("adapter on an adapter", _adapter_on_adapter, "an adapter cannot be another adapter's base"),
     ("sharded index without its shard", _missing_shard, "names the weights file model-00002-of-00002.safetensors"),
     ("chat template does not parse", lambda t, p: _chat_template(t, p, "{% if %}"),
      "the teacher's chat template fails: TemplateSyntaxError"),

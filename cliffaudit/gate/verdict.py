@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cliffaudit import theory
+from cliffaudit.checkpoints import is_gguf
 from cliffaudit.gate.bound import Bound, report_bound
 from cliffaudit.gate.errors import GateInputError
-from cliffaudit.report import AuditReport, fingerprint_checkpoint
+from cliffaudit.report import AuditReport
+from cliffaudit.report.fingerprints import model_fingerprint
 from cliffaudit.report.model import resolve_checkpoint
 from cliffaudit.report.preconditions import DEFAULT_POLICY, POLICIES, blocks
 from cliffaudit.verdicts import FAIL, PASS
@@ -206,14 +208,15 @@ def check_fingerprints(report: AuditReport, checkpoints: Mapping[str, Path]) -> 
     """Refuse a report whose recorded checkpoint files no longer match the ones
     at hand. ``checkpoints`` maps "teacher"/"student" to a directory."""
     for role, path in checkpoints.items():
-        if resolve_checkpoint(path) is None:
-            raise GateInputError(f"--{role} {path}: not a checkpoint directory (nor a hub id in the local cache)")
+        if resolve_checkpoint(path) is None and not is_gguf(path):
+            raise GateInputError(f"--{role} {path}: not a checkpoint directory or a GGUF file (nor a hub id in the "
+                                 f"local cache)")
         recorded: dict[str, str] = getattr(report.fingerprints, role)
         if not recorded:
             audited = getattr(report.settings, role)
             raise GateInputError(f"the report holds no fingerprints of the {role} (it was audited from {audited!r}, "
                                  f"not a local directory), so it cannot be checked against {path}")
-        changes = stale_files(role, recorded, fingerprint_checkpoint(path))
+        changes = stale_files(role, recorded, model_fingerprint(str(path)))
         if changes:
             audited = getattr(report.settings, role)
             raise GateInputError(f"--{role} {path} is not the {role} the report audited ({audited}): "

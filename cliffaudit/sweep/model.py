@@ -46,6 +46,14 @@ class SweepSettings(BaseModel):
     chat_template_kwargs: dict = Field(default_factory=dict, description="keyword arguments for the chat template, "
                                                                          "as the training run passes them")
     rollout_dtype: str | None = None
+    # As the audit has them (with --from-report the CLI takes them from the report unless given):
+    device: str = Field("auto", description="auto picks cuda, then mps, then cpu, as the audit does")
+    dtype: str = Field("auto", description="the models' precision (auto: bf16 on cuda, fp32 elsewhere); the "
+                                           "student trains in float32 unless it trains a LoRA adapter")
+    use_chat_template: bool = Field(True, description="render prompts with each model's chat template")
+    lora_rank: int | None = Field(None, ge=1, description="train a new LoRA adapter of this rank on the student's "
+                                                          "attention projections instead of all its weights; a "
+                                                          "student that is a PEFT adapter always trains its own")
     from_report: str | None = None
     onset_tolerance: float = Field(DEFAULT_DROP, gt=0.0, lt=1.0)
     finite_budget: bool = Field(False, description="two phases: train the lambda = 1 runs, lock the finite-budget "

@@ -37,7 +37,10 @@ def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, P
         echo("no --from-report: auditing the training probes first")
         report = audit.run_audit(AuditSettings(teacher=settings.teacher, student=settings.student,
                                                reference=settings.reference, probes=settings.probes,
-                                               schema_path=settings.schema_path, clip=settings.clip))
+                                               schema_path=settings.schema_path, clip=settings.clip,
+                                               device=settings.device, dtype=settings.dtype,
+                                               use_chat_template=settings.use_chat_template,
+                                               chat_template_kwargs=settings.chat_template_kwargs))
         report_path = out / "audit" / "report.json"
         write_json_atomically(report.model_dump_json(indent=2) + "\n", report_path)
     # The clip band at the c this sweep trains with (the report's rows carry it at the audit's c):
@@ -108,12 +111,15 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     lock_hash = _lock(prediction, out, echo)
     _keep_locked_report(Path(prediction.report_path), prediction.report_sha256, out)
 
-    pair = probe.load_pair(settings.teacher, settings.student, "cpu", "float32", reference_path=settings.reference)
+    pair = probe.load_pair(settings.teacher, settings.student, settings.device, settings.dtype,
+                           reference_path=settings.reference)
     tokenizer, vocab = pair.tokenizer, vocabulary_from_tokenizer(pair.tokenizer)
     pad = probe.pad_id(tokenizer)
+    warm_start = trainable_student(settings, pair)
 
     def prompts_of(records, role: str):
-        return [probe.render_prompt(pair.tokenizer_of(role), r.prompt, r.messages, True, settings.chat_template_kwargs)
+        return [probe.render_prompt(pair.tokenizer_of(role), r.prompt, r.messages, settings.use_chat_template,
+                                    settings.chat_template_kwargs)
                 for r, _ in records]
 
     # Each model's own chat template, as training renders it; evaluation samples the student.
@@ -128,7 +134,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
             bar.update(settings.steps)
             return RunResult.model_validate_json(path.read_text())
         started = time.perf_counter()
-        student = copy.deepcopy(pair.student)
+        student = copy.deepcopy(warm_start)
         run = RunSettings(lam=lam, seed=seed, steps=settings.steps, clip=settings.clip, lr=settings.lr,
                           batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens,
                           rollout_dtype=settings.rollout_dtype)
@@ -149,7 +155,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
         path = out / "runs" / f"baseline_{role.replace(' ', '-')}_seed{seed}.json"
         if path.exists():
             return Baseline.model_validate_json(path.read_text())
-        model, rendering = (pair.student, eval_prompts) if role == "warm start" else \
+        model, rendering = (warm_start, eval_prompts) if role == "warm start" else \
             (pair.teacher, prompts_of(eval_records, "teacher"))
         scores = evaluate(model, vocab, rendering, eval_schemas, eval_targets, TASKS[settings.task], seed, pad_id=pad,
                           samples_per_prompt=settings.eval_samples_per_prompt, max_new_tokens=settings.max_new_tokens)
@@ -240,6 +246,30 @@ def finite_budget_text(lock: FiniteBudgetLock) -> str:
             f"{lock.effective_lambda:.3f}, 90% {low:.3f} to {high:.3f}); the limit is {limit}")
 
 
+
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]  # the attention projections (Llama, Qwen, Mistral names)
+
+
+def trainable_student(settings: SweepSettings, pair):
+    """The warm start as every run trains it (each run trains a copy): a student that is a
+    PEFT adapter trains its own adapter on its frozen base; with ``lora_rank`` a new LoRA
+    adapter on the attention projections trains; otherwise every weight trains, in float32
+    (the frozen models keep their precision: only what trains needs an optimizer's digits)."""
+    from cliffaudit.checkpoints import is_adapter
+
+    if is_adapter(settings.student):
+        model = probe.load_model("student", settings.student, probe.resolve_dtype(settings.dtype, pair.device),
+                                 trainable=True)
+        return model.to(pair.device).eval()
+    student = copy.deepcopy(pair.student)
+    if settings.lora_rank is None:
+        return student.float()
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, lora_dropout=0.0,
+                        target_modules=LORA_TARGETS)
+    return get_peft_model(student, config).eval()
 
 
 def _seeds(settings: SweepSettings) -> range:

@@ -36,10 +36,10 @@ class RunSettings:
 
 def token_logprobs(model, prompts: list[list[int]], outputs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """log pi(y_t) of each output token, [batch, max_len], and its mask; keeps the graph."""
-    logits, width = probe.teacher_forced_logits(model, prompts, outputs, pad_id, probe.input_device(model))
-    # Outputs padded like the logits: sample i's tokens fill its last len(output_i) columns.
-    targets, mask = probe.left_pad(outputs, pad_id, logits.device)
-    logp = torch.log_softmax(logits[:, :width - 1].float(), dim=-1)
+    logits = probe.teacher_forced_logits(model, prompts, outputs, pad_id, probe.input_device(model))
+    # Outputs padded like the logits: sample i's tokens fill its first len(output_i) columns.
+    targets, mask = probe.right_pad(outputs, logits.shape[1], pad_id, logits.device)
+    logp = torch.log_softmax(logits.float(), dim=-1)
     return logp.gather(-1, targets[..., None])[..., 0], mask.bool()
 
 
@@ -65,9 +65,12 @@ def train_run(student, teacher, reference, pad_id: int, eos_id: int,
     rng = random.Random(settings.seed)
     for p in [*teacher.parameters(), *reference.parameters()]:
         p.requires_grad_(False)  # frozen: no gradients through the teacher or the reference
-    for p in student.parameters():
-        p.requires_grad_(True)  # a copy of the frozen reference starts frozen too
-    optimizer = torch.optim.AdamW(student.parameters(), lr=settings.lr, weight_decay=0.0)
+    # A PEFT student trains its adapter (PEFT marks those weights); any other student every weight.
+    if not hasattr(student, "peft_config"):
+        for p in student.parameters():
+            p.requires_grad_(True)  # a copy of the frozen reference starts frozen too
+    trained = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=settings.lr, weight_decay=0.0)
     for step in range(settings.steps):
         picked = [rng.randrange(count) for _ in range(settings.batch_size)]
         seeds = [rng.getrandbits(62) for _ in picked]

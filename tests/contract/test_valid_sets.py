@@ -37,19 +37,31 @@ PERSON_EXAMPLE = next(examples for name, _, examples in CASES if name == "nested
 BYTES = TokenContract(byte_vocabulary())
 
 
+_TRIES: dict[str, dict] = {}
+
+
+def _trie(vocab) -> dict:
+    """The vocabulary's tokens as a trie of their bytes (token ids at ``None``), built once
+    per vocabulary: at 49k tokens building it took most of a position's check."""
+    if vocab.fingerprint not in _TRIES:
+        trie: dict = {}
+        for token_id, data in enumerate(vocab.token_bytes):
+            if data and token_id != vocab.eos_token_id:
+                node = trie
+                for byte in data:
+                    node = node.setdefault(byte, {})
+                node.setdefault(None, []).append(token_id)
+        _TRIES[vocab.fingerprint] = trie
+    return _TRIES[vocab.fingerprint]
+
+
 def _by_bytes(contract: TokenContract, matcher) -> np.ndarray:
     """Every token of ``contract``'s vocabulary, fed byte by byte to a copy of ``matcher``:
     one walk of the trie the tokens' bytes form, so a shared prefix is fed once and a
     refused byte refuses every token below it."""
     valid = np.zeros(contract.vocab.size, dtype=bool)
     valid[contract.vocab.eos_token_id] = matcher.deep_copy().consume_token(256)
-    trie: dict = {}
-    for token_id, data in enumerate(contract.vocab.token_bytes):
-        if data and token_id != contract.vocab.eos_token_id:
-            node = trie
-            for byte in data:
-                node = node.setdefault(byte, {})
-            node.setdefault(None, []).append(token_id)
+    trie = _trie(contract.vocab)
     words = np.zeros(9, dtype=np.int32)  # 257 bits: the bytes and the end of sequence
     pending = [(trie, matcher)]
     while pending:

@@ -101,3 +101,53 @@ def test_a_two_phase_sweep_needs_lambda_one(tiny_checkpoints, tmp_path, capsys):
             "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     assert "--lambdas must hold 1.0" in capsys.readouterr().err
+
+
+def test_a_lora_sweep_renders_and_runs_as_its_audit(tiny_checkpoints, audit_report, tmp_path, capsys):
+    """Device, precision and the prompts' rendering come from the audit the sweep tests;
+    --lora-rank trains a LoRA adapter; a rendering other than the audit's is refused."""
+    report_path = write_report(audit_report, tmp_path / "audit")
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--teacher", str(tiny_checkpoints / "teacher"), "--student", str(tiny_checkpoints / "student"),
+            "--probes", str(tiny_checkpoints / "probes.jsonl"), "--eval-probes", str(tiny_checkpoints / "probes.jsonl"),
+            "--lambdas", "1.0", "--seeds", "1", "--steps", "1", "--batch-size", "2", "--max-new-tokens", "4",
+            "--eval-samples", "1", "--lora-rank", "2", "--from-report", str(report_path), "--out", str(out)]
+    assert main(argv) == 0
+    settings = json.loads((out / "sweep.json").read_text())["settings"]
+    audited = audit_report.settings
+    assert (settings["device"], settings["dtype"], settings["use_chat_template"], settings["chat_template_kwargs"]) \
+        == (audited.device, audited.dtype, audited.use_chat_template, audited.chat_template_kwargs)
+    assert settings["lora_rank"] == 2
+    capsys.readouterr()
+    assert main([*argv[:-2], "--no-chat-template", "--out", str(tmp_path / "other")]) == 2
+    assert "the sweep must render them as it did" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+
+
+def test_what_trains_full_weights_a_new_lora_or_the_students_own_adapter(tiny_checkpoints, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from cliffaudit import probe
+    from cliffaudit.sweep.model import SweepSettings
+    from cliffaudit.sweep.run import trainable_student
+
+    pair = probe.load_pair(str(tiny_checkpoints / "teacher"), str(tiny_checkpoints / "student"), "cpu", "float32")
+    common = dict(teacher=str(tiny_checkpoints / "teacher"), probes="p", eval_probes="p", lambdas=[1.0])
+
+    full = trainable_student(SweepSettings(student=str(tiny_checkpoints / "student"), **common), pair)
+    assert full is not pair.student and all(p.dtype == torch.float32 for p in full.parameters())
+    lora = trainable_student(SweepSettings(student=str(tiny_checkpoints / "student"), lora_rank=2, **common), pair)
+    trained = {name for name, p in lora.named_parameters() if p.requires_grad}
+    assert trained and all("lora_" in name for name in trained)
+
+    adapter = tmp_path / "adapter"
+    wrapped = get_peft_model(probe.load_model("s", str(tiny_checkpoints / "student")),
+                             LoraConfig(r=2, target_modules=["q_proj"]))
+    wrapped.save_pretrained(str(adapter))
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps(config | {"base_model_name_or_path":
+                                                                      str(tiny_checkpoints / "student")}))
+    own = trainable_student(SweepSettings(student=str(adapter), lora_rank=8, **common), pair)
+    names = {name for name, p in own.named_parameters() if p.requires_grad}
+    assert names and all("lora_" in name and "q_proj" in name for name in names)  # its own rank-2 adapter, not 8
