@@ -665,6 +665,9 @@ def _sweep_rendering(from_report, device, dtype, use_chat_template, chat_templat
     """The sweep's device, precision and prompt rendering: as given, else as the audit it
     tests had them (with --from-report), else the defaults. A rendering other than the
     audit's is refused: the sweep would train on prompts the prediction never saw."""
+    from cliffaudit.inputs import check_chat_template_kwargs
+
+    check_chat_template_kwargs(chat_template_kwargs or {})  # a bad option is named as such, before any comparison
     audited = None
     if from_report:
         from cliffaudit.report.load import ReportError, load_report

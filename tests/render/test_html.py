@@ -238,11 +238,12 @@ def test_no_margin_is_suggested_where_there_is_no_bound():
 def test_each_precondition_reads_pass_unclear_or_fail_with_one_sentence():
     page = _page(DEMO_REPORT)
     listed = page[page.index('id="precondition-list"'):page.index("</ul>", page.index('id="precondition-list"'))]
-    assert listed.count('<span class="tag ') == 3
+    assert listed.count('<span class="tag ') == 4  # calibrated, single binding class, agreement, contract exact
     assert '<span class="tag unclear">unclear</span> <strong>calibrated</strong>' in listed
+    assert '<span class="tag pass">pass</span> <strong>contract exact</strong>' in listed
     assert meaning("calibrated", "unclear") in listed.replace("&#39;", "'")
     summary = page[page.index('id="precondition-summary"'):]
-    assert '<span class="tag pass">2 pass</span> <span class="tag unclear">1 unclear</span> (calibrated)' in summary
+    assert '<span class="tag pass">3 pass</span> <span class="tag unclear">1 unclear</span> (calibrated)' in summary
     assert "failed and unclear preconditions are warnings" in summary
 
 
