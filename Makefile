@@ -24,8 +24,12 @@ $(STAMP): pyproject.toml constraints.txt
 # that the workers do not fight over the cores (about 72 s on 2 cores, 2026-11-29;
 # docs/performance.md). The fast lane for development, about 50 s:
 #   $(BIN)/python -m pytest -m "not slow"
+# Lint first (ruff: pyflakes, pycodestyle, import order, bugbear; pyproject.toml), then the
+# suite. COVERAGE=1 (what .ci/run sets) measures branch coverage of cliffaudit/ as well.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -rs -n auto --dist loadfile --no-loadscope-reorder
+	$(BIN)/ruff check cliffaudit tests bench
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -rs -n auto --dist loadfile --no-loadscope-reorder \
+		$(if $(COVERAGE),--cov --cov-report=term:skip-covered --cov-report=json:coverage.json)
 
 DEMO := cliffaudit/demo
 
@@ -62,6 +66,7 @@ demo-real: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/contract_bench.py
+	$(BIN)/python bench/contract_coverage.py
 	$(BIN)/python bench/score_bench.py
 	$(BIN)/python bench/audit_bench.py
 

@@ -35,11 +35,10 @@ import time
 from pathlib import Path
 
 import torch
+from demo_paths import demo_paths
 
 from cliffaudit import audit, inputs, probe
 from cliffaudit.report import AuditSettings
-
-from demo_paths import demo_paths
 
 
 def bare_pass(settings: AuditSettings, rollout_lambdas: list[float]) -> float:

@@ -16,12 +16,11 @@ import json
 import random
 import time
 
+from demo_paths import demo_paths
 from transformers import AutoTokenizer
 
 from cliffaudit.contract import TokenContract
 from cliffaudit.demo.schema import record_schema
-
-from demo_paths import demo_paths
 
 N_OUTPUTS = 1000
 
@@ -177,6 +176,7 @@ def qwen_sized() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from scale_bench import synthetic_tokenizer
+
     from tests.contract.pydantic_models import CASES
 
     tokenizer = synthetic_tokenizer()

@@ -29,8 +29,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-
 from audit_bench import bare_pass, rollout_ratio
+
 from cliffaudit import audit, estimate, probe
 from cliffaudit.contract import TokenContract
 from cliffaudit.report import AuditSettings

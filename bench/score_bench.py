@@ -66,7 +66,7 @@ def main() -> None:
     for vocab in (526, 32_000, 152_064):
         teacher, student, valid = _inputs(vocab, args.positions, device)
         chunk = max(1, chunk_elements // vocab)
-        def tail(slice_elements: int) -> None:
+        def tail(slice_elements: int, chunk=chunk, teacher=teacher, student=student, valid=valid) -> None:
             for start in range(0, args.positions, chunk):
                 stop = start + chunk
                 fixed_point_sums.fixed_point_log_tail(teacher[start:stop], student[start:stop], valid[start:stop], lam,

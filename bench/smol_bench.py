@@ -27,13 +27,12 @@ import argparse
 import time
 
 import torch
+from audit_bench import sampling_pass
+from scale_bench import PHASES, PhaseClock
 
 from cliffaudit import audit, inputs, probe
 from cliffaudit.demo import smol
 from cliffaudit.report import AuditSettings
-
-from audit_bench import sampling_pass
-from scale_bench import PHASES, PhaseClock
 
 
 def hf_generate_pass(settings: AuditSettings, rollout_lambdas: list[float]) -> float:

@@ -17,20 +17,23 @@ import math
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from cliffaudit import __version__, estimate, theory
-from cliffaudit.report import preconditions
-from cliffaudit.report import samples as report_samples
-from cliffaudit.report.samples import LoggedSample
 from cliffaudit.contract import TokenContract, load_contract_schema, strict_validate_output
 from cliffaudit.contract.background import BackgroundContract
-from cliffaudit.inputs import (AuditInputError, ProbeRecord, check_before_loading, check_prompts,
-                               check_vocabulary_sizes, schema_fingerprint)
+from cliffaudit.inputs import (
+    AuditInputError,
+    ProbeRecord,
+    check_before_loading,
+    check_prompts,
+    check_vocabulary_sizes,
+    schema_fingerprint,
+)
 from cliffaudit.report import (
     AuditReport,
     AuditSettings,
@@ -45,9 +48,12 @@ from cliffaudit.report import (
     RolloutPoint,
     RunInfo,
     finite_or_none,
+    preconditions,
     sha256_file,
 )
+from cliffaudit.report import samples as report_samples
 from cliffaudit.report.fingerprints import model_fingerprint
+from cliffaudit.report.samples import LoggedSample
 
 # Thresholds of the preconditions (docs/audit.md).
 CALIBRATION_GAP = preconditions.CALIBRATION_GAP  # |predicted - observed| sequence validity, per model
@@ -67,8 +73,7 @@ def sample_seed(seed: int, record_id: str, sample_index: int, role: str) -> int:
 
 
 def lambda_grid(settings: AuditSettings) -> np.ndarray:
-    count = int(round((settings.lambda_max - settings.lambda_min) / settings.lambda_step)) + 1
-    return np.round(settings.lambda_min + settings.lambda_step * np.arange(count), 10)
+    return np.array(theory.lambda_grid(settings.lambda_min, settings.lambda_max, settings.lambda_step))
 
 
 @dataclass

@@ -18,13 +18,13 @@ import click
 
 from cliffaudit import __version__
 from cliffaudit.demo.cli import demo_group
-from cliffaudit.errors import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, BadInput, InputError,
-                               require_model_side)
+from cliffaudit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, BadInput, InputError, require_model_side
 from cliffaudit.gate.cli import gate_command
-from cliffaudit.report.model import AuditSettings
+from cliffaudit.report.model import AuditSettings, finite_or_none
 from cliffaudit.sweep.model import SweepSettings
 from cliffaudit.tasks import TASKS
-from cliffaudit.verdicts import CONSISTENT, INCONSISTENT, PASS, launch_word
+from cliffaudit.theory import grid_size, lambda_grid
+from cliffaudit.verdicts import PASS, launch_word
 
 
 def _default(model, field: str):
@@ -125,10 +125,6 @@ def cli() -> None:
     """
 
 
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 def _probability(ctx, param, value):
     if value == 0.0 and param.name == "teacher_valid_mass":
         raise BadInput(f"{param.opts[0]} 0: teacher validity 0 (the teacher never keeps the format): the fixed point "
@@ -161,10 +157,10 @@ def parse_lambdas(text: str) -> list[float]:
             start, stop, step = (float(x) for x in text.split(":"))
             if not (step > 0 and stop >= start and math.isfinite(stop)):
                 raise ValueError
-            count = int(round((stop - start) / step)) + 1
+            count = grid_size(start, stop, step)
             if count > MAX_LAMBDAS:
                 raise BadInput(f"--lambdas {text}: {count:,} lambdas, over the limit of {MAX_LAMBDAS:,}")
-            grid = [round(start + i * step, 10) for i in range(count)]
+            grid = lambda_grid(start, stop, step)
         else:
             if text.count(",") >= MAX_LAMBDAS:
                 raise BadInput(f"--lambdas: {text.count(',') + 1:,} lambdas, over the limit of {MAX_LAMBDAS:,}")
@@ -282,7 +278,7 @@ def _threshold(theory, rule, p, b, kary, drop, clip, proposed_lambda) -> dict:
                        for t, r, v in zip(log_teacher, log_ref, mask))
         else:
             star = theory.clip_band_lambda_star(p, b, clip)
-        result.update(lambda_star=_finite_or_none(star), bounded=math.isfinite(star),
+        result.update(lambda_star=finite_or_none(star), bounded=math.isfinite(star),
                       note="the clip-band rule is refuted as a predictor (docs/theory.md); for comparison only")
         limit = star
     else:
@@ -290,7 +286,7 @@ def _threshold(theory, rule, p, b, kary, drop, clip, proposed_lambda) -> dict:
             limit = theory.exact_lambda_v(log_teacher, log_ref, mask, drop)
         else:
             limit = theory.bernoulli_lambda_v(p, b, drop)
-        result.update(lambda_v=_finite_or_none(limit), bounded=math.isfinite(limit))
+        result.update(lambda_v=finite_or_none(limit), bounded=math.isfinite(limit))
     proposed = None
     if proposed_lambda is not None:
         if kary is not None:
@@ -343,23 +339,11 @@ def simulate_command(teacher_probs, student_probs, valid, lambdas, rollouts, bat
 
 
 def _simulation_json(sim) -> dict:
-    onset = sim.onset()
-    lam_v = sim.lambda_v
-    if math.isfinite(lam_v) and onset is not None:
-        step = max(b - a for a, b in zip(sim.lambdas, sim.lambdas[1:])) if len(sim.lambdas) > 1 else 0.0
-        verdict = CONSISTENT if onset[0] - step <= lam_v <= onset[1] + step else \
-            f"{INCONSISTENT}: onset {'earlier' if onset[1] + step < lam_v else 'later'} than predicted"
-    elif onset is None:
-        verdict = f"{CONSISTENT}: no collapse" if (not math.isfinite(lam_v) or not sim.reachable
-                                                   or lam_v > sim.lambdas[-1]) \
-            else f"{INCONSISTENT}: predicted collapse did not come"
-    else:
-        verdict = f"{INCONSISTENT}: collapse where none was predicted" \
-            if not math.isfinite(lam_v) or lam_v > sim.lambdas[-1] else f"{INCONSISTENT}: collapse where none was reachable"
+    onset, lam_v, verdict = sim.onset(), sim.lambda_v, sim.verdict()
     return {
         "lambdas": sim.lambdas.tolist(), "predicted_parse_rate": sim.predicted_rates.tolist(),
         "simulated_parse_rate": sim.pooled.tolist(), "per_seed": sim.parse_rates.T.tolist(),
-        "lambda_v": _finite_or_none(lam_v), "steps": sim.training.steps, "rollouts": sim.training.rollouts,
+        "lambda_v": finite_or_none(lam_v), "steps": sim.training.steps, "rollouts": sim.training.rollouts,
         "expected_driving_draws": sim.expected_draws, "reachable": sim.reachable,
         "observed_onset": None if onset is None else list(onset), "verdict": verdict,
     }

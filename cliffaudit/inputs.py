@@ -26,6 +26,7 @@ from cliffaudit.contract import ContractSchemaError, load_contract_schema
 from cliffaudit.errors import InputError
 from cliffaudit.report import same_file, sha256_file
 from cliffaudit.report.model import AuditSettings, resolve_checkpoint
+from cliffaudit.theory import grid_size
 
 
 class AuditInputError(InputError):
@@ -521,7 +522,7 @@ def check_chat_template_kwargs(kwargs: dict) -> None:
 
 
 def lambda_grid_size(settings: AuditSettings) -> int:
-    return int(round((settings.lambda_max - settings.lambda_min) / settings.lambda_step)) + 1
+    return grid_size(settings.lambda_min, settings.lambda_max, settings.lambda_step)
 
 
 def check_counts(settings) -> None:

@@ -18,8 +18,14 @@ import torch
 
 from cliffaudit.contract import ContractBatch
 from cliffaudit.errors import InputError
-from cliffaudit.fixed_point_sums import (ACCELERATOR_SLICE_SCALE, LOG_ZERO, SLICE_SCALE, fixed_point_log_tail, kept_pull,
-                                         masked_lse)
+from cliffaudit.fixed_point_sums import (
+    ACCELERATOR_SLICE_SCALE,
+    LOG_ZERO,
+    SLICE_SCALE,
+    fixed_point_log_tail,
+    kept_pull,
+    masked_lse,
+)
 
 
 class ProbeError(InputError):
@@ -529,7 +535,8 @@ def score(pair: ModelPair, prompts: list[list[int]] | dict[str, list[list[int]]]
     position_of = np.concatenate([np.arange(n) for n in lengths])
     column_of = position_of
     mask_rows = np.concatenate([seq.mask_index.astype(np.int64) for seq in contract.sequences])
-    packed = torch.from_numpy(contract.packed_masks).to(device)
+    # The contract's masks may be read-only (shared from the contract worker): torch gets its own copy.
+    packed = torch.tensor(contract.packed_masks, device=device)
     lam = torch.tensor(lambdas if curve else [], dtype=torch.float32, device=device)
 
     # Heads may be wider than the tokenizer and differ in width between models (Qwen2.5's 7B

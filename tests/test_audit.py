@@ -16,8 +16,8 @@ from cliffaudit.contract import TokenContract
 from cliffaudit.contract.background import BackgroundContract
 
 from .conftest import SCALE, ranking_schema, tiny_settings
-from .reproduce import assert_reproduces
 from .contract.conftest import train_byte_level
+from .reproduce import assert_reproduces
 
 
 def test_report_rows_follow_the_theory(audit_report):
@@ -59,7 +59,7 @@ def test_known_answer_student_mass_per_class(tiny_checkpoints, audit_report):
     records = inputs.read_probes(settings.probes)
     contract = TokenContract.from_tokenizer(pair.tokenizer)
     sums: dict[str, list[float]] = {}
-    for r, (record, schema) in enumerate(records):
+    for record, schema in records:
         prompt = probe.render_prompt(pair.tokenizer, record.prompt, record.messages, True)
         for role, model in (("student", pair.student), ("teacher", pair.teacher)):
             for k in range(settings.samples_per_prompt):
@@ -145,7 +145,8 @@ def test_report_fingerprints_its_inputs(tiny_checkpoints, audit_report):
     from cliffaudit.report import sha256_file
 
     assert audit_report.fingerprints.probes == sha256_file(tiny_checkpoints / "probes.jsonl")
-    assert audit_report.fingerprints.teacher["model.safetensors"] == sha256_file(tiny_checkpoints / "teacher" / "model.safetensors")
+    teacher_weights = tiny_checkpoints / "teacher" / "model.safetensors"
+    assert audit_report.fingerprints.teacher["model.safetensors"] == sha256_file(teacher_weights)
     assert {"config.json", "tokenizer.json"} <= set(audit_report.fingerprints.student)
     assert audit_report.fingerprints.schema_file is None
 

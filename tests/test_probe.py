@@ -11,8 +11,8 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from cliffaudit import fixed_point_sums, probe
-from cliffaudit.theory.clip_band import exact_tail_mass
 from cliffaudit.contract import TokenContract
+from cliffaudit.theory.clip_band import exact_tail_mass
 
 from .contract.conftest import RANKING_CANDIDATES, ranking_schema, train_byte_level
 
@@ -201,19 +201,22 @@ def test_blocked_fixed_point_sum_equals_a_plain_logsumexp(tokens_per_product, mo
 def test_blocked_sum_shortens_or_skips_its_blocks_where_weights_would_overflow():
     lam = torch.tensor(np.round(1.0 + 0.01 * np.arange(201), 10), dtype=torch.float32)
     mild = torch.log_softmax(torch.randn(2, 50) * 3, -1)
-    assert fixed_point_sums.block_size(mild.flip(-1), mild - mild.flip(-1), torch.ones(2, 50, dtype=torch.bool), lam) == fixed_point_sums.BLOCK
+    everywhere = torch.ones(2, 50, dtype=torch.bool)
+    assert fixed_point_sums.block_size(mild.flip(-1), mild - mild.flip(-1), everywhere, lam) == fixed_point_sums.BLOCK
     steep = torch.zeros(1, 2)
     steep[0, 1] = -300.0  # log-ratio 300: 16 steps of 0.01 would move a weight by e^48
     assert fixed_point_sums.block_size(torch.zeros(1, 2), steep, torch.ones(1, 2, dtype=torch.bool), lam) == 13
     coarse = torch.tensor(np.round(1.0 + 0.5 * np.arange(40), 10), dtype=torch.float32)
-    assert fixed_point_sums.block_size(torch.zeros(1, 2), steep, torch.ones(1, 2, dtype=torch.bool), coarse) == 0  # plain logsumexp instead
+    # plain logsumexp instead:
+    assert fixed_point_sums.block_size(torch.zeros(1, 2), steep, torch.ones(1, 2, dtype=torch.bool), coarse) == 0
     # And the fixed-point tail stays the plain computation's on such a coarse, steep grid.
     lt = torch.log_softmax(torch.randn(3, 40) * 30, -1)
     ls = torch.log_softmax(torch.randn(3, 40) * 30, -1)
     valid = torch.zeros(3, 40, dtype=torch.bool)
     valid[:, :3] = True
     tail = fixed_point_sums.fixed_point_log_tail(lt, ls, valid, coarse)
-    log_w = coarse.double()[None, :, None] * lt.double()[:, None, :] + (1 - coarse.double())[None, :, None] * ls.double()[:, None, :]
+    lams = coarse.double()[None, :, None]
+    log_w = lams * lt.double()[:, None, :] + (1 - lams) * ls.double()[:, None, :]
     expected = torch.logsumexp(log_w[..., 3:], -1) - torch.logsumexp(log_w, -1)
     assert torch.allclose(tail.double(), expected, atol=1e-3)
 

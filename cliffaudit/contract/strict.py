@@ -13,11 +13,10 @@ most consumers (and the token-level contract) do not.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-
-import re
 
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import best_match

@@ -274,7 +274,7 @@ def sweep(sweep_report, report: AuditReport | None = None) -> str:
         ax.grid(alpha=0.25)
         quality = next((list(r.metrics)[-1] for r in runs if r.metrics), None)
         if quality is not None:
-            for index, seed in enumerate(seeds):
+            for seed in seeds:
                 scored = sorted((r for r in runs if r.seed == seed and quality in r.metrics), key=lambda r: r.lam)
                 quality_ax.plot([r.lam for r in scored], [r.metrics[quality] for r in scored], color=COLOURS["quality"],
                                 alpha=0.35, linewidth=1.0, marker=".")

@@ -23,8 +23,8 @@ from cliffaudit.report.model import (
     fingerprint_checkpoint,
     finite_or_none,
     report_json_schema,
-    sha256_file,
     report_text,
+    sha256_file,
 )
 from cliffaudit.report.write import (
     complete_interrupted_writes,

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-
 import math
+from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
-
-from pathlib import Path
 
 from cliffaudit.errors import InputError
 from cliffaudit.report.load import load_report, other_output
 from cliffaudit.report.model import REPORT_SCHEMA_PATH, AuditReport
+from cliffaudit.sweep.onset import OnsetRange
 from cliffaudit.tasks import TASKS
 from cliffaudit.theory import DEFAULT_DROP, check_clip
 
@@ -161,17 +160,6 @@ class FiniteBudgetLock(BaseModel):
 class OnsetInterval(BaseModel):
     lower: float
     upper: float
-
-
-class OnsetRange(BaseModel):
-    """Where the pooled onset lies given the runs' noise (``sweep.onset.onset_range``)."""
-
-    lower: float | None = Field(description="earliest plausible onset's lower end; None: no cliff, within noise")
-    upper: float | None = Field(description="latest plausible onset's upper end; None: no onset on the grid is "
-                                            "plausible")
-    no_onset_share: float = Field(description="share of resampled sweeps with no onset on the grid")
-    level: float = Field(description="share of resampled onsets the range keeps")
-    resamples: int
 
 
 class RuleVerdict(BaseModel):

@@ -28,8 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from cliffaudit import theory
+from cliffaudit.report.model import finite_or_none
 from cliffaudit.verdicts import CONSISTENT, INCONSISTENT, UNDECIDED
 
 ONSET_TOLERANCE = theory.DEFAULT_DROP
@@ -51,20 +53,17 @@ RANGE_LEVEL = 0.90  # the share of resampled onsets the range keeps, as the audi
 RANGE_RESAMPLES = 2000
 
 
-@dataclass(frozen=True)
-class OnsetRange:
-    """Where the pooled onset lies, given the runs' own noise.
+class OnsetRange(BaseModel, frozen=True):
+    """Where the pooled onset lies, given the runs' own noise (``onset_range``; stored as is
+    in sweep.json)."""
 
-    ``lower`` is the earliest plausible onset interval's lower end; None when fewer
-    than (1 - level)/2 of the resamples fall at all (no cliff, within noise).
-    ``upper`` is the latest plausible onset's upper end; None when "no onset on the
-    grid" is itself plausible.
-    """
-
-    lower: float | None
-    upper: float | None
-    no_onset_share: float  # resamples with no onset on the grid
-    level: float = RANGE_LEVEL
+    lower: float | None = Field(description="earliest plausible onset's lower end; None when fewer than "
+                                            "(1 - level)/2 of the resamples fall at all: no cliff, within noise")
+    upper: float | None = Field(description="latest plausible onset's upper end; None: no onset on the grid is "
+                                            "plausible")
+    no_onset_share: float = Field(description="share of resampled sweeps with no onset on the grid")
+    level: float = Field(RANGE_LEVEL, description="share of resampled onsets the range keeps")
+    resamples: int = RANGE_RESAMPLES
 
     def text(self) -> str:
         if self.lower is None:
@@ -104,8 +103,8 @@ def onset_range(lambdas: Sequence[float], parse_rates: Sequence[float], samples:
     tail = (1.0 - level) / 2.0
     lower = float(np.quantile(lowers, tail, method="inverted_cdf"))
     upper = float(np.quantile(uppers, 1.0 - tail, method="inverted_cdf"))
-    return OnsetRange(lower=lower if math.isfinite(lower) else None, upper=upper if math.isfinite(upper) else None,
-                      no_onset_share=float(np.isinf(lowers).mean()), level=level)
+    return OnsetRange(lower=finite_or_none(lower), upper=finite_or_none(upper),
+                      no_onset_share=float(np.isinf(lowers).mean()), level=level, resamples=resamples)
 
 
 @dataclass(frozen=True)

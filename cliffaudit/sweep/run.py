@@ -22,11 +22,22 @@ from cliffaudit.evaluate import evaluate
 from cliffaudit.report import AuditSettings, sha256_file, write_json_atomically
 from cliffaudit.report.load import load_report
 from cliffaudit.sweep import onset as onsets
-from cliffaudit.sweep.model import (LOCKED_REPORT, Baseline, Convergence, FiniteBudgetLock, OnsetInterval, OnsetRange,
-                                    Prediction, RuleVerdict, RunResult, SweepReport, SweepSettings, locked_report)
-from cliffaudit.theory import finite_budget
+from cliffaudit.sweep.model import (
+    LOCKED_REPORT,
+    Baseline,
+    Convergence,
+    FiniteBudgetLock,
+    OnsetInterval,
+    Prediction,
+    RuleVerdict,
+    RunResult,
+    SweepReport,
+    SweepSettings,
+    locked_report,
+)
 from cliffaudit.sweep.train import RunSettings, train_run
 from cliffaudit.tasks import TASKS
+from cliffaudit.theory import finite_budget
 
 
 def _prediction(settings: SweepSettings, out: Path, echo) -> tuple[Prediction, Path]:
@@ -319,9 +330,7 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
                          prediction_sha256=lock_hash, lock_verified=sha256_file(out / "prediction.json") == lock_hash,
                          runs=sorted(runs, key=lambda r: (r.seed, r.lam)), onset_per_seed=per_seed,
                          onset_pooled=_interval(pooled),
-                         onset_range=OnsetRange(lower=observed.lower, upper=observed.upper,
-                                                no_onset_share=observed.no_onset_share, level=observed.level,
-                                                resamples=onsets.RANGE_RESAMPLES),
+                         onset_range=observed,
                          verdicts=verdicts, convergence=progress, baselines=list(baselines),
                          finite_budget=budget_lock,
                          finite_budget_sha256=None if budget_hash is None else (
@@ -356,7 +365,7 @@ def summary(report: SweepReport) -> str:
     observed = report.onset_range
     if observed is not None:
         lines.append(f"its range over resampled runs ({observed.level:.0%}): "
-                     + onsets.OnsetRange(observed.lower, observed.upper, observed.no_onset_share).text())
+                     + observed.text())
     for v in report.verdicts:
         window = "no cliff" if v.window[0] is None else f"[{v.window[0]:.4g}, {v.window[1]:.4g}]"
         lines.append(f"{v.rule} rule, locked {window}: {v.outcome}")

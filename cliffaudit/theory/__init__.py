@@ -26,10 +26,20 @@ from cliffaudit.theory.fixed_point import (
     onset_interval,
     sequence_parse_rate,
 )
-from cliffaudit.theory.reachability import (DRAWS_TO_REACH, MATERIAL_SHARE, PULL_TOLERANCE, drive_mass, is_reachable,
-                                            reachable_carriers, rollouts_needed)
+from cliffaudit.theory.grid import grid_size, lambda_grid
+from cliffaudit.theory.reachability import (
+    DRAWS_TO_REACH,
+    MATERIAL_SHARE,
+    PULL_TOLERANCE,
+    drive_mass,
+    is_reachable,
+    reachable_carriers,
+    rollouts_needed,
+)
 
 __all__ = [
+    "grid_size",
+    "lambda_grid",
     "DEFAULT_DROP",
     "DRAWS_TO_REACH",
     "MATERIAL_SHARE",

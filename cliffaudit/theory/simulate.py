@@ -32,6 +32,7 @@ from scipy.special import log_softmax
 from cliffaudit.theory.clip_band import check_clip
 from cliffaudit.theory.fixed_point import DEFAULT_DROP, exact_lambda_v, onset_interval, sequence_parse_rate
 from cliffaudit.theory.reachability import drive_mass, is_reachable
+from cliffaudit.verdicts import CONSISTENT, INCONSISTENT
 
 __all__ = ["Case", "Simulation", "Training", "loss_gradient", "simulate", "simulate_many", "tabular_inputs"]
 
@@ -169,6 +170,32 @@ class Simulation:
         return math.isfinite(self.lambda_v) and is_reachable(self.case.draws_per_rollout(self.lambda_v),
                                                                self.training.rollouts)
 
+    def verdict(self) -> str:
+        """The simulator's test of lambda_v (docs/theory.md section 7): consistent when it meets
+        the pooled onset within one grid step, or when no collapse comes where none was
+        predicted or reachable. (A sweep on a language model judges the onset's range over
+        resampled runs instead, ``cliffaudit.sweep.onset.judge``: its rates are noisy.)"""
+        onset = self.onset()
+        lam_v, end = self.lambda_v, self.lambdas[-1]
+        if math.isfinite(lam_v) and onset is not None:
+            if within_a_grid_step(onset, lam_v, self.lambdas):
+                return CONSISTENT
+            return f"{INCONSISTENT}: onset {'earlier' if onset[1] < lam_v else 'later'} than predicted"
+        if onset is None:
+            if not math.isfinite(lam_v) or not self.reachable or lam_v > end:
+                return f"{CONSISTENT}: no collapse"
+            return f"{INCONSISTENT}: predicted collapse did not come"
+        if not math.isfinite(lam_v) or lam_v > end:
+            return f"{INCONSISTENT}: collapse where none was predicted"
+        return f"{INCONSISTENT}: collapse where none was reachable"
+
+
+def within_a_grid_step(onset: tuple[float, float], lam: float, lambdas) -> bool:
+    """Does ``lam`` meet the observed onset interval, widened by one step of the grid on
+    each side (the simulator's hit rule: the grid's resolution is what it can tell)?"""
+    step = max((b - a for a, b in zip(lambdas, lambdas[1:])), default=0.0)
+    return onset[0] - step <= lam <= onset[1] + step
+
 
 def loss_gradient(logits: np.ndarray, tokens: np.ndarray, old_logp: np.ndarray, advantage: np.ndarray, clip: float,
                   eps_low: float = 0.2) -> np.ndarray:
@@ -237,8 +264,10 @@ def simulate_many(cases: list[Case], lambdas, training: Training, seeds: list[in
         log_pi = log_softmax(logits, axis=-1)
         cdf = np.cumsum(np.exp(log_pi), axis=-1)
         tokens = np.minimum((uniforms[:, None, :, :, :, None] > cdf[:, :, :, None, :, :]).sum(-1), k - 1)
-        pick = (lambda table: np.take_along_axis(
-            np.broadcast_to(table[..., None, :, :], (*tokens.shape, k)), tokens[..., None], axis=-1)[..., 0])
+        def pick(table, tokens=tokens):
+            return np.take_along_axis(np.broadcast_to(table[..., None, :, :], (*tokens.shape, k)), tokens[..., None],
+                                      axis=-1)[..., 0]
+
         old_logp = pick(log_pi)
         teacher_logp = pick(np.broadcast_to(log_teacher, log_pi.shape))
         ref_logp = pick(np.broadcast_to(log_ref, log_pi.shape))

@@ -12,8 +12,7 @@ import uuid
 
 import pytest
 
-from cliffaudit.contract import strict_validate
-from cliffaudit.contract import text
+from cliffaudit.contract import strict_validate, text
 from cliffaudit.contract.formats import REGEX_FORMATS
 
 from .helpers import python_regex

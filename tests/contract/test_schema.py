@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cliffaudit.contract import ContractSchemaError, TokenContract, load_contract_schema
-from cliffaudit.contract.schema import APPROXIMATE, EXACT, IGNORED, TOO_LITTLE, TOO_MUCH, MAX_RULES
+from cliffaudit.contract.schema import APPROXIMATE, EXACT, IGNORED, MAX_RULES, TOO_LITTLE, TOO_MUCH
 
 from .conftest import ITEM_SCHEMA, ranking_schema
 from .helpers import byte_vocabulary

@@ -93,8 +93,8 @@ def test_student_selection_refines_its_cadence_and_keeps_the_step_nearest_the_ai
 
     from cliffaudit.demo import build as build_module
     from cliffaudit.demo import catalogue
-    from cliffaudit.evaluate import Evaluation
     from cliffaudit.demo.tokenizer import train_tokenizer
+    from cliffaudit.evaluate import Evaluation
 
     data = catalogue.generate(1, n_sft=16, n_selection=2, n_probes=2)
     tokenizer = train_tokenizer(build_module._chat_texts(data.sft), vocab_size=300)

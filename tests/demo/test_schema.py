@@ -11,7 +11,7 @@ import pytest
 
 from cliffaudit.contract import strict_validate
 from cliffaudit.demo import catalogue
-from cliffaudit.demo.schema import K, RANKING_TEMPLATE, record_schema
+from cliffaudit.demo.schema import RANKING_TEMPLATE, K, record_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "ranking.schema.json"
 

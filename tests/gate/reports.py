@@ -7,8 +7,18 @@ from pathlib import Path
 import numpy as np
 
 from cliffaudit import theory
-from cliffaudit.report import (AuditReport, AuditSettings, ClassRow, Cliff, Fingerprints, ParseRate, Precondition,
-                               Reachability, RolloutPoint, RunInfo)
+from cliffaudit.report import (
+    AuditReport,
+    AuditSettings,
+    ClassRow,
+    Cliff,
+    Fingerprints,
+    ParseRate,
+    Precondition,
+    Reachability,
+    RolloutPoint,
+    RunInfo,
+)
 
 CONFIGS = Path(__file__).parent / "configs"
 # The model each sample launch extrapolates away from (or starts from, with lambda = 1).

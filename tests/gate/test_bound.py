@@ -8,8 +8,7 @@ import re
 import pytest
 
 from cliffaudit.gate.bound import report_bound
-from cliffaudit.report.load import ReportError
-from cliffaudit.report.load import load_report
+from cliffaudit.report.load import ReportError, load_report
 
 from .reports import LAMBDA_V, RECOMMENDED, known_report, no_cliff_report, write_report
 

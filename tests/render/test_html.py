@@ -347,7 +347,7 @@ def test_committed_screenshots_show_each_page_whole(chromium, pair, width):
 
 def test_committed_pages_are_rendered_from_the_committed_reports():
     """reports/*/sweep/sweep.html is what `make pages` writes today from the report and its sweep."""
-    for name, (report_path, sweep_path, page) in COMMITTED_PAGES.items():
+    for report_path, sweep_path, page in COMMITTED_PAGES.values():
         assert page.read_text(encoding="utf-8") == _page(report_path, sweep_path), f"{page}: run `make pages`"
     for report_path in (DEMO_REPORT, HABIT):
         assert report_path.with_suffix(".html").read_text(encoding="utf-8") == _page(report_path)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import numpy as np
+import pytest
 
 from cliffaudit.sweep.onset import Onset, OnsetRange, check_window, judge, observed_onset, onset_range
 from cliffaudit.theory import onset_interval
@@ -52,25 +51,26 @@ def test_judging_a_locked_prediction():
     assert judge(no_onset, (None, None), 1.6, 3.0).text == "consistent: no cliff up to 1.6"
     assert judge(no_onset, (None, None), 1.6, 3.0).hit is True
     # a pooled onset that noise alone could give still agrees with "no cliff"
-    assert judge(OnsetRange(1.2, None, 0.3), (None, None), 1.6, 3.0).hit is True
+    assert judge(OnsetRange(lower=1.2, upper=None, no_onset_share=0.3), (None, None), 1.6, 3.0).hit is True
     # no cliff predicted, a collapse seen in every resample inside the audited grid: a miss
-    missed = judge(OnsetRange(1.1, 1.3, 0.0), (None, None), 1.6, 3.0)
+    missed = judge(OnsetRange(lower=1.1, upper=1.3, no_onset_share=0.0), (None, None), 1.6, 3.0)
     assert missed.hit is False and "where none was predicted" in missed.text
     # a collapse that may lie past the audited grid cannot judge a prediction that stops there
-    past = judge(OnsetRange(3.2, 3.4, 0.0), (None, None), 4.0, 3.0)
+    past = judge(OnsetRange(lower=3.2, upper=3.4, no_onset_share=0.0), (None, None), 4.0, 3.0)
     assert past.hit is None and past.text.startswith("undecided: ")
     # a predicted window meets the range, or misses it by the gap
-    assert judge(OnsetRange(1.2, 1.3, 0.0), (1.25, 1.35), 1.6, 3.0).hit is True
-    wide = judge(OnsetRange(1.375, 1.75, 0.0), (1.368, 1.382), 1.875, 3.0)
+    assert judge(OnsetRange(lower=1.2, upper=1.3, no_onset_share=0.0), (1.25, 1.35), 1.6, 3.0).hit is True
+    wide = judge(OnsetRange(lower=1.375, upper=1.75, no_onset_share=0.0), (1.368, 1.382), 1.875, 3.0)
     assert wide.hit is True and wide.text.startswith("consistent: the window meets")
-    late = judge(OnsetRange(1.5, 1.75, 0.0), (1.368, 1.382), 1.875, 3.0)
+    late = judge(OnsetRange(lower=1.5, upper=1.75, no_onset_share=0.0), (1.368, 1.382), 1.875, 3.0)
     assert late.hit is False and late.text.startswith("inconsistent: later by 0.118")
-    early = judge(OnsetRange(1.0, 1.1, 0.0), (1.25, 1.35), 1.6, 3.0)
+    early = judge(OnsetRange(lower=1.0, upper=1.1, no_onset_share=0.0), (1.25, 1.35), 1.6, 3.0)
     assert early.hit is False and early.check.direction == "earlier"
     # "no onset" plausible keeps a window that meets the earliest plausible onset
-    assert judge(OnsetRange(1.3, None, 0.2), (1.35, 1.4), 1.6, 3.0).hit is True
+    assert judge(OnsetRange(lower=1.3, upper=None, no_onset_share=0.2), (1.35, 1.4), 1.6, 3.0).hit is True
     later = judge(no_onset, (1.08, 1.12), 1.6, 3.0)
-    assert later.hit is False and later.text == "inconsistent: later by at least 0.480 (onset's range no onset on the grid, within noise)"
+    assert later.hit is False
+    assert later.text == "inconsistent: later by at least 0.480 (onset's range no onset on the grid, within noise)"
 
 
 def _runs(lambdas, rates_by_seed, samples):

@@ -46,6 +46,29 @@ def test_tiny_sweep_end_to_end(tiny_checkpoints, audit_report, tmp_path, capsys)
     capsys.readouterr()
 
 
+def test_a_sweep_without_a_report_audits_its_training_probes_as_it_will_train(tiny_checkpoints, tmp_path, capsys):
+    """No --from-report: the sweep audits its own training probes first, with its own device,
+    precision and prompt rendering, and locks that audit's prediction."""
+    from cliffaudit.report.load import load_report
+
+    out = tmp_path / "sweep"
+    probes = str(tiny_checkpoints / "probes.jsonl")
+    argv = ["sweep", "--teacher", str(tiny_checkpoints / "teacher"), "--student", str(tiny_checkpoints / "student"),
+            "--probes", probes, "--eval-probes", probes, "--lambdas", "1.0", "--seeds", "1", "--steps", "1",
+            "--batch-size", "2", "--max-new-tokens", "4", "--eval-samples", "1", "--device", "cpu",
+            "--dtype", "float32", "--chat-template-kwargs", '{"house_style": "terse"}', "--out", str(out)]
+    assert main(argv) == 0
+    assert "no --from-report: auditing the training probes first" in capsys.readouterr().out
+    audited = load_report(out / "audit" / "report.json")
+    assert (audited.settings.probes, audited.settings.device, audited.settings.dtype) == (probes, "cpu", "float32")
+    assert audited.settings.chat_template_kwargs == {"house_style": "terse"} and audited.settings.use_chat_template
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["prediction"]["report_path"] == str(out / "audit" / "report.json")
+    assert sweep["prediction"]["report_sha256"] == hashlib.sha256((out / "audit" / "report.json").read_bytes()).hexdigest()
+    assert sweep["prediction"]["binding_class"] == audited.binding_class
+    assert (sweep["settings"]["device"], sweep["settings"]["dtype"]) == ("cpu", "float32")
+
+
 def test_bad_lambda_grid_is_refused(tiny_checkpoints, tmp_path, capsys):
     argv = ["sweep", "--teacher", "t", "--student", "s", "--probes", str(tiny_checkpoints / "probes.jsonl"),
             "--eval-probes", str(tiny_checkpoints / "probes.jsonl"), "--lambdas", "1.5:1.0:0.1",

@@ -17,13 +17,14 @@ import pytest
 import torch
 
 from cliffaudit.sweep.loss import gopd_advantage, gopd_loss
-from cliffaudit.theory import clip_band_lambda_star
+from cliffaudit.theory import clip_band_lambda_star, lambda_grid
 from cliffaudit.theory.clip_band import exact_clip_band_lambda_star
-from cliffaudit.theory.simulate import Case, Training, loss_gradient, simulate, simulate_many
+from cliffaudit.theory.simulate import Case, Training, loss_gradient, simulate, simulate_many, within_a_grid_step
+from cliffaudit.verdicts import CONSISTENT
 
 pytestmark = pytest.mark.slow  # the 31-case grid trains every case to convergence (about 5 s)
 
-GRID = np.round(np.arange(1.0, 3.0001, 0.1), 4)
+GRID = np.array(lambda_grid(1.0, 3.0, 0.1))
 STEP = 0.1
 CONVERGED = Training(steps=800, lr=0.05, seeds=3)  # lambda = 1 runs stay at the teacher's rate (asserted below)
 
@@ -118,7 +119,8 @@ def test_reachable_cliffs_come_where_the_fixed_point_drops(simulations):
         assert sim.lambda_v < GRID[-1] - STEP, f"{name}: choose a case whose cliff lies on the grid"
         onset = sim.onset()
         assert onset is not None, f"{name}: predicted lambda_v {sim.lambda_v:.3f}, no collapse simulated"
-        assert onset[0] - STEP <= sim.lambda_v <= onset[1] + STEP, (name, sim.lambda_v, onset)
+        assert within_a_grid_step(onset, sim.lambda_v, GRID), (name, sim.lambda_v, onset)
+        assert sim.verdict() == CONSISTENT, name
 
 
 def test_unreachable_and_sharpening_cases_do_not_collapse(simulations):
@@ -133,7 +135,7 @@ def test_the_clip_band_rule_misses(simulations):
     """The clip band (at c = 2) predicts a cliff for every sharpening case, where none comes,
     and for thickening cases a lambda* away from the observed onset."""
     missed = 0
-    for name, sim in simulations.items():
+    for sim in simulations.values():
         case = sim.case
         with np.errstate(divide="ignore"):
             stars = [exact_clip_band_lambda_star(np.log(t), np.log(r), v, 2.0)
@@ -141,7 +143,7 @@ def test_the_clip_band_rule_misses(simulations):
         star = min(stars)
         onset = sim.onset()
         inside = (onset is None and star > GRID[-1]) or (
-            onset is not None and onset[0] - STEP <= star <= onset[1] + STEP)
+            onset is not None and within_a_grid_step(onset, star, GRID))
         missed += not inside
     sharpening_stars = [clip_band_lambda_star(c.teacher[0, 0], c.reference[0, 0], 2.0) for c in SHARPENING]
     assert all(s < GRID[-1] for s in sharpening_stars)  # it calls a cliff on the grid for each of them...
@@ -154,7 +156,7 @@ def test_the_clip_changes_speed_not_place():
     onsets = [simulate(case, GRID, Training(steps=800, lr=0.05, seeds=3, clip=clip)).onset() for clip in (1.2, 5.0)]
     assert onsets[0] is not None and onsets[1] is not None
     for onset in onsets:
-        assert onset[0] - STEP <= case.lambda_v() <= onset[1] + STEP
+        assert within_a_grid_step(onset, case.lambda_v(), GRID)
     bands = [clip_band_lambda_star(0.95, 0.999, clip) for clip in (1.2, 5.0)]
     assert abs(bands[0] - bands[1]) > 0.3  # while the band rule moves its prediction by a lot
 
