@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cliffaudit.demo import paths
+from cliffaudit.gate.readers import skyrl, verl
 from cliffaudit.report import Precondition, fingerprint_checkpoint
 from cliffaudit.report.load import load_report
 
@@ -327,6 +328,130 @@ def test_multi_teacher_distill_is_refused_unless_the_report_audited_that_teacher
                           "the audit's teacher is /m/code; this launch distils toward /models/teacher")
     both = launch(text.replace("ref.model.path=/models/teacher", "ref.model.path=/m/code"), "both.sh")
     assert gate(write_report(report, tmp_path), "--train-config", both)[0] == 0
+
+
+# ----------------------------------------------------------------------------- the teacher
+
+
+FORK_NO_TEACHER = FORK_ON.replace(" +actor_rollout_ref.ref.model.path=/models/teacher", "")
+# One OPD launch per framework, as (name, text with the teacher in {teacher}, the teacher key).
+TEACHER_LAUNCHES = [
+    ("verl-fork", f"{VERL} {FORK_NO_TEACHER} actor_rollout_ref.actor.policy_loss.lambda_vals=1.1 "
+                  f"+actor_rollout_ref.ref.model.path={{teacher}}\n", verl.TEACHER_KEY),
+    ("verl-native", f"{VERL} distillation.enabled=True actor_rollout_ref.model.path=Qwen/Qwen3-1.7B "
+                    f"+distillation.teacher_models.teacher_model.model_path={{teacher}}\n",
+     "distillation.teacher_models.teacher_model.model_path"),
+    ("slime", "python3 train.py --use-opd --opd-type megatron --hf-checkpoint Qwen/Qwen3-1.7B "
+              "--opd-teacher-load {teacher}\n", "--opd-teacher-load"),
+    ("skyrl", f"uv run -m {skyrl.OPD_ENTRYPOINTS[0]} trainer.policy.model.path=Qwen/Qwen3-1.7B "
+              f"trainer.ref.model.path={{teacher}}\n", skyrl.TEACHER_KEY),
+    ("trl", "python examples/scripts/gkd.py --model_name_or_path Qwen/Qwen3-1.7B --lmbda 0.5 "
+            "--teacher_model_name_or_path {teacher}\n", "--teacher_model_name_or_path"),
+]
+
+
+def _without_teacher(text: str, key: str) -> str:
+    words = text.split()
+    kept = [w for n, w in enumerate(words) if not w.lstrip("+").startswith(key) and
+            not (n and words[n - 1] == key)]
+    return " ".join(kept) + "\n"
+
+
+@pytest.mark.parametrize(("name", "text", "key"), TEACHER_LAUNCHES, ids=[t[0] for t in TEACHER_LAUNCHES])
+def test_a_launch_distilling_from_the_reports_teacher_passes_and_shows_it(gate, report_for, launch, name, text, key):
+    config = launch(text.format(teacher=TEACHER))
+    code, out, err = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config)
+    assert (code, err) == (0, "")
+    assert f"  teacher: the launch distils toward {TEACHER} (its teacher: {key}" in out
+    sources = json.loads(gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config, "--format", "json")[1])
+    assert sources["sources"]["teacher"]["path"] == TEACHER and sources["sources"]["teacher"]["key"] == key
+
+
+@pytest.mark.parametrize(("name", "text", "key"), TEACHER_LAUNCHES, ids=[t[0] for t in TEACHER_LAUNCHES])
+def test_a_launch_distilling_from_another_teacher_is_refused(gate, report_for, launch, name, text, key):
+    """A report audited for teacher A says nothing about a launch that distils from B."""
+    config = launch(text.format(teacher="/models/other-teacher"))
+    code, out, err = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config)
+    assert_one_line_error(code, out, err, f"the audit's teacher is {TEACHER}; this launch distils toward "
+                                          f"/models/other-teacher (its teacher: {key}")
+    assert f"{config}:1)): audit that pair (cliffaudit audit --teacher /models/other-teacher ...)" in err
+
+
+@pytest.mark.parametrize(("name", "text", "key"), TEACHER_LAUNCHES, ids=[t[0] for t in TEACHER_LAUNCHES])
+def test_a_launch_that_names_no_teacher_is_refused(gate, report_for, launch, name, text, key):
+    """As a launch that names no reference: the gate never passes on doubt."""
+    config = launch(_without_teacher(text.format(teacher=TEACHER), key))
+    code, out, err = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config)
+    named = "teacher_model_name_or_path" if name == "trl" else key  # TRL's, in a YAML or as a flag
+    assert_one_line_error(code, out, err, f"{config}:1: the launch states no {named} (")
+    assert "the gate compares" in err
+
+
+@pytest.mark.parametrize(("name", "text", "key"), TEACHER_LAUNCHES, ids=[t[0] for t in TEACHER_LAUNCHES])
+def test_a_teacher_at_another_path_matches_by_its_fingerprints(gate, tmp_path, launch, name, text, key):
+    audited, copy, other = tmp_path / "audited", tmp_path / "copy", tmp_path / "other"
+    for directory, weights in ((audited, b"t"), (copy, b"t"), (other, b"u")):
+        directory.mkdir()
+        (directory / "model.safetensors").write_bytes(weights)
+    report = with_models(known_report(), student="Qwen/Qwen3-1.7B", teacher=str(audited))
+    report = report.model_copy(update={"fingerprints": report.fingerprints.model_copy(
+        update={"teacher": fingerprint_checkpoint(audited)})})
+    path = write_report(report, tmp_path)
+    assert gate(path, "--train-config", launch(text.format(teacher=copy), "copy.sh"))[0] == 0
+    code, out, err = gate(path, "--train-config", launch(text.format(teacher=other), "other.sh"))
+    assert_one_line_error(code, out, err, f"the audit's teacher is {audited}; this launch distils toward {other}")
+
+
+def test_slimes_sglang_teacher_is_a_server_the_launch_does_not_name(gate, report_for):
+    """--opd-type sglang: the teacher's log-probs come from a server at --rm-url; which model
+    it serves is not in the launch, so the gate cannot compare it and refuses."""
+    relative = "slime/run-qwen3-4B-opd-json.sh"
+    code, out, err = gate(report_for(SAMPLE_REFERENCES[relative]), "--train-config", CONFIGS / relative)
+    assert_one_line_error(code, out, err, "--opd-type sglang takes the teacher's log-probs from the SGLang server at "
+                                          "--rm-url http://$TEACHER_IP:$TEACHER_PORT/generate (")
+    assert "the launch does not name the model it serves" in err
+
+
+def test_a_trl_teacher_behind_a_server_is_refused(gate, report_for, launch):
+    config = launch("model_name_or_path: Qwen/Qwen3-1.7B\nteacher_model_name_or_path: /models/teacher\n"
+                    "use_teacher_server: true\nteacher_model_server_url: http://10.0.0.2:8000\n"
+                    "# trl.experimental.iw_opd\n", "iw_opd.yaml")
+    assert_one_line_error(*gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config),
+                          "teacher_model_server_url=http://10.0.0.2:8000 (")
+    config = launch("model_name_or_path: Qwen/Qwen3-1.7B\nteacher_model_name_or_path: /models/teacher\n"
+                    "use_teacher_server: false\n# trl.experimental.iw_opd\n", "iw_opd_local.yaml")
+    assert gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config)[0] == 0
+
+
+def test_every_teacher_of_verls_native_multi_teacher_launch_must_be_the_reports(gate, report_for, launch):
+    """Each teacher_models entry teaches the prompts its key routes to it; the default entry
+    teacher_model is dropped once another is added."""
+    head = f"{VERL} distillation.enabled=True actor_rollout_ref.model.path=Qwen/Qwen3-1.7B"
+    entries = ("+distillation.teacher_models.math.model_path={math} +distillation.teacher_models.math.key=gsm8k "
+               "+distillation.teacher_models.code.model_path={code} +distillation.teacher_models.code.key=mbpp")
+    report = report_for("Qwen/Qwen3-1.7B")
+    same = launch(f"{head} {entries.format(math=TEACHER, code=TEACHER)}"
+                  f" distillation.teacher_models.teacher_model.model_path=/models/dropped\n", "same.sh")
+    code, out, _ = gate(report, "--train-config", same)
+    assert code == 0 and "teacher_model.model_path=/models/dropped does not act" in out
+    mixed = launch(f"{head} {entries.format(math=TEACHER, code='/models/coder')}\n", "mixed.sh")
+    assert_one_line_error(*gate(report, "--train-config", mixed), "this launch distils toward /models/coder (its "
+                                                                  "teacher: distillation.teacher_models.code.model_path")
+    unnamed = launch(f"{head} {entries.format(math=TEACHER, code=TEACHER)} +distillation.teacher_models.geo.key=g\n",
+                     "unnamed.sh")
+    assert_one_line_error(*gate(report, "--train-config", unnamed),
+                          "states no distillation.teacher_models.geo.model_path")
+
+
+@pytest.mark.parametrize(("key", "layout"), [
+    ("distillation.teacher_model.model_path", "distillation.enabled=True"),
+    ("actor_rollout_ref.distillation.teacher_model.path", "actor_rollout_ref.distillation.enabled=True")])
+def test_verls_earlier_native_teacher_keys_are_read(gate, report_for, launch, key, layout):
+    text = f"{VERL} {layout} actor_rollout_ref.model.path=Qwen/Qwen3-1.7B {key}={{teacher}}\n"
+    assert gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", launch(text.format(teacher=TEACHER)))[0] == 0
+    assert_one_line_error(*gate(report_for("Qwen/Qwen3-1.7B"), "--train-config",
+                                launch(text.format(teacher="/models/b"), "b.sh")),
+                          f"this launch distils toward /models/b (its teacher: {key}=/models/b")
 
 
 # ----------------------------------------------------------------------------- stale fingerprints
