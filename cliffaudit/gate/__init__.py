@@ -6,7 +6,8 @@ Modules, one job each (report.json itself is loaded, and refused when it cannot
 be judged, by ``cliffaudit.report.load``): ``bound`` (the bound a report gives),
 ``verdict`` (pass/fail, stale fingerprints), ``readers`` (every launch of a verl,
 slime, SkyRL or TRL config, script or manifest: lambda, c, the budget, the
-reference), ``reference`` (the launch's reference against the audit's),
+reference, the teacher), ``reference`` (the launch's reference and teacher against
+the audit's),
 ``proposal`` (combine a launch and the command line), ``render`` (text, JSON,
 GitHub annotations), ``cli`` (the click command).
 """

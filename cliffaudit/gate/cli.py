@@ -18,7 +18,7 @@ from cliffaudit.gate import proposal as proposals
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.proposal import Proposal
 from cliffaudit.gate.readers import FRAMEWORKS, read_launches
-from cliffaudit.gate.reference import check_reference
+from cliffaudit.gate.reference import check_reference, check_teacher
 from cliffaudit.gate.render import FORMATS, printable, render
 from cliffaudit.gate.verdict import Verdict, check_fingerprints, check_meaningful, evaluate
 from cliffaudit.report.load import load_report
@@ -36,7 +36,8 @@ from cliffaudit.theory import check_clip
               help="Training budget in rollouts (per step x steps), to judge whether a cliff is reachable; with "
                    "--train-config: only where the config states none.")
 @click.option("--train-config", type=click.Path(path_type=Path),
-              help="Training config or launch script to read lambda, c, the budget and the reference from.")
+              help="Training config or launch script to read lambda, c, the budget, the reference and the "
+                   "teacher from.")
 @click.option("--config-dir", "config_dirs", multiple=True, type=click.Path(path_type=Path),
               help="Where the Hydra configs a launch names (--config-name, defaults) are; repeatable.")
 @click.option("--framework", type=click.Choice(["auto", *FRAMEWORKS]), default="auto", show_default=True,
@@ -106,6 +107,7 @@ def _decide(report_path: Path, proposed_lambda: float | None, clip: float | None
         for settings in read_launches(train_config, framework, os.environ, config_dirs):
             launches.append(proposals.from_config(settings, proposed_lambda, clip, rollouts))
             check_reference(report, settings)
+            check_teacher(report, settings)
     judged = []
     for proposal in launches:
         budget = None if proposal.rollouts is None else int(proposal.rollouts.value)

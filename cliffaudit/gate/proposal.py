@@ -53,6 +53,7 @@ class Proposal:
     warnings: tuple[str, ...] = ()
     location: str = "command line"  # the launch: its command line in a script, or the config
     reference: ModelPath | None = None  # what the launch extrapolates away from (checked against the report)
+    teacher: ModelPath | None = None  # what the launch distils toward (checked against the report)
 
 
 def from_command_line(lam: float, clip: float | None, rollouts: int | None) -> Proposal:
@@ -71,7 +72,8 @@ def from_config(settings: TrainingSettings, lam: float | None, clip: float | Non
     judged = settings.clip
     others = tuple(Origin.from_config(v, settings.path) for v in settings.clip_candidates if v is not judged)
     return Proposal(lam_origin, clip_origin, budget, settings.framework, settings.path, others,
-                    tuple(settings.warnings), settings.location or str(settings.path), settings.reference)
+                    tuple(settings.warnings), settings.location or str(settings.path), settings.reference,
+                    settings.teacher)
 
 
 def _combine(name: str, stated: ConfigValue | None, given: float | None, flag: str, config: Path) -> Origin | None:

@@ -1,4 +1,4 @@
-"""Whether a launch's reference is the one its report audited.
+"""Whether a launch's reference and teacher are the ones its report audited.
 
 G-OPD's fixed point ``pi_T^lambda * pi_ref^(1-lambda)`` depends on the reference: a
 report that extrapolated away from one model says nothing about a launch that
@@ -8,6 +8,13 @@ audit's is ``settings.reference``, or the student when that is null. They match 
 their paths are the same, or when the launch's path is a checkpoint on this machine
 whose files hash to the fingerprints the report recorded. Anything else is refused, as
 is a second teacher (G-OPD's ``multi_teacher_distill``) the report did not audit.
+
+The cliff is a property of the pair: a report audited for teacher A says nothing about a
+launch that distils from teacher B. The launch's teacher (the G-OPD fork's ref model,
+verl's ``distillation.teacher_models``, slime's ``--opd-teacher-load``, SkyRL's ref model,
+TRL's ``teacher_model_name_or_path``) must be ``settings.teacher`` of the report by the
+same rule, and a launch that names no teacher the gate can compare is refused, as one
+that names no reference is: the gate never passes on doubt.
 """
 
 from __future__ import annotations
@@ -37,6 +44,17 @@ def check_reference(report: AuditReport, settings: TrainingSettings) -> None:
         raise GateInputError(f"multi_teacher_distill: this launch {second.role} {second.path} ({second.describe()}), "
                              f"which the report did not audit (its teacher is {report.settings.teacher}): audit "
                              f"that teacher and gate the launch against its report")
+
+
+def check_teacher(report: AuditReport, settings: TrainingSettings) -> None:
+    if settings.teacher is None:
+        raise GateInputError(settings.no_teacher)
+    audited = report.settings.teacher
+    for launch in (settings.teacher, *settings.more_teachers):
+        if not same_model(launch.path, audited, report.fingerprints.teacher or {}):
+            raise GateInputError(f"the audit's teacher is {audited}; this launch {launch.role} {launch.path} "
+                                 f"({launch.describe()}): audit that pair (cliffaudit audit --teacher "
+                                 f"{launch.path} ...) and gate the launch against its report")
 
 
 def same_model(launch: str, audited: str, recorded: Mapping[str, str]) -> bool:

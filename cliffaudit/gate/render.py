@@ -67,6 +67,10 @@ def text_lines(verdict: Verdict, proposal: Proposal, report_path: Path, judged: 
         reference = proposal.reference
         lines.append(f"  reference: the launch {reference.role} {reference.path} ({reference.describe()}), the "
                      f"model the audit extrapolated away from")
+    if proposal.teacher is not None:
+        teacher = proposal.teacher
+        lines.append(f"  teacher: the launch {teacher.role} {teacher.path} ({teacher.describe()}), the teacher the "
+                     f"audit probed")
     lines.append(f"  bound: {verdict.bound.describe()} ({report_path})")
     if verdict.predicted is not None:
         lines.append(f"  {verdict.predicted.describe()}")
@@ -120,6 +124,10 @@ def as_json(verdict: Verdict, proposal: Proposal, report_path: Path, judged: Jud
                         "path": proposal.reference.path, "key": proposal.reference.key,
                         "written": proposal.reference.written, "location": proposal.reference.location,
                         "meaning": f"{proposal.reference.what}: the launch {proposal.reference.role} it"},
+                    "teacher": None if proposal.teacher is None else {
+                        "path": proposal.teacher.path, "key": proposal.teacher.key,
+                        "written": proposal.teacher.written, "location": proposal.teacher.location,
+                        "meaning": f"{proposal.teacher.what}: the launch {proposal.teacher.role} it"},
                     "other_clips": [_origin_json(o) for o in proposal.other_clips]},
         "warnings": all_warnings(verdict, proposal),
         "preconditions": {"policy": verdict.preconditions, "meaning": POLICIES[verdict.preconditions]},

@@ -9,7 +9,7 @@ import pytest
 
 from cliffaudit.cli import main
 
-from .reports import known_report, with_models, write_report
+from .reports import TEACHER, known_report, with_models, write_report
 
 
 @pytest.fixture
@@ -19,12 +19,13 @@ def known_report_path(tmp_path) -> Path:
 
 @pytest.fixture
 def report_for(tmp_path):
-    """known_report() written as audited from the given reference (its student), so a
-    launch that extrapolates away from that model can be judged against it."""
-    def write(reference: str, **changes) -> Path:
+    """known_report() written as audited from the given reference (its student) and teacher
+    (TEACHER, the tests' own launches' teacher, unless given), so a launch that extrapolates
+    away from that model and distils toward that teacher can be judged against it."""
+    def write(reference: str, teacher: str = TEACHER, **changes) -> Path:
         directory = tmp_path / "report"
         directory.mkdir(exist_ok=True)
-        return write_report(with_models(known_report(**changes), student=reference), directory)
+        return write_report(with_models(known_report(**changes), student=reference, teacher=teacher), directory)
     return write
 
 

@@ -26,10 +26,23 @@ SAMPLE_REFERENCES = {
     "verl/run_qwen3_4b_json_exopd.sh": "/personal/models/Qwen3-4B",
     "verl/g_opd_json_qwen3_1.7b.yaml": "Qwen/Qwen3-1.7B",
     "slime/run-qwen3-4B-opd-json.sh": "/root/Qwen3-4B",
+    "slime/run-qwen3-4B-opd-megatron-json.sh": "/root/Qwen3-4B",
     "skyrl/run_on_policy_distill_json_qwen3_1.7b.sh": "Qwen/Qwen3-1.7B",
     "skyrl/opd_kl_in_reward_json.yaml": "Qwen/Qwen3-1.7B",
     "trl/gkd_qwen3_json.yaml": "Qwen/Qwen3-1.7B",
 }
+# The teacher each sample launch distils toward; None where the launch does not name it
+# (slime's SGLang teacher is a server).
+SAMPLE_TEACHERS = {
+    "verl/run_qwen3_4b_json_exopd.sh": "/personal/models/Qwen3-8B-json-tools-RL-step400",
+    "verl/g_opd_json_qwen3_1.7b.yaml": "/models/Qwen3-8B-json-tools-RL-step400",
+    "slime/run-qwen3-4B-opd-json.sh": None,
+    "slime/run-qwen3-4B-opd-megatron-json.sh": "/root/Qwen3-4B-json-tools-RL_torch_dist",
+    "skyrl/run_on_policy_distill_json_qwen3_1.7b.sh": "/ckpts/qwen3_8b_json_tools_rl/global_step_400/",
+    "skyrl/opd_kl_in_reward_json.yaml": "/ckpts/qwen3_8b_json_tools_rl/global_step_400",
+    "trl/gkd_qwen3_json.yaml": "/models/Qwen3-8B-json-tools",
+}
+TEACHER = "/models/teacher"  # the teacher of the launches the tests write (test_readers.FORK_ON)
 GRID = np.round(np.linspace(1.0, 3.0, 201), 10)  # the audit's default grid, 1.00 to 3.00 by 0.01
 RECOMMENDED = 1.25  # lower end of lambda_v's interval in known_report()
 LAMBDA_V = 1.3

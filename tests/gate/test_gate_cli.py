@@ -13,10 +13,21 @@ from pathlib import Path
 import pytest
 
 from cliffaudit.demo import paths
+from cliffaudit.gate.readers import skyrl, verl
 from cliffaudit.report import Precondition, fingerprint_checkpoint
 from cliffaudit.report.load import load_report
 
-from .reports import CONFIGS, RECOMMENDED, SAMPLE_REFERENCES, known_report, no_cliff_report, with_models, write_report
+from .reports import (
+    CONFIGS,
+    RECOMMENDED,
+    SAMPLE_REFERENCES,
+    SAMPLE_TEACHERS,
+    TEACHER,
+    known_report,
+    no_cliff_report,
+    with_models,
+    write_report,
+)
 from .test_readers import FORK_ON, SECOND_TEACHER, VERL
 
 
@@ -212,7 +223,7 @@ def test_a_config_that_cannot_extrapolate_is_judged_at_lambda_one_and_says_why(g
     """A verl launch without the fork's G-OPD switches trains at lambda = 1: the gate says so,
     needs no --lambda, and refuses one that contradicts it."""
     config = launch("actor_rollout_ref:\n  model:\n    path: Qwen/Qwen3-1.7B\n  actor:\n    policy_loss:\n"
-                    "      lambda_vals: 2.5\n", "ppo.yaml")
+                    "      lambda_vals: 2.5\n  ref:\n    model:\n      path: /models/teacher\n", "ppo.yaml")
     report = report_for("Qwen/Qwen3-1.7B")
     code, out, _ = gate(report, "--train-config", config)
     assert code == 0 and out.startswith("PASS: lambda 1 is below the bound")
@@ -237,7 +248,8 @@ def test_a_config_without_clip_is_judged_and_says_so(gate, report_for, launch):
 
 def test_a_config_that_states_its_budget_is_judged_with_it(gate, report_for):
     # 256 prompts x 4 samples x 200 steps: the cliff is reachable, lambda 1.5 fails.
-    code, out, _ = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml")
+    code, out, _ = gate(report_for("Qwen/Qwen3-1.7B", SAMPLE_TEACHERS["verl/g_opd_json_qwen3_1.7b.yaml"]), "--train-config",
+                          CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml")
     assert code == 1
     assert "budget: 204,800 rollouts from data.train_batch_size x actor_rollout_ref.rollout.n x " \
            "trainer.total_training_steps=256 x 4 x 200" in out
@@ -253,7 +265,8 @@ def test_missing_and_undetectable_configs_exit_two(gate, known_report_path, tmp_
 
 def test_the_command_line_may_not_contradict_the_config(gate, report_for):
     config = CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml"
-    code, out, err = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config, "--lambda", "1.1")
+    report = report_for("Qwen/Qwen3-1.7B", SAMPLE_TEACHERS["verl/g_opd_json_qwen3_1.7b.yaml"])
+    code, out, err = gate(report, "--train-config", config, "--lambda", "1.1")
     assert_one_line_error(code, out, err, "--lambda 1.1 contradicts the config, which gives lambda = 1.5")
 
 
@@ -269,17 +282,18 @@ def test_a_launch_that_extrapolates_away_from_another_model_is_refused(gate, rep
                                           "extrapolates away from /personal/models/Qwen3-4B (its G-OPD reference: "
                                           "actor_rollout_ref.model.base_model_path=\"${BASE_MODEL_PATH}\" (")
     assert err.rstrip().endswith("re-audit with --reference /personal/models/Qwen3-4B")
-    assert gate(report_for("/personal/models/Qwen3-4B/"), "--train-config", script)[0] == 1  # the same path
+    same = report_for("/personal/models/Qwen3-4B/", SAMPLE_TEACHERS["verl/run_qwen3_4b_json_exopd.sh"])  # the same path
+    assert gate(same, "--train-config", script)[0] == 1
 
 
 def test_the_reference_is_the_audits_reference_before_its_student(gate, tmp_path, launch):
     text = f"{VERL} {FORK_ON.replace('model.base_model_path=Qwen/Qwen3-1.7B', 'model.base_model_path=/m/teacher-sft', 1)}\n"
     config = launch(text)
-    report = with_models(known_report(), student="/m/teacher-sft", reference="/m/student")
+    report = with_models(known_report(), student="/m/teacher-sft", reference="/m/student", teacher=TEACHER)
     assert_one_line_error(*gate(write_report(report, tmp_path), "--train-config", config),
                           "the audit extrapolated away from /m/student; this launch extrapolates away from "
                           "/m/teacher-sft")
-    report = with_models(known_report(), student="/m/student", reference="/m/teacher-sft")
+    report = with_models(known_report(), student="/m/student", reference="/m/teacher-sft", teacher=TEACHER)
     assert gate(write_report(report, tmp_path), "--train-config", config)[0] == 0
 
 
@@ -289,7 +303,8 @@ def test_a_reference_at_another_path_matches_by_its_fingerprints(gate, tmp_path,
         directory.mkdir()
         (directory / "model.safetensors").write_bytes(weights)
     report = known_report()
-    report = report.model_copy(update={"settings": report.settings.model_copy(update={"student": str(audited)}),
+    report = report.model_copy(update={"settings": report.settings.model_copy(update={"student": str(audited),
+                                                                                     "teacher": TEACHER}),
                                        "fingerprints": report.fingerprints.model_copy(
                                            update={"student": fingerprint_checkpoint(audited)})})
     path = write_report(report, tmp_path)
@@ -307,8 +322,136 @@ def test_multi_teacher_distill_is_refused_unless_the_report_audited_that_teacher
     assert_one_line_error(*gate(write_report(report, tmp_path), "--train-config", config),
                           "multi_teacher_distill: this launch extrapolates toward /m/code (a second teacher, with "
                           "multi_teacher_distill: actor_rollout_ref.ref.model.base_model_path=/m/code (")
+    # The report audited the second teacher, not the first (the ref model): that is refused too.
     report = with_models(known_report(), student="Qwen/Qwen3-1.7B", teacher="/m/code")
-    assert gate(write_report(report, tmp_path), "--train-config", config)[0] == 0
+    assert_one_line_error(*gate(write_report(report, tmp_path), "--train-config", config),
+                          "the audit's teacher is /m/code; this launch distils toward /models/teacher")
+    both = launch(text.replace("ref.model.path=/models/teacher", "ref.model.path=/m/code"), "both.sh")
+    assert gate(write_report(report, tmp_path), "--train-config", both)[0] == 0
+
+
+# ----------------------------------------------------------------------------- the teacher
+
+
+FORK_NO_TEACHER = FORK_ON.replace(" +actor_rollout_ref.ref.model.path=/models/teacher", "")
+# One OPD launch per framework, as (name, text with the teacher in {teacher}, the teacher key).
+TEACHER_LAUNCHES = [
+    ("verl-fork", f"{VERL} {FORK_NO_TEACHER} actor_rollout_ref.actor.policy_loss.lambda_vals=1.1 "
+                  f"+actor_rollout_ref.ref.model.path={{teacher}}\n", verl.TEACHER_KEY),
+    ("verl-native", f"{VERL} distillation.enabled=True actor_rollout_ref.model.path=Qwen/Qwen3-1.7B "
+                    f"+distillation.teacher_models.teacher_model.model_path={{teacher}}\n",
+     "distillation.teacher_models.teacher_model.model_path"),
+    ("slime", "python3 train.py --use-opd --opd-type megatron --hf-checkpoint Qwen/Qwen3-1.7B "
+              "--opd-teacher-load {teacher}\n", "--opd-teacher-load"),
+    ("skyrl", f"uv run -m {skyrl.OPD_ENTRYPOINTS[0]} trainer.policy.model.path=Qwen/Qwen3-1.7B "
+              f"trainer.ref.model.path={{teacher}}\n", skyrl.TEACHER_KEY),
+    ("trl", "python examples/scripts/gkd.py --model_name_or_path Qwen/Qwen3-1.7B --lmbda 0.5 "
+            "--teacher_model_name_or_path {teacher}\n", "--teacher_model_name_or_path"),
+]
+
+
+def _without_teacher(text: str, key: str) -> str:
+    words = text.split()
+    kept = [w for n, w in enumerate(words) if not w.lstrip("+").startswith(key) and
+            not (n and words[n - 1] == key)]
+    return " ".join(kept) + "\n"
+
+
+@pytest.mark.parametrize(("name", "text", "key"), TEACHER_LAUNCHES, ids=[t[0] for t in TEACHER_LAUNCHES])
+def test_a_launch_distilling_from_the_reports_teacher_passes_and_shows_it(gate, report_for, launch, name, text, key):
+    config = launch(text.format(teacher=TEACHER))
+    code, out, err = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config)
+    assert (code, err) == (0, "")
+    assert f"  teacher: the launch distils toward {TEACHER} (its teacher: {key}" in out
+    sources = json.loads(gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config, "--format", "json")[1])
+    assert sources["sources"]["teacher"]["path"] == TEACHER and sources["sources"]["teacher"]["key"] == key
+
+
+@pytest.mark.parametrize(("name", "text", "key"), TEACHER_LAUNCHES, ids=[t[0] for t in TEACHER_LAUNCHES])
+def test_a_launch_distilling_from_another_teacher_is_refused(gate, report_for, launch, name, text, key):
+    """A report audited for teacher A says nothing about a launch that distils from B."""
+    config = launch(text.format(teacher="/models/other-teacher"))
+    code, out, err = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config)
+    assert_one_line_error(code, out, err, f"the audit's teacher is {TEACHER}; this launch distils toward "
+                                          f"/models/other-teacher (its teacher: {key}")
+    assert f"{config}:1)): audit that pair (cliffaudit audit --teacher /models/other-teacher ...)" in err
+
+
+@pytest.mark.parametrize(("name", "text", "key"), TEACHER_LAUNCHES, ids=[t[0] for t in TEACHER_LAUNCHES])
+def test_a_launch_that_names_no_teacher_is_refused(gate, report_for, launch, name, text, key):
+    """As a launch that names no reference: the gate never passes on doubt."""
+    config = launch(_without_teacher(text.format(teacher=TEACHER), key))
+    code, out, err = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config)
+    named = "teacher_model_name_or_path" if name == "trl" else key  # TRL's, in a YAML or as a flag
+    assert_one_line_error(code, out, err, f"{config}:1: the launch states no {named} (")
+    assert "the gate compares" in err
+
+
+@pytest.mark.parametrize(("name", "text", "key"), TEACHER_LAUNCHES, ids=[t[0] for t in TEACHER_LAUNCHES])
+def test_a_teacher_at_another_path_matches_by_its_fingerprints(gate, tmp_path, launch, name, text, key):
+    audited, copy, other = tmp_path / "audited", tmp_path / "copy", tmp_path / "other"
+    for directory, weights in ((audited, b"t"), (copy, b"t"), (other, b"u")):
+        directory.mkdir()
+        (directory / "model.safetensors").write_bytes(weights)
+    report = with_models(known_report(), student="Qwen/Qwen3-1.7B", teacher=str(audited))
+    report = report.model_copy(update={"fingerprints": report.fingerprints.model_copy(
+        update={"teacher": fingerprint_checkpoint(audited)})})
+    path = write_report(report, tmp_path)
+    assert gate(path, "--train-config", launch(text.format(teacher=copy), "copy.sh"))[0] == 0
+    code, out, err = gate(path, "--train-config", launch(text.format(teacher=other), "other.sh"))
+    assert_one_line_error(code, out, err, f"the audit's teacher is {audited}; this launch distils toward {other}")
+
+
+def test_slimes_sglang_teacher_is_a_server_the_launch_does_not_name(gate, report_for):
+    """--opd-type sglang: the teacher's log-probs come from a server at --rm-url; which model
+    it serves is not in the launch, so the gate cannot compare it and refuses."""
+    relative = "slime/run-qwen3-4B-opd-json.sh"
+    code, out, err = gate(report_for(SAMPLE_REFERENCES[relative]), "--train-config", CONFIGS / relative)
+    assert_one_line_error(code, out, err, "--opd-type sglang takes the teacher's log-probs from the SGLang server at "
+                                          "--rm-url http://$TEACHER_IP:$TEACHER_PORT/generate (")
+    assert "the launch does not name the model it serves" in err
+
+
+def test_a_trl_teacher_behind_a_server_is_refused(gate, report_for, launch):
+    config = launch("model_name_or_path: Qwen/Qwen3-1.7B\nteacher_model_name_or_path: /models/teacher\n"
+                    "use_teacher_server: true\nteacher_model_server_url: http://10.0.0.2:8000\n"
+                    "# trl.experimental.iw_opd\n", "iw_opd.yaml")
+    assert_one_line_error(*gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config),
+                          "teacher_model_server_url=http://10.0.0.2:8000 (")
+    config = launch("model_name_or_path: Qwen/Qwen3-1.7B\nteacher_model_name_or_path: /models/teacher\n"
+                    "use_teacher_server: false\n# trl.experimental.iw_opd\n", "iw_opd_local.yaml")
+    assert gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config)[0] == 0
+
+
+def test_every_teacher_of_verls_native_multi_teacher_launch_must_be_the_reports(gate, report_for, launch):
+    """Each teacher_models entry teaches the prompts its key routes to it; the default entry
+    teacher_model is dropped once another is added."""
+    head = f"{VERL} distillation.enabled=True actor_rollout_ref.model.path=Qwen/Qwen3-1.7B"
+    entries = ("+distillation.teacher_models.math.model_path={math} +distillation.teacher_models.math.key=gsm8k "
+               "+distillation.teacher_models.code.model_path={code} +distillation.teacher_models.code.key=mbpp")
+    report = report_for("Qwen/Qwen3-1.7B")
+    same = launch(f"{head} {entries.format(math=TEACHER, code=TEACHER)}"
+                  f" distillation.teacher_models.teacher_model.model_path=/models/dropped\n", "same.sh")
+    code, out, _ = gate(report, "--train-config", same)
+    assert code == 0 and "teacher_model.model_path=/models/dropped does not act" in out
+    mixed = launch(f"{head} {entries.format(math=TEACHER, code='/models/coder')}\n", "mixed.sh")
+    assert_one_line_error(*gate(report, "--train-config", mixed), "this launch distils toward /models/coder (its "
+                                                                  "teacher: distillation.teacher_models.code.model_path")
+    unnamed = launch(f"{head} {entries.format(math=TEACHER, code=TEACHER)} +distillation.teacher_models.geo.key=g\n",
+                     "unnamed.sh")
+    assert_one_line_error(*gate(report, "--train-config", unnamed),
+                          "states no distillation.teacher_models.geo.model_path")
+
+
+@pytest.mark.parametrize(("key", "layout"), [
+    ("distillation.teacher_model.model_path", "distillation.enabled=True"),
+    ("actor_rollout_ref.distillation.teacher_model.path", "actor_rollout_ref.distillation.enabled=True")])
+def test_verls_earlier_native_teacher_keys_are_read(gate, report_for, launch, key, layout):
+    text = f"{VERL} {layout} actor_rollout_ref.model.path=Qwen/Qwen3-1.7B {key}={{teacher}}\n"
+    assert gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", launch(text.format(teacher=TEACHER)))[0] == 0
+    assert_one_line_error(*gate(report_for("Qwen/Qwen3-1.7B"), "--train-config",
+                                launch(text.format(teacher="/models/b"), "b.sh")),
+                          f"this launch distils toward /models/b (its teacher: {key}=/models/b")
 
 
 # ----------------------------------------------------------------------------- stale fingerprints
@@ -390,7 +533,7 @@ def test_a_forced_framework_does_not_read_past_another_frameworks_lambda(gate, r
     ("verl/g_opd_json_qwen3_1.7b.yaml", 1,
      "lambda = 1.5 from actor_rollout_ref.actor.policy_loss.lambda_vals=1.5",
      "c = 1.28 from actor_rollout_ref.actor.clip_ratio_high=0.28"),
-    ("slime/run-qwen3-4B-opd-json.sh", 0, "lambda = 1 from --opd-kl-coef ${OPD_KL_COEF}",
+    ("slime/run-qwen3-4B-opd-megatron-json.sh", 0, "lambda = 1 from --opd-kl-coef ${OPD_KL_COEF}",
      "c = 2 from --tis-clip 2.0"),
     ("skyrl/run_on_policy_distill_json_qwen3_1.7b.sh", 0,
      "lambda = 1 from examples.train.on_policy_distillation.main_on_policy_distill",
@@ -400,7 +543,8 @@ def test_a_forced_framework_does_not_read_past_another_frameworks_lambda(gate, r
     ("trl/gkd_qwen3_json.yaml", 0, "lambda = 1 from TRL GKD", "c: not stated"),
 ])
 def test_each_framework_config_reports_the_keys_it_read(gate, report_for, relative, code, lambda_text, clip_text):
-    result, out, err = gate(report_for(SAMPLE_REFERENCES[relative]), "--train-config", CONFIGS / relative)
+    result, out, err = gate(report_for(SAMPLE_REFERENCES[relative], SAMPLE_TEACHERS[relative]), "--train-config",
+                            CONFIGS / relative)
     assert (result, err) == (code, "")
     assert lambda_text in out
     assert clip_text in out
@@ -408,18 +552,19 @@ def test_each_framework_config_reports_the_keys_it_read(gate, report_for, relati
 
 def test_the_launch_environment_overrides_a_script_default(gate, report_for, monkeypatch):
     monkeypatch.setenv("LAMBDA_VAL", "1.2")
-    code, out, _ = gate(report_for("/personal/models/Qwen3-4B"), "--train-config",
-                        CONFIGS / "verl/run_qwen3_4b_json_exopd.sh")
+    report = report_for("/personal/models/Qwen3-4B", SAMPLE_TEACHERS["verl/run_qwen3_4b_json_exopd.sh"])
+    code, out, _ = gate(report, "--train-config", CONFIGS / "verl/run_qwen3_4b_json_exopd.sh")
     assert code == 0
     assert "through $LAMBDA_VAL = 1.2;" in out
 
 
-@pytest.mark.parametrize("relative", ["slime/run-qwen3-4B-opd-json.sh", "skyrl/run_on_policy_distill_json_qwen3_1.7b.sh",
+@pytest.mark.parametrize("relative", ["slime/run-qwen3-4B-opd-megatron-json.sh",
+                                      "skyrl/run_on_policy_distill_json_qwen3_1.7b.sh",
                                       "skyrl/opd_kl_in_reward_json.yaml", "trl/gkd_qwen3_json.yaml"])
 def test_a_framework_that_cannot_extrapolate_refuses_a_lambda_that_says_otherwise(gate, report_for, relative,
                                                                                    monkeypatch):
     monkeypatch.setenv("OPD_KL_COEF", "2.5")  # slime's coefficient is a step size, whatever its value
-    report = report_for(SAMPLE_REFERENCES[relative])
+    report = report_for(SAMPLE_REFERENCES[relative], SAMPLE_TEACHERS[relative])
     code, out, _ = gate(report, "--train-config", CONFIGS / relative)
     assert code == 0 and "lambda = 1 by construction" in out
     assert gate(report, "--train-config", CONFIGS / relative, "--lambda", "1")[0] == 0
@@ -462,7 +607,7 @@ def test_a_launch_the_gate_cannot_fully_resolve_or_that_trains_past_the_cliff_ne
                                                                                          name, text, code):
     launch("L=2.5\n", "lambda.sh")
     launch("actor_rollout_ref:\n  model: {path: Qwen/Qwen3-1.7B, base_model_path: Qwen/Qwen3-1.7B}\n"
-           "  ref: {model: {base_model_path: Qwen/Qwen3-1.7B}}\n"
+           "  ref: {model: {base_model_path: Qwen/Qwen3-1.7B, path: /models/teacher}}\n"
            "  actor: {policy_loss: {only_reverse_kl_advantages: true, lambda_vals: 2.5}}\n", "cfg/exopd.yaml")
     config = launch(text.format(train=f"{VERL} {FORK_ON} actor_rollout_ref.actor.policy_loss.lambda_vals"))
     result, out, err = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", config, "--rollouts", "100000")
@@ -500,8 +645,8 @@ def test_a_yaml_bomb_as_training_config_is_refused_before_it_expands(gate, known
 
 
 def test_json_format_is_one_object_with_verdict_bound_and_sources(gate, report_for):
-    code, out, _ = gate(report_for("Qwen/Qwen3-1.7B"), "--train-config", CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml",
-                        "--format", "json")
+    code, out, _ = gate(report_for("Qwen/Qwen3-1.7B", SAMPLE_TEACHERS["verl/g_opd_json_qwen3_1.7b.yaml"]), "--train-config",
+                        CONFIGS / "verl/g_opd_json_qwen3_1.7b.yaml", "--format", "json")
     result = json.loads(out)
     assert code == 1
     assert result["verdict"] == "fail" and result["exit_code"] == 1
@@ -517,7 +662,7 @@ def test_json_format_is_one_object_with_verdict_bound_and_sources(gate, report_f
 
 
 def test_json_format_carries_config_and_precondition_warnings(gate, report_for):
-    path = report_for("/personal/models/Qwen3-4B",
+    path = report_for("/personal/models/Qwen3-4B", SAMPLE_TEACHERS["verl/run_qwen3_4b_json_exopd.sh"],
                       preconditions=[Precondition(name="calibrated", passed=False, detail="gap 0.3")])
     _, out, _ = gate(path, "--train-config", CONFIGS / "verl/run_qwen3_4b_json_exopd.sh", "--format", "json")
     warnings = json.loads(out)["warnings"]
@@ -526,7 +671,7 @@ def test_json_format_carries_config_and_precondition_warnings(gate, report_for):
 
 
 def test_github_format_annotates_the_line_that_sets_lambda(gate, report_for):
-    path = report_for("/personal/models/Qwen3-4B",
+    path = report_for("/personal/models/Qwen3-4B", SAMPLE_TEACHERS["verl/run_qwen3_4b_json_exopd.sh"],
                       preconditions=[Precondition(name="calibrated", passed=False, detail="gap 0.3, per 10%")])
     config = CONFIGS / "verl/run_qwen3_4b_json_exopd.sh"
     code, out, _ = gate(path, "--train-config", config, "--format", "github")

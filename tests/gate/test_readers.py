@@ -12,7 +12,7 @@ from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.readers import READERS, claims, read_launches, skyrl, slime, trl, verl
 from cliffaudit.gate.readers.document import load_documents
 
-from .reports import CONFIGS, SAMPLE_REFERENCES
+from .reports import CONFIGS, SAMPLE_REFERENCES, SAMPLE_TEACHERS
 
 VERL = "python3 -m verl.trainer.main_ppo"
 FORK_ON = ("actor_rollout_ref.actor.policy_loss.only_reverse_kl_advantages=True "
@@ -288,6 +288,11 @@ def test_every_reader_on_every_sample_behaves_alike(relative):
     settings = READERS[claims(documents[0])[0]].read(documents[0])
     assert settings.path == path and settings.reference.path == SAMPLE_REFERENCES[relative]
     lines = path.read_text().splitlines()
+    teacher = SAMPLE_TEACHERS[relative]
+    assert (settings.teacher and settings.teacher.path) == teacher and bool(settings.no_teacher)
+    if teacher is not None:  # at the line that names it
+        where, _, line = settings.teacher.location.rpartition(":")
+        assert where == str(path) and settings.teacher.key.split(".")[-1].lstrip("-") in lines[int(line) - 1]
     for value in [settings.lam, *settings.clip_candidates, settings.rollouts]:
         if value is None:
             continue
@@ -308,7 +313,9 @@ def test_docs_name_every_key_the_readers_read():
             slime.OPD_COEF_FLAG, slime.TIS_CAP_FLAG, slime.TIS_SWITCH, *slime.PPO_CLIP_FLAGS, slime.WARM_START_FLAG,
             *skyrl.OPD_ENTRYPOINTS, skyrl.KL_IN_REWARD_KEY, skyrl.KL_COEF_KEY, skyrl.PPO_CLIP_KEY,
             skyrl.WARM_START_KEY, *(key for key, _ in skyrl.TIS_CAP_KEYS.values()), "lmbda",
-            trl.WARM_START_KEYS[0], *trl.MINILLM_CLIP_KEYS[::2]]
+            trl.WARM_START_KEYS[0], *trl.MINILLM_CLIP_KEYS[::2], verl.TEACHER_KEY, *verl.NATIVE_OLD_TEACHER_KEYS,
+            "distillation.teacher_models.<name>.model_path", slime.TEACHER_FLAG, slime.TEACHER_URL_FLAG,
+            skyrl.TEACHER_KEY, trl.TEACHER_KEYS[0], trl.TEACHER_SERVER_KEYS[0], trl.USE_SERVER_KEYS[0]]
     # the docs may shorten a key to its last part where the table row names the section
     missing = [key for key in keys if key not in docs and key.rsplit(".", 1)[-1] not in docs]
     assert missing == []

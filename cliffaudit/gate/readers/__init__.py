@@ -1,5 +1,5 @@
-"""Readers of real training launches: each finds G-OPD's lambda, the clip c, the budget
-and the reference in one framework's launch, and says which key gave each.
+"""Readers of real training launches: each finds G-OPD's lambda, the clip c, the budget,
+the reference and the teacher in one framework's launch, and says which key gave each.
 
 One module per framework (``verl`` (the G-OPD fork and verl's native OPD), ``slime``,
 ``skyrl``, ``trl``), each with ``NAME``, ``detect(document)`` and ``read(document)``;

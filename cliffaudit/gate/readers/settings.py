@@ -1,5 +1,5 @@
 """What a reader finds in one training launch: lambda, the clip c, the training budget
-in rollouts and the reference model, each with the key that gave it, and the rules
+in rollouts, the reference model and the teacher, each with the key that gave it, and the rules
 that turn a config value into each."""
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def describe_setting(key: str, written: str | None, location: str, meaning: str 
 
 @dataclass
 class TrainingSettings:
-    """lambda, c, the budget and the reference of one training launch."""
+    """lambda, c, the budget, the reference and the teacher of one training launch."""
 
     framework: str
     path: Path
@@ -68,6 +68,11 @@ class TrainingSettings:
     reference: ModelPath | None = None
     no_reference: str = ""
     second_teacher: ModelPath | None = None  # G-OPD multi_teacher_distill: extrapolated toward as well
+    # The model the launch distils toward (its teacher log-probs); None, with the reason in
+    # no_teacher, when the launch does not name one the gate can compare with the audit's.
+    teacher: ModelPath | None = None
+    no_teacher: str = ""
+    more_teachers: tuple[ModelPath, ...] = ()  # verl's native multi-teacher OPD: each teaches a share of the prompts
     location: str = ""  # the launch: its command line, or the file
 
     @property
@@ -119,6 +124,12 @@ def warm_start(document: ConfigDocument, *keys: str) -> ModelPath | None:
     """The model a launch starts from: the reference where a framework has none."""
     return next((found for key in keys if (found := path_value(document, key, "starts from",
                                                                "its warm start")) is not None), None)
+
+
+def teacher_path(document: ConfigDocument, *keys: str) -> ModelPath | None:
+    """The teacher a launch names under the first of ``keys`` it states."""
+    return next((found for key in keys if (found := path_value(document, key, "distils toward",
+                                                               "its teacher")) is not None), None)
 
 
 def cap_value(document: ConfigDocument, key: str, meaning: str = "truncated-IS cap: c as written",

@@ -8,6 +8,8 @@ main_on_policy_distill``; ``examples.on_policy_distillation...`` before the
   ``-(log pi - log pi_T)``, unscaled (``kl_loss_coef`` is not read); the stock trainer's
   ``use_kl_in_reward`` is a KL penalty toward the ref model, which does not extrapolate.
 * reference: none; the warm start is ``trainer.policy.model.path``.
+* teacher: the ref model, ``trainer.ref.model.path`` (its log-probs are the distillation
+  trainer's ``teacher_action_log_probs``; unstated, SkyRL loads the warm start there).
 * c: the truncated-IS cap of ``trainer.algorithm.off_policy_correction`` after
   ``tis_ratio_type`` (``token_tis_ratio_clip_high`` 2.0, ``sequence_tis_ratio_clip_high``
   5.0 by default), or the older ``use_tis`` + ``tis_imp_ratio_cap``; and
@@ -27,6 +29,7 @@ from cliffaudit.gate.readers.settings import (
     fixed_value,
     forwarded_arguments_warning,
     ppo_clip_value,
+    teacher_path,
     warm_start,
 )
 
@@ -44,6 +47,7 @@ LEGACY_TIS_CAP_KEY = "trainer.algorithm.tis_imp_ratio_cap"
 PPO_CLIP_KEY = "trainer.algorithm.eps_clip_high"
 POLICY_LOSS_KEY = "trainer.algorithm.policy_loss_type"
 WARM_START_KEY = "trainer.policy.model.path"
+TEACHER_KEY = "trainer.ref.model.path"
 UNCLIPPED_LOSSES = {"importance_sampling"}  # -exp(log pi - log pi_old) * A: no PPO clip to read
 
 
@@ -61,6 +65,9 @@ def read(document: ConfigDocument) -> TrainingSettings:
         reference=warm_start(document, WARM_START_KEY),
         no_reference=f"{document.location}: the launch states no {WARM_START_KEY} (its warm start); the gate "
                      f"compares it with the audit's reference",
+        teacher=teacher_path(document, TEACHER_KEY),
+        no_teacher=f"{document.location}: the launch states no {TEACHER_KEY} (SkyRL's teacher, the ref model; "
+                   f"unstated, it is the warm start itself); the gate compares it with the audit's teacher",
         location=document.location)
 
 

@@ -28,6 +28,14 @@ IS weights can act. Otherwise:
   it wins over ``clip_ratio``), off-policy, unless bypass mode uses the policy-gradient
   loss; native OPD's ``distillation.distillation_loss.clip_ratio_high`` likewise.
 
+teacher: the fork's ref model ``actor_rollout_ref.ref.model.path`` (its log-probs are
+``ref_log_prob``, what the advantage moves toward; unstated, the ref worker loads the warm
+start ``actor_rollout_ref.model.path``, no teacher at all). Native OPD:
+``distillation.teacher_models.<name>.model_path`` (since verl #6051, 2026-04; the default
+entry ``teacher_model`` is dropped once another entry is added, and each entry teaches the
+prompts its ``key`` routes to it), ``distillation.teacher_model.model_path`` (#5041,
+2026-03), ``actor_rollout_ref.distillation.teacher_model.path`` before.
+
 budget: ``data.train_batch_size`` x ``actor_rollout_ref.rollout.n`` x
 ``trainer.total_training_steps``, when all three are stated (verl's default steps: null).
 """
@@ -49,6 +57,7 @@ from cliffaudit.gate.readers.settings import (
     path_value,
     ppo_clip_value,
     rollout_budget,
+    teacher_path,
     warm_start,
 )
 
@@ -63,6 +72,9 @@ MULTI_TEACHER_KEY = "actor_rollout_ref.actor.policy_loss.multi_teacher_distill"
 STRATEGY_KEY = "actor_rollout_ref.actor.strategy"
 WARM_START_KEY = "actor_rollout_ref.model.path"
 TEACHER_KEY = "actor_rollout_ref.ref.model.path"
+NATIVE_TEACHERS_PREFIX = "distillation.teacher_models."
+NATIVE_DEFAULT_TEACHER = "teacher_model"  # the entry verl's distillation.yaml has, dropped beside others
+NATIVE_OLD_TEACHER_KEYS = ("distillation.teacher_model.model_path", "actor_rollout_ref.distillation.teacher_model.path")
 NATIVE_SWITCH_KEYS = ("distillation.enabled", "actor_rollout_ref.distillation.enabled")
 NATIVE_CLIP_KEYS = ("distillation.distillation_loss.clip_ratio_high", "distillation.distillation_loss.clip_ratio")
 NATIVE_PG_KEY = "distillation.distillation_loss.use_policy_gradient"
@@ -103,8 +115,13 @@ def read(document: ConfigDocument) -> TrainingSettings:
                           "verl's native on-policy distillation has no lambda (distillation_loss_coef only weights "
                           "the loss): lambda = 1 by construction", occurrence)
         reference, second_teacher = start, None
+        teachers, no_teacher = _native_teachers(document, warnings)
     else:
         lam, reference, second_teacher = _fork_lambda(document, start, warnings)
+        teachers = [found] if (found := teacher_path(document, TEACHER_KEY)) is not None else []
+        no_teacher = (f"{document.location}: the launch states no {TEACHER_KEY} (the G-OPD fork's teacher, the ref "
+                      f"model whose log-probs the advantage moves toward; unstated, it is the warm start itself); "
+                      f"the gate compares it with the audit's teacher")
     on_policy, updates = _on_policy(document)
     candidates = [value for value in (_rollout_is_cap(document, on_policy, warnings),
                                       _ppo_clip(document, on_policy, updates, warnings, PPO_CLIP_KEYS),
@@ -115,7 +132,31 @@ def read(document: ConfigDocument) -> TrainingSettings:
         rollouts=rollout_budget(document, BUDGET_KEYS), reference=reference,
         no_reference=f"{document.location}: the launch states no {WARM_START_KEY} (its warm start, the reference "
                      f"where no base model acts); the gate compares it with the audit's reference",
-        second_teacher=second_teacher, location=document.location)
+        second_teacher=second_teacher, teacher=teachers[0] if teachers else None, no_teacher=no_teacher,
+        more_teachers=tuple(teachers[1:]), location=document.location)
+
+
+def _native_teachers(document: ConfigDocument, warnings: list[str]) -> tuple[list[ModelPath], str]:
+    """The teachers of verl's native OPD: every entry of ``distillation.teacher_models`` (the
+    default ``teacher_model`` only when it is the one entry), else the older single keys."""
+    names = sorted({key[len(NATIVE_TEACHERS_PREFIX):].split(".", 1)[0] for key in document.all_keys()
+                    if key.startswith(NATIVE_TEACHERS_PREFIX) and "." in key[len(NATIVE_TEACHERS_PREFIX):]})
+    if len(names) > 1 and NATIVE_DEFAULT_TEACHER in names:
+        names.remove(NATIVE_DEFAULT_TEACHER)
+        dropped = document.get(f"{NATIVE_TEACHERS_PREFIX}{NATIVE_DEFAULT_TEACHER}.model_path")
+        if dropped is not None:
+            warnings.append(f"{document.where(dropped)}: {dropped.key}={dropped.written} does not act: verl drops the "
+                            f"default entry {NATIVE_DEFAULT_TEACHER} once another teacher entry is added")
+    keys = [f"{NATIVE_TEACHERS_PREFIX}{name}.model_path" for name in names] or list(NATIVE_OLD_TEACHER_KEYS)
+    teachers = [teacher_path(document, key) for key in keys]
+    unnamed = next((key for key, found in zip(keys, teachers, strict=True) if found is None), None)
+    if not names:
+        teachers = [found for found in teachers if found is not None][:1]
+        unnamed = None if teachers else f"{NATIVE_TEACHERS_PREFIX}{NATIVE_DEFAULT_TEACHER}.model_path"
+    if unnamed is not None:
+        return [], (f"{document.location}: the launch states no {unnamed} (a teacher of verl's native on-policy "
+                    f"distillation); the gate compares each teacher with the audit's")
+    return teachers, ""
 
 
 def _fork_lambda(document: ConfigDocument, start: ModelPath | None,

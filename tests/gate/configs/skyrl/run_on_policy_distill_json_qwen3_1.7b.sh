@@ -10,7 +10,7 @@ TEST_FILE="$DATA_DIR/test.parquet"
 LOGGER=wandb
 
 # On Policy Distillation args
-TEACHER_MODEL="$HOME/ckpts/qwen3_8b_json_tools_rl/global_step_400/"
+TEACHER_MODEL="/ckpts/qwen3_8b_json_tools_rl/global_step_400/"
 STUDENT_MODEL="Qwen/Qwen3-1.7B"
 ADVANTAGE_ESTIMATOR="no_op"
 POLICY_LOSS="importance_sampling"
