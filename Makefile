@@ -67,6 +67,7 @@ demo-real: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/contract_bench.py
 	$(BIN)/python bench/contract_coverage.py
+	$(BIN)/python bench/hostile_bench.py
 	$(BIN)/python bench/score_bench.py
 	$(BIN)/python bench/audit_bench.py
 

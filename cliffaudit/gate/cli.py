@@ -8,6 +8,7 @@ exit 2 leaves stdout empty and one ``cliffaudit: error:`` line on stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from cliffaudit.gate import proposal as proposals
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.proposal import Proposal
 from cliffaudit.gate.readers import FRAMEWORKS, read_launches
-from cliffaudit.gate.reference import check_reference, check_teacher
+from cliffaudit.gate.reference import check_reference, check_teacher, teacher_from_command_line
 from cliffaudit.gate.render import FORMATS, printable, render
 from cliffaudit.gate.verdict import Verdict, check_fingerprints, check_meaningful, evaluate
 from cliffaudit.report.load import load_report
@@ -105,6 +106,9 @@ def _decide(report_path: Path, proposed_lambda: float | None, clip: float | None
     else:
         launches = []
         for settings in read_launches(train_config, framework, os.environ, config_dirs):
+            if settings.teacher is None and checkpoints.get("teacher") is not None:
+                # checked against the report's fingerprints above: it stands for the teacher the launch leaves unnamed
+                settings = dataclasses.replace(settings, teacher=teacher_from_command_line(checkpoints["teacher"]))
             launches.append(proposals.from_config(settings, proposed_lambda, clip, rollouts))
             check_reference(report, settings)
             check_teacher(report, settings)

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from cliffaudit.checkpoints import is_gguf
 from cliffaudit.gate.errors import GateInputError
 from cliffaudit.gate.readers import TrainingSettings
+from cliffaudit.gate.readers.settings import ModelPath
 from cliffaudit.report import AuditReport
 from cliffaudit.report.fingerprints import model_fingerprint
 from cliffaudit.report.model import HUB_COMMIT, resolve_checkpoint
@@ -48,13 +50,21 @@ def check_reference(report: AuditReport, settings: TrainingSettings) -> None:
 
 def check_teacher(report: AuditReport, settings: TrainingSettings) -> None:
     if settings.teacher is None:
-        raise GateInputError(settings.no_teacher)
+        raise GateInputError(f"{settings.no_teacher} (or give --teacher PATH, the checkpoint the launch's teacher is)")
     audited = report.settings.teacher
     for launch in (settings.teacher, *settings.more_teachers):
         if not same_model(launch.path, audited, report.fingerprints.teacher or {}):
             raise GateInputError(f"the audit's teacher is {audited}; this launch {launch.role} {launch.path} "
                                  f"({launch.describe()}): audit that pair (cliffaudit audit --teacher "
                                  f"{launch.path} ...) and gate the launch against its report")
+
+
+def teacher_from_command_line(path: Path) -> ModelPath:
+    """``--teacher PATH`` for a launch that does not name its teacher (slime's SGLang server,
+    a teacher behind a URL): the user states which checkpoint serves it, and the gate has
+    checked that checkpoint's files against the report's fingerprints before this."""
+    return ModelPath(path=str(path), key="--teacher", written=str(path), location="command line",
+                     role="distils toward", what="its teacher as --teacher states it (the launch names none)")
 
 
 def same_model(launch: str, audited: str, recorded: Mapping[str, str]) -> bool:

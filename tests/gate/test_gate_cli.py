@@ -412,6 +412,29 @@ def test_slimes_sglang_teacher_is_a_server_the_launch_does_not_name(gate, report
     assert "the launch does not name the model it serves" in err
 
 
+def test_a_teacher_the_launch_leaves_unnamed_is_the_checked_teacher_option(gate, tmp_path):
+    """--teacher PATH stands for the model slime's SGLang server serves, once its files match
+    the report's teacher; another checkpoint is still refused."""
+    relative = "slime/run-qwen3-4B-opd-json.sh"
+    audited, served, other = tmp_path / "audited", tmp_path / "served", tmp_path / "other"
+    for directory, weights in ((audited, b"t"), (served, b"t"), (other, b"u")):
+        directory.mkdir()
+        (directory / "model.safetensors").write_bytes(weights)
+    report = with_models(known_report(), student=SAMPLE_REFERENCES[relative], teacher=str(audited))
+    report = report.model_copy(update={"fingerprints": report.fingerprints.model_copy(
+        update={"teacher": fingerprint_checkpoint(audited)})})
+    path = write_report(report, tmp_path)
+    code, out, err = gate(path, "--train-config", CONFIGS / relative, "--teacher", str(served))
+    assert code == 0, err
+    assert f"teacher: the launch distils toward {served} (its teacher as --teacher states it (the launch names " \
+           f"none): --teacher {served} (command line))" in out
+    code, out, err = gate(path, "--train-config", CONFIGS / relative, "--teacher", str(other))
+    assert code == 2 and "model.safetensors" in err and out == ""
+    # without it, the refusal says how to state it
+    assert "(or give --teacher PATH, the checkpoint the launch's teacher is)" in gate(
+        path, "--train-config", CONFIGS / relative)[2]
+
+
 def test_a_trl_teacher_behind_a_server_is_refused(gate, report_for, launch):
     config = launch("model_name_or_path: Qwen/Qwen3-1.7B\nteacher_model_name_or_path: /models/teacher\n"
                     "use_teacher_server: true\nteacher_model_server_url: http://10.0.0.2:8000\n"
