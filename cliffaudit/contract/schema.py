@@ -970,9 +970,29 @@ def _disjoint(a: tuple[set, dict], b: tuple[set, dict]) -> bool:
     return False
 
 
+def _json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether JSON data nests deeper than ``limit`` containers (iterative: a hostile schema
+    must not cost a recursion to the interpreter's limit, as the meta-schema check would)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+# A subschema sits two JSON levels below its parent at most ("properties" -> name, "$defs" ->
+# name), so a schema within MAX_DEPTH subschemas nests within this many JSON containers.
+MAX_JSON_DEPTH = 2 * MAX_DEPTH + 2
+
+
 @lru_cache(maxsize=4096)
 def _load_cached(schema_json: str) -> ContractSchema:
     schema = json.loads(schema_json)
+    if _json_depth_exceeds(schema, MAX_JSON_DEPTH):
+        raise ContractSchemaError(f"the schema nests deeper than {MAX_DEPTH}")
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:

@@ -138,9 +138,17 @@ def _nested(depth: int) -> dict:
     return schema
 
 
-def test_size_and_recursion_bombs_are_refused_without_blowing_up():
+def test_size_and_recursion_bombs_are_refused_without_blowing_up(monkeypatch):
+    from jsonschema import Draft202012Validator
+
+    load_contract_schema(_nested(64))  # the deepest that loads
+    # Deeper is refused before the meta-schema check, whose recursion would run to the interpreter's limit.
+    monkeypatch.setattr(Draft202012Validator, "check_schema", lambda schema: pytest.fail("meta-schema checked"))
+    with pytest.raises(ContractSchemaError, match="deeper than 64"):
+        load_contract_schema(_nested(65))
     with pytest.raises(ContractSchemaError, match="deeper than"):
         load_contract_schema(_nested(200))
+    monkeypatch.undo()
     with pytest.raises(ContractSchemaError):
         load_contract_schema(_nested(3000))  # deeper than Python's own recursion limit
     defs = {f"d{i}": {"allOf": [{"$ref": f"#/$defs/d{i + 1}"}, {"$ref": f"#/$defs/d{i + 1}"}]} for i in range(40)}
