@@ -2,6 +2,7 @@
 
     python bench/scale_bench.py            # CPU: the real vocabulary (151,936), depth and width reduced
     python bench/scale_bench.py --full     # the 1.7B (student) and 4B (teacher) shapes, bf16 (a GPU)
+    python bench/scale_bench.py --demo     # the embedded demo pair, as `make demo` audits it
 
 The pair is built from the configs in bench/configs/ (Qwen3-1.7B and Qwen3-4B as
 published), with a synthetic byte-level tokenizer of Qwen3's vocabulary size and a
@@ -159,15 +160,23 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--demo", action="store_true",
+                        help="the embedded demo pair and probes as `make demo` audits them, instead of a Qwen3 shape")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         root = Path(work)
-        teacher, student = build_pair(root, args.full)
-        settings = AuditSettings(teacher=str(teacher), student=str(student),
-                                 probes=str(write_probes(root / "probes.jsonl", args.records)),
-                                 samples_per_prompt=args.samples_per_prompt, max_new_tokens=args.max_new_tokens,
-                                 device=args.device, dtype="bfloat16" if args.full else "float32",
-                                 chat_template_kwargs={"enable_thinking": False})
+        if args.demo:
+            from cliffaudit.demo import paths
+
+            settings = AuditSettings(teacher=str(paths.TEACHER_DIR), student=str(paths.STUDENT_DIR),
+                                     probes=str(paths.PROBES_PATH), device=args.device)
+        else:
+            teacher, student = build_pair(root, args.full)
+            settings = AuditSettings(teacher=str(teacher), student=str(student),
+                                     probes=str(write_probes(root / "probes.jsonl", args.records)),
+                                     samples_per_prompt=args.samples_per_prompt, max_new_tokens=args.max_new_tokens,
+                                     device=args.device, dtype="bfloat16" if args.full else "float32",
+                                     chat_template_kwargs={"enable_thinking": False})
         warm = audit.run_audit(settings)  # imports, allocator, the contract's index cache
         sampled = [r.lam for r in warm.parse_rate.rollouts if r.lam != 1.0]
         bares, fulls, phases = [], [], []
@@ -185,8 +194,9 @@ def main() -> None:
         model_bytes = sum(p.numel() * p.element_size() for m in (pair.teacher, pair.student) for p in m.parameters())
 
     shape = "1.7B/4B, bf16" if args.full else "reduced (2 layers, width / 8), fp32"
-    print(f"Qwen3-shaped random pair, vocabulary {QWEN3_VOCAB:,}, {shape}; device {report.device}; "
-          f"{report.records} records x {args.samples_per_prompt} samples, {args.max_new_tokens} new tokens; "
+    pair_name = "the demo pair" if args.demo else f"Qwen3-shaped random pair, vocabulary {QWEN3_VOCAB:,}, {shape}"
+    print(f"{pair_name}; device {report.device}; "
+          f"{report.records} records x {settings.samples_per_prompt} samples, {settings.max_new_tokens} new tokens; "
           f"threads {torch.get_num_threads()}; rounds {args.rounds}")
     print(f"audit / bare sampling + forwards + rollouts: {full / bare:.3f} (best {full:.2f} s vs {bare:.2f} s; "
           f"target: at most {'1.10' if args.full else '1.25'})")
