@@ -105,6 +105,21 @@ def test_report_with_the_sweep_of_its_pair_renders(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_a_sweep_of_the_same_prediction_rerun_elsewhere_is_not_called_untested():
+    """The habit report was rerun after its sweep was locked: its interval moved in the 8th
+    digit (float kernels), which is the same prediction; a window moved by 0.01 is not."""
+    from cliffaudit.render.pair import locked_prediction_differs
+
+    report = load_report(HABIT)
+    sweep = load_sweep(REPORTS / "habit" / "sweep" / "sweep.json")
+    assert sweep.prediction.interval != tuple(report.cliff.interval)  # not bitwise: a rerun
+    assert not locked_prediction_differs(report, sweep)
+    assert "which no sweep has tested" not in render_html(report, sweep=sweep)
+    moved = report.model_copy(update={"cliff": report.cliff.model_copy(
+        update={"interval": (report.cliff.interval[0] + 0.01, report.cliff.interval[1])})})
+    assert locked_prediction_differs(moved, sweep)
+
+
 @pytest.mark.parametrize(("sweep_pair", "differs"), [("habit", ("teacher:", "warm start:", "reference:"))])
 def test_report_refuses_the_sweep_of_another_pair(tmp_path, capsys, sweep_pair, differs):
     """The demo's report with the habit pair's sweep once read "consistent: no cliff" above
