@@ -73,24 +73,18 @@ def _same_report_elsewhere(stored: Prediction, prediction: Prediction) -> Predic
 
 
 def _lock(prediction: Prediction, out: Path, echo) -> str:
-    """Write prediction.json once; a resumed sweep must find the same prediction."""
-    path = out / "prediction.json"
-    text = prediction.model_dump_json(indent=2) + "\n"
-    # Compared as models: a field added since the lock, at its default, is the same prediction,
-    # and so is the same report (by its sha256) read from another path (its copy beside the lock).
-    if path.exists() and _same_report_elsewhere(Prediction.model_validate_json(path.read_text()), prediction) \
-            != prediction:
-        raise ValueError(f"{path} holds another prediction: use a new --out for new settings")
-    if not path.exists():
-        write_json_atomically(text, path)
-    digest = sha256_file(path)
-    echo(f"prediction locked: {path} sha256 {digest}")
-    return digest
+    """Write prediction.json once; a resumed sweep must find the same prediction. Compared as
+    models: a field added since the lock, at its default, is the same prediction, and so is
+    the same report (by its sha256) read from another path (its copy beside the lock)."""
+    return _lock_file(prediction.model_dump_json(indent=2) + "\n", out / "prediction.json", "prediction", echo,
+                      lambda stored: _same_report_elsewhere(Prediction.model_validate_json(stored),
+                                                            prediction) == prediction)
 
 
-def _lock_file(text: str, model, path: Path, what: str, echo) -> str:
-    """Write a lock once, atomically; a resumed sweep must recompute the same one."""
-    if path.exists() and model.model_validate_json(path.read_text()) != model.model_validate_json(text):
+def _lock_file(text: str, path: Path, what: str, echo, same) -> str:
+    """Write a lock once, atomically; a resumed sweep must recompute one that ``same`` (given
+    the stored text) accepts."""
+    if path.exists() and not same(path.read_text()):
         raise ValueError(f"{path} holds another {what}: use a new --out for new settings")
     if not path.exists():
         write_json_atomically(text, path)
@@ -190,8 +184,10 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
         if settings.finite_budget:
             budget_lock = finite_budget_lock(settings, prediction, lock_hash, locked_report(prediction, out),
                                              baselines, runs)
-            budget_hash = _lock_file(budget_lock.model_dump_json(indent=2) + "\n", FiniteBudgetLock,
-                                     out / FINITE_BUDGET_LOCK, "finite-budget onset", echo)
+            text = budget_lock.model_dump_json(indent=2) + "\n"
+            budget_hash = _lock_file(text, out / FINITE_BUDGET_LOCK, "finite-budget onset", echo,
+                                     lambda stored: FiniteBudgetLock.model_validate_json(stored)
+                                     == FiniteBudgetLock.model_validate_json(text))
             echo(finite_budget_text(budget_lock))
         runs += [train_and_evaluate(lam, seed, bar) for lam, seed in jobs if (lam, seed) not in first]
 

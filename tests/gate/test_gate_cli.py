@@ -387,16 +387,22 @@ def test_a_launch_that_names_no_teacher_is_refused(gate, report_for, launch, nam
     assert "the gate compares" in err
 
 
-@pytest.mark.parametrize(("name", "text", "key"), TEACHER_LAUNCHES, ids=[t[0] for t in TEACHER_LAUNCHES])
-def test_a_teacher_at_another_path_matches_by_its_fingerprints(gate, tmp_path, launch, name, text, key):
+def _report_with_a_local_teacher(tmp_path: Path, student: str) -> tuple[Path, Path, Path, Path]:
+    """A report whose teacher is a local checkpoint with recorded fingerprints; a copy of
+    that checkpoint at another path, and another checkpoint."""
     audited, copy, other = tmp_path / "audited", tmp_path / "copy", tmp_path / "other"
     for directory, weights in ((audited, b"t"), (copy, b"t"), (other, b"u")):
         directory.mkdir()
         (directory / "model.safetensors").write_bytes(weights)
-    report = with_models(known_report(), student="Qwen/Qwen3-1.7B", teacher=str(audited))
+    report = with_models(known_report(), student=student, teacher=str(audited))
     report = report.model_copy(update={"fingerprints": report.fingerprints.model_copy(
         update={"teacher": fingerprint_checkpoint(audited)})})
-    path = write_report(report, tmp_path)
+    return write_report(report, tmp_path), audited, copy, other
+
+
+@pytest.mark.parametrize(("name", "text", "key"), TEACHER_LAUNCHES, ids=[t[0] for t in TEACHER_LAUNCHES])
+def test_a_teacher_at_another_path_matches_by_its_fingerprints(gate, tmp_path, launch, name, text, key):
+    path, audited, copy, other = _report_with_a_local_teacher(tmp_path, "Qwen/Qwen3-1.7B")
     assert gate(path, "--train-config", launch(text.format(teacher=copy), "copy.sh"))[0] == 0
     code, out, err = gate(path, "--train-config", launch(text.format(teacher=other), "other.sh"))
     assert_one_line_error(code, out, err, f"the audit's teacher is {audited}; this launch distils toward {other}")
@@ -416,14 +422,7 @@ def test_a_teacher_the_launch_leaves_unnamed_is_the_checked_teacher_option(gate,
     """--teacher PATH stands for the model slime's SGLang server serves, once its files match
     the report's teacher; another checkpoint is still refused."""
     relative = "slime/run-qwen3-4B-opd-json.sh"
-    audited, served, other = tmp_path / "audited", tmp_path / "served", tmp_path / "other"
-    for directory, weights in ((audited, b"t"), (served, b"t"), (other, b"u")):
-        directory.mkdir()
-        (directory / "model.safetensors").write_bytes(weights)
-    report = with_models(known_report(), student=SAMPLE_REFERENCES[relative], teacher=str(audited))
-    report = report.model_copy(update={"fingerprints": report.fingerprints.model_copy(
-        update={"teacher": fingerprint_checkpoint(audited)})})
-    path = write_report(report, tmp_path)
+    path, _, served, other = _report_with_a_local_teacher(tmp_path, SAMPLE_REFERENCES[relative])
     code, out, err = gate(path, "--train-config", CONFIGS / relative, "--teacher", str(served))
     assert code == 0, err
     assert f"teacher: the launch distils toward {served} (its teacher as --teacher states it (the launch names " \
