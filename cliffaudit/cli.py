@@ -17,14 +17,15 @@ from pathlib import Path
 import click
 
 from cliffaudit import __version__
+from cliffaudit.cli_options import option_name, settings_options
 from cliffaudit.demo.cli import demo_group
 from cliffaudit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, BadInput, InputError, require_model_side
 from cliffaudit.gate.cli import gate_command
-from cliffaudit.report.model import AuditSettings, finite_or_none
+from cliffaudit.report.model import AuditSettings
 from cliffaudit.sweep.model import SweepSettings
 from cliffaudit.tasks import TASKS
-from cliffaudit.theory import grid_size, lambda_grid
-from cliffaudit.verdicts import PASS, launch_word
+from cliffaudit.theory import finite_or_none, grid_size, lambda_grid
+from cliffaudit.verdicts import PASS
 
 
 def _default(model, field: str):
@@ -32,22 +33,7 @@ def _default(model, field: str):
     return model.model_fields[field].default
 
 
-# Settings fields whose option is not spelled --field-name.
-_OPTION_OF = {"schema_path": "--schema", "eval_samples_per_prompt": "--eval-samples",
-              "use_chat_template": "--no-chat-template", "lambdas": "--lambdas"}
-
-
-def _json_object(ctx, param, value):
-    if value is None:
-        return value
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{param.opts[0]}: not JSON ({exc.msg})") from None
-    if not isinstance(parsed, dict):
-        raise BadInput(f"{param.opts[0]}: must be a JSON object, got {value}")
-    return parsed
-
+_FILE = {"type": click.Path(dir_okay=False)}  # an option naming a file
 
 def _config_defaults(ctx, param, value):
     """--config FILE: YAML whose keys are the command's options (``max-new-tokens`` or
@@ -100,7 +86,7 @@ def _settings(model, **values):
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else ""
-        option = _OPTION_OF.get(field, "--" + field.replace("_", "-")) if field else "settings"
+        option = option_name(field) if field else "settings"
         message = error["msg"].removeprefix("Value error, ")
         given = f", got {error['input']!r}" if field and "got" not in message else ""
         raise BadInput(f"{option}: {message}{given}") from None
@@ -251,51 +237,14 @@ def threshold_command(teacher_valid_mass, student_valid_mass, teacher_probs, stu
     if rule == "clip-band" and clip is None:
         raise BadInput("--rule clip-band needs --clip")
     try:
-        result = _threshold(theory, rule, teacher_valid_mass, student_valid_mass,
-                            _kary_inputs(teacher_probs, student_probs, valid) if kary else None, drop, clip,
-                            proposed_lambda)
+        result = theory.position_threshold(rule, teacher_valid_mass, student_valid_mass,
+                                           _kary_inputs(teacher_probs, student_probs, valid) if kary else None, drop,
+                                           clip, proposed_lambda)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     click.echo(json.dumps(result, indent=2) if as_json else _threshold_text(result))
     proposed = result["proposed"]
     return EXIT_FAIL if proposed is not None and proposed["verdict"] != PASS else EXIT_OK
-
-
-def _threshold(theory, rule, p, b, kary, drop, clip, proposed_lambda) -> dict:
-    import numpy as np
-
-    if kary is not None:
-        teacher, student, mask = kary
-        with np.errstate(divide="ignore"):
-            log_teacher, log_ref = np.log(teacher), np.log(student)
-        p = float(np.prod(np.where(mask, teacher, 0).sum(-1)))
-        b = float(np.prod(np.where(mask, student, 0).sum(-1)))
-    result = {"rule": rule, "p": p, "b": b, "drop": drop if rule == "fixed-point" else None,
-              "clip": clip if rule == "clip-band" else None, "form": "exact" if kary is not None else "bernoulli"}
-    if rule == "clip-band":
-        if kary is not None:
-            star = min(theory.exact_clip_band_lambda_star(t, r, v, clip)
-                       for t, r, v in zip(log_teacher, log_ref, mask))
-        else:
-            star = theory.clip_band_lambda_star(p, b, clip)
-        result.update(lambda_star=finite_or_none(star), bounded=math.isfinite(star),
-                      note="the clip-band rule is refuted as a predictor (docs/theory.md); for comparison only")
-        limit = star
-    else:
-        if kary is not None:
-            limit = theory.exact_lambda_v(log_teacher, log_ref, mask, drop)
-        else:
-            limit = theory.bernoulli_lambda_v(p, b, drop)
-        result.update(lambda_v=finite_or_none(limit), bounded=math.isfinite(limit))
-    proposed = None
-    if proposed_lambda is not None:
-        if kary is not None:
-            rate = float(theory.sequence_parse_rate(log_teacher, log_ref, mask, [proposed_lambda])[0])
-        else:
-            rate = theory.bernoulli_valid_mass(p, b, proposed_lambda)
-        proposed = {"lambda": proposed_lambda, "parse_rate": rate, "verdict": launch_word(proposed_lambda < limit)}
-    result["proposed"] = proposed
-    return result
 
 
 @cli.command("simulate")
@@ -363,64 +312,14 @@ def _simulation_text(r: dict) -> str:
 
 
 @cli.command("audit")
-@click.option("--teacher", required=True,
-              help="Teacher checkpoint directory (or a hub id already in the local Hugging Face cache).")
-@click.option("--student", required=True,
-              help="The warm start: the checkpoint training starts from (verl: actor_rollout_ref.model.path).")
-@click.option("--reference", help="G-OPD's reference pi_ref, the fork's actor_rollout_ref.model.base_model_path "
-                                  "[default: the warm start].")
-@click.option("--probes", required=True, type=click.Path(dir_okay=False),
-              help="Probe records: JSONL, or parquet with cliffaudit[parquet] (a verl training parquet works with "
-                   "--messages-key prompt). 128 to 256 records give a usable band.")
-@click.option("--schema", "schema_path", type=click.Path(dir_okay=False),
-              help="JSON Schema of the answers (a file, or a pydantic model as module:Class), for records without "
-                   "their own 'schema' field (e.g. the one your reward function validates against).")
-@click.option("--drop", type=float, default=_default(AuditSettings, "drop"), show_default=True,
-              help="Fall in parse rate (absolute, e.g. 0.84 to 0.74) below its best at smaller lambdas that counts "
-                   "as the cliff.")
-@click.option("--rollouts", type=click.IntRange(min=1),
-              help="Training budget in rollouts (per step x steps), to judge reachability [default: unknown, "
-                   "every cliff counts as reachable].")
-@click.option("--clip", type=float, default=_default(AuditSettings, "clip"), show_default=True,
-              help="Importance-weight cap c > 1; only for the clip-band comparison.")
-@click.option("--samples-per-prompt", type=int, default=_default(AuditSettings, "samples_per_prompt"), show_default=True,
-              help="Samples per probe record and model (and per sampled lambda of the fixed point).")
-@click.option("--max-new-tokens", type=int, default=_default(AuditSettings, "max_new_tokens"), show_default=True,
-              help="Longest answer sampled; one cut off here counts as not parsing. Use the training run's limit.")
-@click.option("--batch-size", type=int, default=_default(AuditSettings, "batch_size"), show_default=True,
-              help="Samples per forward pass; lower it on a small device (logits are batch x length x vocab).")
-@click.option("--fixed-point-lambdas", type=int, default=_default(AuditSettings, "fixed_point_lambdas"),
-              show_default=True,
-              help="Most lambdas at which to sample the fixed point itself; 0: the analytic curve only.")
-@click.option("--lambda-max", type=float, default=_default(AuditSettings, "lambda_max"), show_default=True,
-              help="End of the audited lambda grid.")
-@click.option("--device", default="auto", show_default=True, help="auto picks cuda, then mps, then cpu.")
-@click.option("--dtype", default="auto", show_default=True, help="auto: bf16 on cuda, fp32 elsewhere.")
-@click.option("--teacher-dtype", help="Teacher precision, overriding --dtype (e.g. bfloat16).")
-@click.option("--student-dtype", help="Student (and reference) precision, overriding --dtype.")
-@click.option("--device-map", help="e.g. auto: spread each model over the GPUs and CPU memory (accelerate).")
-@click.option("--seed", type=int, default=_default(AuditSettings, "seed"), show_default=True,
-              help="Run seed; each sample's seed derives from it, its record and its index (samples.jsonl lists them).")
-@click.option("--no-chat-template", is_flag=True, help="Render prompts without the tokenizer's chat template.")
-@click.option("--chat-template-kwargs", "chat_template_kwargs", callback=_json_object, default=None,
-              help='JSON object passed to the chat template as the training run passes it, e.g. '
-                   '\'{"enable_thinking": false}\' for Qwen3.')
-@click.option("--limit", type=int, help="Audit only the first N probe records: a quick look, not a verdict to gate on.")
-@click.option("--prompt-key", default=_default(AuditSettings, "prompt_key"), show_default=True,
-              help="The probe records' field holding a prompt string.")
-@click.option("--messages-key", default=_default(AuditSettings, "messages_key"), show_default=True,
-              help="The probe records' field holding a chat message list (e.g. prompt, as verl's data has it).")
-@click.option("--trust-remote-code", is_flag=True, help="Allow model code from the checkpoint directory.")
+@settings_options(AuditSettings, skip=("lambda_min", "lambda_step"), probes=_FILE, schema_path=_FILE)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/audit", show_default=True,
               help="Folder for report.json, report.html and samples.jsonl (written together, or not at all).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_config_defaults, is_eager=True,
               expose_value=False, help="YAML file of these options (keys as the flags, without --); flags win.")
 @click.option("--num-processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Shard the probes over N processes on this machine (as `accelerate launch` does).")
-def audit_command(teacher, student, reference, probes, schema_path, drop, rollouts, clip, samples_per_prompt,
-                  max_new_tokens, batch_size, fixed_point_lambdas, lambda_max, device, dtype, teacher_dtype,
-                  student_dtype, device_map, seed, no_chat_template, chat_template_kwargs, limit, prompt_key,
-                  messages_key, trust_remote_code, out_dir, num_processes) -> int:
+def audit_command(out_dir, num_processes, **options) -> int:
     """Probe a teacher, a warm start and the reference; write report.json with the
     fixed point's predicted parse rate, its cliff lambda_v and a recommended lambda,
     report.html to read it, and samples.jsonl with every sampled output.
@@ -436,14 +335,7 @@ def audit_command(teacher, student, reference, probes, schema_path, drop, rollou
     from cliffaudit import audit, distributed
 
     # Checked before anything launches or loads: bad settings give one line and exit 2.
-    settings = _settings(
-        AuditSettings, teacher=teacher, student=student, reference=reference, probes=probes, schema_path=schema_path,
-        drop=drop, rollouts=rollouts, clip=clip, samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
-        batch_size=batch_size, fixed_point_lambdas=fixed_point_lambdas, lambda_max=lambda_max, device=device,
-        dtype=dtype, teacher_dtype=teacher_dtype, student_dtype=student_dtype, device_map=device_map, seed=seed,
-        use_chat_template=not no_chat_template, chat_template_kwargs=chat_template_kwargs or {}, limit=limit,
-        prompt_key=prompt_key, messages_key=messages_key,
-        trust_remote_code=trust_remote_code)
+    settings = _settings(AuditSettings, **{**options, "chat_template_kwargs": options["chat_template_kwargs"] or {}})
     if num_processes > 1 and distributed.launched_world_size() == 1:
         from cliffaudit.inputs import check_before_loading
 
@@ -487,23 +379,12 @@ def fingerprint_command(paths) -> int:
     Example:
       cliffaudit fingerprint /models/teacher /models/student probes.jsonl
     """
-    import hashlib
+    from cliffaudit.report.fingerprints import inputs_fingerprint
 
-    from cliffaudit.report.fingerprints import model_fingerprint
-    from cliffaudit.report.model import SCHEMA_VERSION, sha256_file
-
-    inputs = []
-    for path in paths:
-        files = model_fingerprint(path)
-        if files:
-            inputs.append(files)
-        elif Path(path).is_file():
-            inputs.append(sha256_file(Path(path)))
-        else:
-            raise BadInput(f"{path}: no such file or checkpoint (nor a hub id in the local cache)")
-    payload = json.dumps({"cliffaudit": __version__, "schema_version": SCHEMA_VERSION, "inputs": inputs},
-                         sort_keys=True)
-    click.echo(hashlib.sha256(payload.encode()).hexdigest())
+    try:
+        click.echo(inputs_fingerprint(paths))
+    except FileNotFoundError as exc:
+        raise BadInput(str(exc)) from None
     return EXIT_OK
 
 
@@ -561,56 +442,25 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
 
 
 @cli.command("sweep")
-@click.option("--teacher", required=True, help="Teacher checkpoint directory, as for `cliffaudit audit`.")
-@click.option("--student", required=True, help="The warm start: every run starts here.")
-@click.option("--reference", help="G-OPD's reference [default: the warm start].")
-@click.option("--probes", required=True, type=click.Path(dir_okay=False),
-              help="Training prompts (JSONL, or parquet with cliffaudit[parquet]).")
-@click.option("--eval-probes", required=True, type=click.Path(dir_okay=False),
-              help="Held-out prompts the trained runs are evaluated on (JSONL or parquet).")
-@click.option("--schema", "schema_path", type=click.Path(dir_okay=False),
-              help="JSON Schema for records without their own, as for `cliffaudit audit`.")
-@click.option("--lambdas", default="1.0:1.6:0.1", show_default=True, help="START:STOP:STEP or a comma list.")
-@click.option("--seeds", type=int, default=_default(SweepSettings, "seeds"), show_default=True,
-              help="Training runs per lambda, each with its own seed.")
-@click.option("--first-seed", type=int, default=_default(SweepSettings, "first_seed"), show_default=True,
-              help="Seeds run from here: a new lock draws fresh runs instead of replaying old ones.")
-@click.option("--steps", type=int, default=_default(SweepSettings, "steps"), show_default=True,
-              help="Training steps per run.")
-@click.option("--clip", type=float, default=_default(SweepSettings, "clip"), show_default=True,
-              help="PPO upper clip and importance-weight cap c > 1.")
-@click.option("--lr", type=float, default=_default(SweepSettings, "lr"), show_default=True,
-              help="Learning rate of the student's training.")
-@click.option("--batch-size", type=int, default=_default(SweepSettings, "batch_size"), show_default=True,
-              help="Rollouts per training step.")
-@click.option("--max-new-tokens", type=int, default=_default(SweepSettings, "max_new_tokens"), show_default=True,
-              help="Longest rollout and evaluation answer.")
-@click.option("--eval-samples", type=int, default=_default(SweepSettings, "eval_samples_per_prompt"), show_default=True,
-              help="Evaluation samples per held-out prompt and run.")
-@click.option("--task", type=click.Choice(sorted(TASKS)), default=_default(SweepSettings, "task"), show_default=True,
-              help="How outputs that parse are scored against the eval records' targets.")
-@click.option("--rollout-dtype", help="Sample rollouts in this precision (e.g. bfloat16) against fp32 training.")
-@click.option("--chat-template-kwargs", "chat_template_kwargs", callback=_json_object, default=None,
-              help="JSON object passed to the chat template, as for `cliffaudit audit` [default: the audit's].")
-@click.option("--chat-template/--no-chat-template", "use_chat_template", default=None,
-              help="Render prompts with each model's chat template [default: as the audit did; else with].")
-@click.option("--device", help="As for `cliffaudit audit` [default: the audit's, else auto].")
-@click.option("--dtype", help="The models' precision, as for `cliffaudit audit` [default: the audit's, else auto]; "
-                              "a student that trains all its weights trains in float32.")
-@click.option("--lora-rank", type=click.IntRange(min=1),
-              help="Train a new LoRA adapter of this rank on the student's attention projections instead of all its "
-                   "weights (a student that is a PEFT adapter always trains its own adapter).")
-@click.option("--from-report", type=click.Path(dir_okay=False), help="Lock this audit's prediction instead of auditing.")
-@click.option("--finite-budget", is_flag=True, default=False,
-              help="Two phases: train the lambda = 1 runs, lock the onset predicted at this budget from them "
-                   "(finite-budget.json, hashed), then train the other lambdas (docs/sweep.md).")
+@settings_options(
+    SweepSettings, skip=("onset_tolerance",), probes=_FILE, eval_probes=_FILE, schema_path=_FILE, from_report=_FILE,
+    lambdas={"type": str, "default": "1.0:1.6:0.1", "show_default": True, "required": False},
+    task={"type": click.Choice(sorted(TASKS))},
+    # None: as the audit it tests had them (--from-report), else the model's default
+    chat_template_kwargs={"help": "JSON object passed to the chat template, as for `cliffaudit audit` "
+                                  "[default: the audit's]."},
+    use_chat_template={"default": None,
+                       "help": "Render prompts with each model's chat template [default: as the audit did; else with]."},
+    device={"default": None, "show_default": False,
+            "help": "As for `cliffaudit audit`: auto picks cuda, then mps, then cpu [default: the audit's, else auto]."},
+    dtype={"default": None, "show_default": False,
+           "help": "The models' precision, as for `cliffaudit audit` [default: the audit's, else auto]; a student "
+                   "that trains all its weights trains in float32."})
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/sweep", show_default=True,
               help="Folder for prediction.json (the lock), runs/, sweep.json and sweep.html; a rerun resumes.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_config_defaults, is_eager=True,
               expose_value=False, help="YAML file of these options (keys as the flags, without --); flags win.")
-def sweep_command(teacher, student, reference, probes, eval_probes, schema_path, lambdas, seeds, first_seed, steps, clip, lr,
-                  batch_size, max_new_tokens, eval_samples, task, rollout_dtype, chat_template_kwargs, use_chat_template,
-                  device, dtype, lora_rank, from_report, finite_budget, out_dir) -> int:
+def sweep_command(out_dir, lambdas, device, dtype, use_chat_template, chat_template_kwargs, **options) -> int:
     """Train short G-OPD runs over a lambda grid and test the locked prediction.
 
     The verdict is consistent, inconsistent (with the way it misses) or undecided:
@@ -627,15 +477,8 @@ def sweep_command(teacher, student, reference, probes, eval_probes, schema_path,
 
     try:
         grid = parse_lambdas(lambdas)
-        rendering = _sweep_rendering(from_report, device, dtype, use_chat_template, chat_template_kwargs)
-        settings = _settings(SweepSettings, teacher=teacher, student=student, reference=reference, probes=probes,
-                                 eval_probes=eval_probes,
-                                 schema_path=schema_path, lambdas=grid, seeds=seeds, first_seed=first_seed, steps=steps,
-                                 clip=clip, lr=lr,
-                                 batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                 eval_samples_per_prompt=eval_samples, task=task, rollout_dtype=rollout_dtype,
-                                 lora_rank=lora_rank, from_report=from_report, finite_budget=finite_budget,
-                                 **rendering)
+        rendering = _sweep_rendering(options["from_report"], device, dtype, use_chat_template, chat_template_kwargs)
+        settings = _settings(SweepSettings, **options, lambdas=grid, **rendering)
         report = run_sweep(settings, Path(out_dir), echo=click.echo)
     except (InputError, ValueError) as exc:
         raise BadInput(str(exc)) from None

@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("gate", "sweep"),  # judge a report against a training config; test it by training
     ("render",),  # HTML and plots of reports, verdicts and sweeps
     ("demo",),  # builds and evaluates the embedded pairs
-    ("cli", "schemas", "__main__"),  # the commands
+    ("cli_options", "cli", "schemas", "__main__"),  # the commands, their options made from the settings models
 ]
 LAYER_OF = {name: index for index, names in enumerate(LAYERS) for name in names}
 

@@ -21,7 +21,6 @@ from cliffaudit.report.model import (
     RolloutPoint,
     RunInfo,
     fingerprint_checkpoint,
-    finite_or_none,
     report_json_schema,
     report_text,
     sha256_file,
@@ -33,6 +32,7 @@ from cliffaudit.report.write import (
     write_report,
     write_together,
 )
+from cliffaudit.theory import finite_or_none
 
 __all__ = [
     "REPORT_SCHEMA_PATH",

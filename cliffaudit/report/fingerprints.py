@@ -8,6 +8,8 @@ another model.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from cliffaudit.checkpoints import CheckpointError, adapter_base, is_adapter, is_gguf, sha256_file
@@ -29,3 +31,24 @@ def model_fingerprint(location: str | Path) -> dict[str, str]:
             return found
         found.update({f"base/{name}": digest for name, digest in model_fingerprint(base).items()})
     return found
+
+
+def inputs_fingerprint(paths) -> str:
+    """One sha256 over the contents of checkpoints (every file under each) and files, the
+    cliffaudit version and the report's schema version (`cliffaudit fingerprint`: the key
+    under which CI caches an audit). Raises FileNotFoundError naming a path that is neither."""
+    from cliffaudit import __version__
+    from cliffaudit.report.model import SCHEMA_VERSION
+
+    inputs = []
+    for path in paths:
+        files = model_fingerprint(path)
+        if files:
+            inputs.append(files)
+        elif Path(path).is_file():
+            inputs.append(sha256_file(Path(path)))
+        else:
+            raise FileNotFoundError(f"{path}: no such file or checkpoint (nor a hub id in the local cache)")
+    payload = json.dumps({"cliffaudit": __version__, "schema_version": SCHEMA_VERSION, "inputs": inputs},
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()

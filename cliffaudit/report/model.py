@@ -5,7 +5,6 @@ Thresholds that are unbounded are stored as ``null``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -13,13 +12,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cliffaudit.checkpoints import sha256_file
 from cliffaudit.theory import DEFAULT_DROP, check_clip
 
 SCHEMA_VERSION = 2
-
-
-def finite_or_none(value: float) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 # Every number a report holds is finite and in its range, checked on load: the gate judges
@@ -40,37 +36,54 @@ class AuditSettings(BaseModel):
     options take their defaults from here, and a report's settings are checked again
     when it is loaded)."""
 
-    teacher: str
-    student: str
-    reference: str | None = Field(None, description="G-OPD's reference (pi_ref); None: the warm start (student)")
-    probes: str
-    schema_path: str | None = None
-    drop: float = Field(DEFAULT_DROP, gt=0.0, lt=1.0, description="absolute fall in parse rate that counts as a "
-                                                                  "cliff")
-    rollouts: int | None = Field(None, ge=1, description="training budget in rollouts (per step x steps); "
-                                                         "None: unknown")
-    clip: float = Field(2.0, description="importance-weight cap c; read for the clip-band comparison only")
-    samples_per_prompt: int = Field(4, ge=1)
-    max_new_tokens: int = Field(96, ge=1)
-    batch_size: int = Field(16, ge=1)
-    fixed_point_lambdas: int = Field(8, ge=0, description="most lambdas sampled from the fixed point; 0: analytic "
-                                                          "only")
-    device: str = "auto"
-    dtype: str = "auto"
-    teacher_dtype: str | None = None  # overrides dtype for the teacher
-    student_dtype: str | None = None  # and for the student (and the reference)
-    device_map: str | None = None  # e.g. "auto": accelerate's big-model loading
-    seed: int = 0
+    # Each field's description is its option's help in `cliffaudit audit` (cliffaudit.cli_options).
+    teacher: str = Field(description="teacher checkpoint: a directory, a hub id already in the local Hugging Face "
+                                     "cache, a GGUF file or a PEFT adapter directory")
+    student: str = Field(description="the warm start: the checkpoint training starts from (verl: "
+                                     "actor_rollout_ref.model.path), in any of the teacher's forms")
+    reference: str | None = Field(None, description="G-OPD's reference pi_ref, the fork's "
+                                                    "actor_rollout_ref.model.base_model_path [default: the warm start]")
+    probes: str = Field(description="probe records: JSONL, or parquet with cliffaudit[parquet] (a verl training "
+                                    "parquet works with --messages-key prompt). 128 to 256 records give a usable band")
+    schema_path: str | None = Field(None, description="JSON Schema of the answers (a file, or a pydantic model as "
+                                                      "module:Class), for records without their own 'schema' field "
+                                                      "(e.g. the one your reward function validates against)")
+    drop: float = Field(DEFAULT_DROP, gt=0.0, lt=1.0, description="fall in parse rate (absolute, e.g. 0.84 to 0.74) "
+                                                                  "below its best at smaller lambdas that counts as "
+                                                                  "the cliff")
+    rollouts: int | None = Field(None, ge=1, description="training budget in rollouts (per step x steps), to judge "
+                                                         "reachability [default: unknown, every cliff counts as "
+                                                         "reachable]")
+    clip: float = Field(2.0, description="importance-weight cap c > 1; only for the clip-band comparison")
+    samples_per_prompt: int = Field(4, ge=1, description="samples per probe record and model (and per sampled "
+                                                         "lambda of the fixed point)")
+    max_new_tokens: int = Field(96, ge=1, description="longest answer sampled; one cut off here counts as not "
+                                                      "parsing. Use the training run's limit")
+    batch_size: int = Field(16, ge=1, description="samples per forward pass; lower it on a small device (logits "
+                                                  "are batch x length x vocab)")
+    fixed_point_lambdas: int = Field(8, ge=0, description="most lambdas at which to sample the fixed point itself; "
+                                                          "0: the analytic curve only")
+    device: str = Field("auto", description="auto picks cuda, then mps, then cpu")
+    dtype: str = Field("auto", description="auto: bf16 on cuda, fp32 elsewhere")
+    teacher_dtype: str | None = Field(None, description="teacher precision, overriding --dtype (e.g. bfloat16)")
+    student_dtype: str | None = Field(None, description="student (and reference) precision, overriding --dtype")
+    device_map: str | None = Field(None, description="e.g. auto: spread each model over the GPUs and CPU memory "
+                                                     "(accelerate's big-model loading)")
+    seed: int = Field(0, description="run seed; each sample's seed derives from it, its record and its index "
+                                     "(samples.jsonl lists them)")
     lambda_min: float = 1.0
-    lambda_max: float = 3.0
+    lambda_max: float = Field(3.0, description="end of the audited lambda grid")
     lambda_step: float = Field(0.01, gt=0.0, allow_inf_nan=False)
-    use_chat_template: bool = True
-    chat_template_kwargs: dict = Field(default_factory=dict, description="keyword arguments for the chat template, "
-                                                                         "as the training run passes them")
-    limit: int | None = Field(None, ge=1, description="audit only the first N probe records (a quick look)")
+    use_chat_template: bool = Field(True, description="render prompts with the tokenizer's chat template")
+    chat_template_kwargs: dict = Field(default_factory=dict, description="JSON object passed to the chat template as "
+                                                                         "the training run passes it, e.g. "
+                                                                         "'{\"enable_thinking\": false}' for Qwen3")
+    limit: int | None = Field(None, ge=1, description="audit only the first N probe records: a quick look, not a "
+                                                      "verdict to gate on")
     prompt_key: str = Field("prompt", description="the probe records' field holding a prompt string")
-    messages_key: str = Field("messages", description="the probe records' field holding a chat message list")
-    trust_remote_code: bool = False
+    messages_key: str = Field("messages", description="the probe records' field holding a chat message list (e.g. "
+                                                      "prompt, as verl's data has it)")
+    trust_remote_code: bool = Field(False, description="allow model code from the checkpoint directory")
 
     @field_validator("clip")
     @classmethod
@@ -209,14 +222,6 @@ class Fingerprints(ReportPart):
     reference: dict[str, str] | None = None
     probes: str
     schema_file: str | None = None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_checkpoint(location: str | Path) -> Path | None:

@@ -25,39 +25,44 @@ class SweepSettings(BaseModel):
     """A sweep's settings: the one place their defaults and checks live (the CLI's
     options take their defaults from here)."""
 
-    teacher: str
-    student: str
-    reference: str | None = Field(None, description="G-OPD's reference; None: the warm start")
-    probes: str
-    eval_probes: str
-    schema_path: str | None = None
-    lambdas: list[float] = Field(min_length=1)
-    seeds: int = Field(3, ge=1)
-    first_seed: int = Field(0, ge=0, description="seeds are first_seed, first_seed + 1, ...: a new lock can draw "
-                                                 "fresh runs")
-    steps: int = Field(40, ge=1)
-    clip: float = 2.0
-    lr: float = Field(1e-4, gt=0.0)
-    batch_size: int = Field(16, ge=1)
-    max_new_tokens: int = Field(64, ge=1)
-    eval_samples_per_prompt: int = Field(2, ge=1)
-    task: str = Field("ranking", description="how parsed outputs are scored against targets (cliffaudit.tasks)")
-    chat_template_kwargs: dict = Field(default_factory=dict, description="keyword arguments for the chat template, "
-                                                                         "as the training run passes them")
-    rollout_dtype: str | None = None
+    # Each field's description is its option's help in `cliffaudit sweep` (cliffaudit.cli_options).
+    teacher: str = Field(description="teacher checkpoint, as for `cliffaudit audit`")
+    student: str = Field(description="the warm start: every run starts here")
+    reference: str | None = Field(None, description="G-OPD's reference [default: the warm start]")
+    probes: str = Field(description="training prompts (JSONL, or parquet with cliffaudit[parquet])")
+    eval_probes: str = Field(description="held-out prompts the trained runs are evaluated on (JSONL or parquet)")
+    schema_path: str | None = Field(None, description="JSON Schema for records without their own, as for "
+                                                      "`cliffaudit audit`")
+    lambdas: list[float] = Field(min_length=1, description="START:STOP:STEP (both ends) or a comma list")
+    seeds: int = Field(3, ge=1, description="training runs per lambda, each with its own seed")
+    first_seed: int = Field(0, ge=0, description="seeds run from here: a new lock draws fresh runs instead of "
+                                                 "replaying old ones")
+    steps: int = Field(40, ge=1, description="training steps per run")
+    clip: float = Field(2.0, description="PPO upper clip and importance-weight cap c > 1")
+    lr: float = Field(1e-4, gt=0.0, description="learning rate of the student's training")
+    batch_size: int = Field(16, ge=1, description="rollouts per training step")
+    max_new_tokens: int = Field(64, ge=1, description="longest rollout and evaluation answer")
+    eval_samples_per_prompt: int = Field(2, ge=1, description="evaluation samples per held-out prompt and run")
+    task: str = Field("ranking", description="how outputs that parse are scored against the eval records' targets "
+                                             "(cliffaudit.tasks)")
+    chat_template_kwargs: dict = Field(default_factory=dict, description="JSON object passed to the chat template, "
+                                                                         "as for `cliffaudit audit`")
+    rollout_dtype: str | None = Field(None, description="sample rollouts in this precision (e.g. bfloat16) against "
+                                                        "fp32 training")
     # As the audit has them (with --from-report the CLI takes them from the report unless given):
-    device: str = Field("auto", description="auto picks cuda, then mps, then cpu, as the audit does")
-    dtype: str = Field("auto", description="the models' precision (auto: bf16 on cuda, fp32 elsewhere); the "
-                                           "student trains in float32 unless it trains a LoRA adapter")
+    device: str = Field("auto", description="as for `cliffaudit audit`: auto picks cuda, then mps, then cpu")
+    dtype: str = Field("auto", description="the models' precision, as for `cliffaudit audit` (auto: bf16 on cuda, "
+                                           "fp32 elsewhere); a student that trains all its weights trains in float32")
     use_chat_template: bool = Field(True, description="render prompts with each model's chat template")
     lora_rank: int | None = Field(None, ge=1, description="train a new LoRA adapter of this rank on the student's "
-                                                          "attention projections instead of all its weights; a "
-                                                          "student that is a PEFT adapter always trains its own")
-    from_report: str | None = None
+                                                          "attention projections instead of all its weights (a "
+                                                          "student that is a PEFT adapter always trains its own)")
+    from_report: str | None = Field(None, description="lock this audit's prediction instead of auditing the "
+                                                      "training probes first")
     onset_tolerance: float = Field(DEFAULT_DROP, gt=0.0, lt=1.0)
-    finite_budget: bool = Field(False, description="two phases: train the lambda = 1 runs, lock the finite-budget "
-                                                   "onset from them (finite-budget.json), then train the other "
-                                                   "lambdas")
+    finite_budget: bool = Field(False, description="two phases: train the lambda = 1 runs, lock the onset predicted "
+                                                   "at this budget from them (finite-budget.json, hashed), then "
+                                                   "train the other lambdas (docs/sweep.md)")
 
     @model_validator(mode="after")
     def _finite_budget_needs_lambda_one(self):

@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from cliffaudit import theory
-from cliffaudit.report.model import finite_or_none
+from cliffaudit.theory import finite_or_none
 from cliffaudit.verdicts import CONSISTENT, INCONSISTENT, UNDECIDED
 
 ONSET_TOLERANCE = theory.DEFAULT_DROP

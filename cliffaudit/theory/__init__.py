@@ -26,7 +26,7 @@ from cliffaudit.theory.fixed_point import (
     onset_interval,
     sequence_parse_rate,
 )
-from cliffaudit.theory.grid import grid_size, lambda_grid
+from cliffaudit.theory.grid import finite_or_none, grid_size, lambda_grid
 from cliffaudit.theory.reachability import (
     DRAWS_TO_REACH,
     MATERIAL_SHARE,
@@ -36,9 +36,12 @@ from cliffaudit.theory.reachability import (
     reachable_carriers,
     rollouts_needed,
 )
+from cliffaudit.theory.threshold import position_threshold
 
 __all__ = [
+    "finite_or_none",
     "grid_size",
+    "position_threshold",
     "lambda_grid",
     "DEFAULT_DROP",
     "DRAWS_TO_REACH",

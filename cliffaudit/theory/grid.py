@@ -3,7 +3,14 @@ simulator's cases share (``START:STOP:STEP``, both ends included)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """A number as reports and JSON outputs store it: infinite (no cliff, unbounded) as null."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def grid_size(start: float, stop: float, step: float) -> int:
