@@ -156,7 +156,7 @@ def test_masses_near_one_keep_the_digits_of_their_complement():
     the tail (not exp of a log that rounds to 0), and a small p keeps its own digits."""
     log_valid = np.array([np.log1p(-1e-9), np.log(1e-9), np.log(0.5)], dtype=np.float32)
     log_tail = np.array([np.log(1e-9), np.log1p(-1e-9), np.log(0.5)], dtype=np.float32)
-    valid, tail = audit._complementary_masses(log_valid, log_tail)
+    valid, tail = audit.complementary_masses(log_valid, log_tail)
     assert valid.dtype == np.float64 and tail.dtype == np.float64
     assert tail[0] == pytest.approx(1e-9, rel=1e-6) and 1.0 - valid[0] == pytest.approx(1e-9, rel=1e-6)
     assert valid[1] == pytest.approx(1e-9, rel=1e-6) and 1.0 - tail[1] == pytest.approx(1e-9, rel=1e-6)
@@ -172,7 +172,7 @@ def test_contract_in_a_worker_process_gives_the_same_report(tiny_checkpoints, au
         started.append(background.in_background)
         return background
 
-    monkeypatch.setattr(audit, "BackgroundContract", with_worker)
+    monkeypatch.setattr(audit.samples, "BackgroundContract", with_worker)
     again = audit.run_audit(tiny_settings(tiny_checkpoints))
     assert started == [True]
     assert_reproduces(again, audit_report)
@@ -201,11 +201,11 @@ def _cliff(lambda_v):
 def test_reachability_statement(tiny_checkpoints, budget, reachable, fragment):
     settings = tiny_settings(tiny_checkpoints, rollouts=budget)
     # 'value' is drawn often but carries 5% of the fall: it does not make the cliff reachable.
-    result = audit._reachability(settings, _cliff(1.4), "fence", {"fence": 0.05, "value": 1.0},
+    result = audit.judge_reachability(settings, _cliff(1.4), "fence", {"fence": 0.05, "value": 1.0},
                                  {"fence": 0.95, "value": 0.05})
     assert result.reachable is reachable and fragment in result.statement
     assert result.draws_per_rollout == 0.05 and result.rollouts_needed == pytest.approx(theory.DRAWS_TO_REACH / 0.05)
-    none = audit._reachability(settings, _cliff(1.4).model_copy(update={"lambda_v": None}), None, {}, {})
+    none = audit.judge_reachability(settings, _cliff(1.4).model_copy(update={"lambda_v": None}), None, {}, {})
     assert none.reachable is None and "no cliff" in none.statement
 
 
@@ -222,7 +222,7 @@ def test_the_report_and_the_gate_give_one_reachability_answer(tiny_checkpoints, 
     from tests.gate.reports import make_report, row
 
     settings = tiny_settings(tiny_checkpoints, rollouts=budget)
-    in_report = audit._reachability(settings, _cliff(1.4), "fence", draws, shares).reachable
+    in_report = audit.judge_reachability(settings, _cliff(1.4), "fence", draws, shares).reachable
     rows = [row(label, 0.9, 0.97, share=shares[label], draws=draws[label]) for label in shares]
     report = make_report(rows, gate_cliff(1.4, (1.35, 1.45)), "fence", rollouts=budget)
     by_gate = True if budget is None else not unreachable_within(report, budget)

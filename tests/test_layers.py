@@ -139,7 +139,8 @@ def test_the_layer_test_sees_a_climb(tmp_path):
 
 
 # The one place that decides whether a sampled output is valid, and the modules that ask it.
-STRICT_CALLERS = {"cliffaudit.contract", "cliffaudit.contract.strict", "cliffaudit.evaluate", "cliffaudit.audit"}
+STRICT_CALLERS = {"cliffaudit.contract", "cliffaudit.contract.strict", "cliffaudit.evaluate", "cliffaudit.audit.samples",
+                  "cliffaudit.audit.rollouts"}
 
 
 def test_one_evaluator_judges_sampled_outputs():
