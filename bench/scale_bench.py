@@ -142,10 +142,11 @@ class PhaseClock:
 
 
 PHASES = {
+    # The stages call these through the package; probe.score calls its own module's (probe.scoring).
     "loading": [(probe, "load_pair"), (probe, "load_tokenizers")],
     "sampling": [(probe, "sample"), (probe, "sample_fixed_point")],
-    "forwards": [(probe, "teacher_forced_logits")],
-    "fixed-point sums": [(probe, "fixed_point_log_tail"), (probe, "kept_pull")],
+    "forwards": [(probe.scoring, "teacher_forced_logits")],
+    "fixed-point sums": [(probe.scoring, "fixed_point_log_tail"), (probe.scoring, "kept_pull")],
     "contract": [(TokenContract, "analyze_batch")],
     "statistics": [(estimate, "analytic_curve"), (estimate, "class_estimates"), (estimate, "drop_shares"),
                    (estimate, "draws_per_rollout"), (estimate, "calibration")],

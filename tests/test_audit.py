@@ -341,7 +341,7 @@ def test_each_model_sees_its_own_chat_template(tiny_checkpoints, tmp_path, monke
         return forward(model, prompts, *args, **kwargs)
 
     monkeypatch.setattr(probe, "sample", spying_sample)
-    monkeypatch.setattr(probe, "teacher_forced_logits", spying_forward)
+    monkeypatch.setattr(probe.scoring, "teacher_forced_logits", spying_forward)  # probe.score calls it there
     settings = tiny_settings(tmp_path, fixed_point_lambdas=0).model_copy(update={"probes": str(probes)})
     report = audit.run_audit(settings)
     assert any("chat templates differ" in w for w in report.warnings)
