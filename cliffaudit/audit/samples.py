@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -24,8 +24,35 @@ from cliffaudit.report import (
 )
 
 if TYPE_CHECKING:  # torch stays out of the import of this module
-    from cliffaudit.distributed import ProcessLayout
-    from cliffaudit.probe import ModelPair
+    import torch
+
+
+class Models(Protocol):
+    """The model seam: what every stage reads of the models (``probe.ModelPair`` is the one
+    implementation; docs/audit.md, section "The model seam", says what another engine
+    would provide). The stages sample and score through ``probe``'s functions on these."""
+
+    teacher: torch.nn.Module
+    student: torch.nn.Module
+    reference: torch.nn.Module  # the student itself when G-OPD's reference is the warm start
+    tokenizer: Any  # a transformers tokenizer, shared by the roles unless their templates differ
+    device: torch.device
+    template_warning: str | None
+
+    @property
+    def separate_reference(self) -> bool: ...
+
+
+class Layout(Protocol):
+    """Where this process stands among the launched ones (``distributed.ProcessLayout``)."""
+
+    rank: int
+    world: int
+
+    @property
+    def is_main(self) -> bool: ...
+
+    def gather(self, items: list) -> list: ...
 
 EXAMPLES_PER_ROLE = 3
 NOT_ENDED = "(no end-of-sequence)"  # a sample cut off at --max-new-tokens
@@ -88,13 +115,13 @@ class AuditRun:
     (records with their schemas, and their rendered prompts), the settings, the lambda
     grid and this process's place among the launched ones."""
 
-    pair: ModelPair  # the model seam: the models, their tokenizers, the device (docs/audit.md, section 3)
+    pair: Models
     contract: TokenContract
     records: list[tuple[ProbeRecord, dict]]
     prompts: dict[str, list[list[int]]]  # each role's rendering of every record's prompt
     settings: AuditSettings
     lambdas: np.ndarray
-    layout: ProcessLayout
+    layout: Layout
 
     @property
     def eos_id(self) -> int:
