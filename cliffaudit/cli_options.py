@@ -81,8 +81,8 @@ def _option(name: str, field, override: dict) -> click.Option:
 
 def settings_options(model: type[BaseModel], skip: tuple[str, ...] = (), **overrides: dict):
     """A decorator adding one option per field of ``model`` (except ``skip``), in the
-    model's order, after the command's own options; ``overrides[field]`` replaces what
-    the field alone would give (``type``, ``default``, ``help``, ...)."""
+    model's order, where it stands among the command's own options; ``overrides[field]``
+    replaces what the field alone would give (``type``, ``default``, ``help``, ...)."""
     unknown = set(overrides) - set(model.model_fields)
     if unknown:
         raise TypeError(f"overrides of no field of {model.__name__}: {sorted(unknown)}")
