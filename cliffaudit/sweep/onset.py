@@ -68,7 +68,7 @@ class OnsetRange(BaseModel, frozen=True):
     def text(self) -> str:
         if self.lower is None:
             return "no onset on the grid, within noise"
-        return f"({self.lower:g}, {'past the grid' if self.upper is None else f'{self.upper:g}]'}"
+        return f"({self.lower:g}, {'past the grid)' if self.upper is None else f'{self.upper:g}]'}"
 
 
 def onset_range(lambdas: Sequence[float], parse_rates: Sequence[float], samples: Sequence[int],

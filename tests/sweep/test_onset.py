@@ -176,3 +176,9 @@ def test_convergence_of_the_lambda_one_runs():
     assert convergence(0.94, 0.84, [run(1.0, 0.845)]).reached is True
     assert convergence(0.90, 0.90, [run(1.0, 0.85)]).reached is None  # warm start and teacher parse alike
     assert convergence(0.94, 0.84, [run(1.5, 0.85)]).runs_at_one is None
+
+
+def test_an_onset_range_reads_as_an_interval():
+    assert OnsetRange(lower=1.0, upper=1.25, no_onset_share=0.0).text() == "(1, 1.25]"
+    assert OnsetRange(lower=1.0, upper=None, no_onset_share=0.2).text() == "(1, past the grid)"
+    assert OnsetRange(lower=None, upper=None, no_onset_share=1.0).text() == "no onset on the grid, within noise"
