@@ -39,6 +39,8 @@ DEMO := cliffaudit/demo
 demo: $(STAMP)
 	$(BIN)/cliffaudit audit --teacher $(DEMO)/checkpoints/teacher --student $(DEMO)/checkpoints/student \
 		--probes $(DEMO)/data/probes.jsonl --out reports/demo
+	# the committed sweep's page shows this report: drawn again with it, so the two stay one pair
+	$(BIN)/cliffaudit report reports/demo/report.json --sweep reports/demo/sweep/sweep.json --html reports/demo/sweep/sweep.html
 	$(BIN)/cliffaudit gate reports/demo/report.json --lambda 1.5 \
 		--teacher $(DEMO)/checkpoints/teacher --student $(DEMO)/checkpoints/student
 
@@ -49,6 +51,7 @@ HABIT := cliffaudit/demo/habit
 demo-habit: $(STAMP)
 	$(BIN)/cliffaudit audit --teacher $(HABIT)/checkpoints/teacher --student $(HABIT)/checkpoints/student \
 		--probes $(HABIT)/data/probes.jsonl --rollouts 960 --out reports/habit
+	$(BIN)/cliffaudit report reports/habit/report.json --sweep reports/habit/sweep/sweep.json --html reports/habit/sweep/sweep.html
 	$(BIN)/cliffaudit gate reports/habit/report.json --lambda 1.2 --rollouts 960
 	-$(BIN)/cliffaudit gate reports/habit/report.json --lambda 1.5 --rollouts 960
 
