@@ -15,6 +15,7 @@ Three kinds of model files load:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -55,6 +56,19 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def gguf_digest(path: str | Path) -> str:
+    """The sha256 of a GGUF file, hashed once per file and modification: the conversion,
+    the fingerprints and each role that loads it ask again, and such files run to gigabytes."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _gguf_digest(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _gguf_digest(path: str, size: int, modified: int) -> str:
+    return sha256_file(path)
 
 
 def cache_root() -> Path:

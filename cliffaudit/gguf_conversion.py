@@ -17,17 +17,16 @@ import shutil
 import sys
 from pathlib import Path
 
-from cliffaudit.checkpoints import CONVERSION_RECORD, CheckpointError, gguf_conversion_dir, sha256_file
+from cliffaudit.checkpoints import CONVERSION_RECORD, CheckpointError, gguf_conversion_dir, gguf_digest
 
 
-def converted_checkpoint(gguf_path: str | Path, digest: str | None = None) -> Path:
-    """The directory of the transformers checkpoint converted from ``gguf_path``
-    (``digest``: its sha256 when the caller has it), converting it first if no earlier
-    run did. A conversion is written into a temporary folder beside its place and renamed
+def converted_checkpoint(gguf_path: str | Path) -> Path:
+    """The directory of the transformers checkpoint converted from ``gguf_path``,
+    converting it first if no earlier run did. A conversion is written into a temporary folder beside its place and renamed
     into place when complete, so an interrupted one is never taken for a finished one,
     and two runs converting at once both end with the same files."""
     gguf_path = Path(gguf_path)
-    digest = digest or sha256_file(gguf_path)
+    digest = gguf_digest(gguf_path)
     target = gguf_conversion_dir(digest)
     if (target / CONVERSION_RECORD).is_file():
         return target

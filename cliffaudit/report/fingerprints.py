@@ -12,8 +12,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from cliffaudit.checkpoints import CheckpointError, adapter_base, is_adapter, is_gguf, sha256_file
-from cliffaudit.report.model import fingerprint_checkpoint
+from cliffaudit import __version__
+from cliffaudit.checkpoints import CheckpointError, adapter_base, gguf_digest, is_adapter, is_gguf, sha256_file
+from cliffaudit.report.model import SCHEMA_VERSION, fingerprint_checkpoint
 
 
 def model_fingerprint(location: str | Path) -> dict[str, str]:
@@ -22,7 +23,7 @@ def model_fingerprint(location: str | Path) -> dict[str, str]:
     ``base/``. Empty when there is no such model."""
     path = Path(location)
     if is_gguf(path):
-        return {path.name: sha256_file(path)}
+        return {path.name: gguf_digest(path)}
     found = fingerprint_checkpoint(location)
     if found and is_adapter(path):
         try:
@@ -37,9 +38,6 @@ def inputs_fingerprint(paths) -> str:
     """One sha256 over the contents of checkpoints (every file under each) and files, the
     cliffaudit version and the report's schema version (`cliffaudit fingerprint`: the key
     under which CI caches an audit). Raises FileNotFoundError naming a path that is neither."""
-    from cliffaudit import __version__
-    from cliffaudit.report.model import SCHEMA_VERSION
-
     inputs = []
     for path in paths:
         files = model_fingerprint(path)

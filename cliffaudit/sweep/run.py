@@ -253,8 +253,6 @@ def finite_budget_text(lock: FiniteBudgetLock) -> str:
             f"{lock.effective_lambda:.3f}, 90% {low:.3f} to {high:.3f}); the limit is {limit}")
 
 
-
-
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]  # the attention projections (Llama, Qwen, Mistral names)
 
 
@@ -298,23 +296,20 @@ def _summarise(settings, prediction, lock_hash, out: Path, runs: list[RunResult]
     pooled = onsets.observed_onset(settings.lambdas, pooled_rates, settings.onset_tolerance)
     observed = onsets.onset_range([r.lam for r in runs], [r.parse_rate for r in runs], [r.eval_samples for r in runs],
                                   settings.onset_tolerance)
-    verdicts = []
-    star = prediction.clip_band_lambda_star
-    for rule, window in (("fixed point", prediction.interval),
-                         ("clip band", (star, star) if star is not None else (None, None))):
-        outcome = onsets.judge(observed, window, max(settings.lambdas), prediction.lambda_max)
+
+    def verdict(rule: str, window, predicted_up_to: float) -> RuleVerdict:
+        outcome = onsets.judge(observed, window, max(settings.lambdas), predicted_up_to)
         check = outcome.check
-        verdicts.append(RuleVerdict(rule=rule, window=window, hit=outcome.hit, outcome=outcome.text,
-                                    miss=check.miss if check else None, direction=check.direction if check else None,
-                                    miss_at_least=check.miss_at_least if check else False))
+        return RuleVerdict(rule=rule, window=window, hit=outcome.hit, outcome=outcome.text,
+                           miss=check.miss if check else None, direction=check.direction if check else None,
+                           miss_at_least=check.miss_at_least if check else False)
+
+    star = prediction.clip_band_lambda_star
+    verdicts = [verdict("fixed point", prediction.interval, prediction.lambda_max),
+                verdict("clip band", (star, star) if star is not None else (None, None), prediction.lambda_max)]
     if budget_lock is not None and budget_lock.offered:
         up_to = math.inf if budget_lock.predicted_up_to is None else budget_lock.predicted_up_to
-        outcome = onsets.judge(observed, budget_lock.window, max(settings.lambdas), up_to)
-        check = outcome.check
-        verdicts.append(RuleVerdict(rule="finite budget", window=budget_lock.window, hit=outcome.hit,
-                                    outcome=outcome.text, miss=check.miss if check else None,
-                                    direction=check.direction if check else None,
-                                    miss_at_least=check.miss_at_least if check else False))
+        verdicts.append(verdict("finite budget", budget_lock.window, up_to))
     audited = locked_report(prediction, out)
     if baselines:
         warm = float(np.mean([b.parse_rate for b in baselines if b.role == "warm start"]))
@@ -345,8 +340,6 @@ def convergence(warm_start: float, teacher: float, runs: list[RunResult], measur
         progress = (warm_start - pooled) / (warm_start - teacher)
     return Convergence(warm_start=warm_start, fixed_point_at_one=teacher, measured_by=measured_by, runs_at_one=pooled,
                        progress=progress, reached=None if progress is None else progress >= REACHED)
-
-
 
 
 def summary(report: SweepReport) -> str:
