@@ -26,6 +26,7 @@ from cliffaudit.contract import ContractSchemaError, load_contract_schema
 from cliffaudit.errors import InputError
 from cliffaudit.report import same_file, sha256_file
 from cliffaudit.report.model import AuditSettings, resolve_checkpoint
+from cliffaudit.report.samples import SAMPLES_FILE
 from cliffaudit.theory import grid_size
 
 
@@ -385,7 +386,12 @@ def gguf_problem(path: Path) -> str | None:
         import gguf  # noqa: F401
     except ImportError:
         return "reading GGUF files needs the gguf package: pip install 'cliffaudit[audit]'"
-    return _read_gguf(str(path.resolve()), path.stat().st_mtime_ns)[0]
+    return _gguf_metadata(path)[0]
+
+
+def _gguf_metadata(path: str | Path) -> tuple[str | None, dict]:
+    path = Path(path)
+    return _read_gguf(str(path.resolve()), path.stat().st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=8)
@@ -577,7 +583,7 @@ def model_config(location: str) -> dict:
         if is_adapter(location):
             location = adapter_base(location)
         if is_gguf(location):
-            return _read_gguf(str(Path(location).resolve()), Path(location).stat().st_mtime_ns)[1]
+            return _gguf_metadata(location)[1]
     except (CheckpointError, OSError):
         return {}
     folder = resolve_checkpoint(location)
@@ -644,7 +650,8 @@ def check_before_loading(settings: AuditSettings, out_dir: str | Path | None = N
         inputs = {"--probes": settings.probes}
         if settings.schema_path and not is_model_source(settings.schema_path):
             inputs["--schema"] = settings.schema_path
-        check_outputs_apart([("--out", Path(out_dir) / name) for name in ("report.json", "report.html")], inputs)
+        check_outputs_apart([("--out", Path(out_dir) / name) for name in ("report.json", "report.html", SAMPLES_FILE)],
+                            inputs)
         check_writable_folder("--out", out_dir)
     return records
 

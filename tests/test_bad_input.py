@@ -404,14 +404,15 @@ def test_hostile_report_input_exits_two(audit_report, tmp_path, capsys, argv, fr
     assert report.read_bytes() == written  # inputs are never written over
 
 
-def test_an_audit_never_writes_over_its_probes(tiny_checkpoints, tmp_path, capsys):
+@pytest.mark.parametrize("name", ["report.json", "report.html", "samples.jsonl"])
+def test_an_audit_never_writes_over_its_probes(tiny_checkpoints, tmp_path, capsys, name):
     out = tmp_path / "out"
     out.mkdir()
-    probes = out / "report.json"  # probes named as the report the audit would write
+    probes = out / name  # probes named as an output the audit would write
     probes.write_bytes((tiny_checkpoints / "probes.jsonl").read_bytes())
     code = main(_audit_argv(tiny_checkpoints, {"--probes": probes, "--out": out}))
     captured = capsys.readouterr()
-    _one_error_line(code, captured.out, captured.err, "report.json: is the --probes input")
+    _one_error_line(code, captured.out, captured.err, f"{name}: is the --probes input")
     assert probes.read_bytes() == (tiny_checkpoints / "probes.jsonl").read_bytes()
 
 
