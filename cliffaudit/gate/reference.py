@@ -53,17 +53,22 @@ def check_teacher(report: AuditReport, settings: TrainingSettings) -> None:
         raise GateInputError(f"{settings.no_teacher} (or give --teacher PATH, the checkpoint the launch's teacher is)")
     audited = report.settings.teacher
     for launch in (settings.teacher, *settings.more_teachers):
+        if launch.key == COMMAND_LINE_TEACHER:
+            continue  # check_fingerprints has compared its files with the report's: no second hashing
         if not same_model(launch.path, audited, report.fingerprints.teacher or {}):
             raise GateInputError(f"the audit's teacher is {audited}; this launch {launch.role} {launch.path} "
                                  f"({launch.describe()}): audit that pair (cliffaudit audit --teacher "
                                  f"{launch.path} ...) and gate the launch against its report")
 
 
+COMMAND_LINE_TEACHER = "--teacher"
+
+
 def teacher_from_command_line(path: Path) -> ModelPath:
     """``--teacher PATH`` for a launch that does not name its teacher (slime's SGLang server,
     a teacher behind a URL): the user states which checkpoint serves it, and the gate has
     checked that checkpoint's files against the report's fingerprints before this."""
-    return ModelPath(path=str(path), key="--teacher", written=str(path), location="command line",
+    return ModelPath(path=str(path), key=COMMAND_LINE_TEACHER, written=str(path), location="command line",
                      role="distils toward", what="its teacher as --teacher states it (the launch names none)")
 
 
