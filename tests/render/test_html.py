@@ -110,14 +110,17 @@ def test_a_sweep_of_the_same_prediction_rerun_elsewhere_is_not_called_untested()
     digit (float kernels), which is the same prediction; a window moved by 0.01 is not."""
     from cliffaudit.render.pair import locked_prediction_differs
 
-    report = load_report(HABIT)
     sweep = load_sweep(REPORTS / "habit" / "sweep" / "sweep.json")
-    assert sweep.prediction.interval != tuple(report.cliff.interval)  # not bitwise: a rerun
-    assert not locked_prediction_differs(report, sweep)
-    assert "which no sweep has tested" not in render_html(report, sweep=sweep)
-    moved = report.model_copy(update={"cliff": report.cliff.model_copy(
-        update={"interval": (report.cliff.interval[0] + 0.01, report.cliff.interval[1])})})
-    assert locked_prediction_differs(moved, sweep)
+    report = load_report(HABIT)
+    low, high = sweep.prediction.interval
+
+    def with_interval(lower: float):
+        return report.model_copy(update={"cliff": report.cliff.model_copy(update={"interval": (lower, high)})})
+
+    rerun = with_interval(low + 2e-8)  # the last digits another CPU moves
+    assert not locked_prediction_differs(rerun, sweep)
+    assert "which no sweep has tested" not in render_html(rerun, sweep=sweep)
+    assert locked_prediction_differs(with_interval(low + 0.01), sweep)
 
 
 @pytest.mark.parametrize(("sweep_pair", "differs"), [("habit", ("teacher:", "warm start:", "reference:"))])
