@@ -460,7 +460,11 @@ def report_command(report_path, html_path, proposed_lambda, sweep_path) -> int:
               help="Folder for prediction.json (the lock), runs/, sweep.json and sweep.html; a rerun resumes.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_config_defaults, is_eager=True,
               expose_value=False, help="YAML file of these options (keys as the flags, without --); flags win.")
-def sweep_command(out_dir, lambdas, device, dtype, use_chat_template, chat_template_kwargs, **options) -> int:
+@click.option("--num-processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train N runs at once, each process with its own copy of the models on the sweep's device "
+                   "(on one GPU, as many as its memory holds; on a CPU, no faster). Results do not depend on N.")
+def sweep_command(out_dir, num_processes, lambdas, device, dtype, use_chat_template, chat_template_kwargs,
+                  **options) -> int:
     """Train short G-OPD runs over a lambda grid and test the locked prediction.
 
     The verdict is consistent, inconsistent (with the way it misses) or undecided:
@@ -479,7 +483,7 @@ def sweep_command(out_dir, lambdas, device, dtype, use_chat_template, chat_templ
         grid = parse_lambdas(lambdas)
         rendering = _sweep_rendering(options["from_report"], device, dtype, use_chat_template, chat_template_kwargs)
         settings = _settings(SweepSettings, **options, lambdas=grid, **rendering)
-        report = run_sweep(settings, Path(out_dir), echo=click.echo)
+        report = run_sweep(settings, Path(out_dir), echo=click.echo, processes=num_processes)
     except (InputError, ValueError) as exc:
         raise BadInput(str(exc)) from None
     write_sweep(report, Path(out_dir))

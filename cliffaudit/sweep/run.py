@@ -8,20 +8,17 @@ training step and re-hashed at the end.
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from cliffaudit import __version__, audit, inputs, probe, theory
-from cliffaudit.contract import vocabulary_from_tokenizer
-from cliffaudit.evaluate import evaluate
+from cliffaudit import __version__, audit, inputs, theory
 from cliffaudit.report import AuditSettings, sha256_file, write_json_atomically
 from cliffaudit.report.load import load_report
 from cliffaudit.sweep import onset as onsets
+from cliffaudit.sweep.jobs import BASELINE_ROLES, Job, Jobs
 from cliffaudit.sweep.model import (
     LOCKED_REPORT,
     Baseline,
@@ -35,8 +32,6 @@ from cliffaudit.sweep.model import (
     SweepSettings,
     locked_report,
 )
-from cliffaudit.sweep.train import RunSettings, train_run
-from cliffaudit.tasks import TASKS
 from cliffaudit.theory import finite_budget
 
 
@@ -101,9 +96,9 @@ def _keep_locked_report(report_path: Path, digest: str, out: Path) -> None:
         write_json_atomically(report_path.read_text(encoding="utf-8"), kept)
 
 
-def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport:
-    """Lock, train what is not trained yet, and summarise; the caller writes sweep.json
-    (and sweep.html, which ``cliffaudit.render`` draws)."""
+def run_sweep(settings: SweepSettings, out_dir: Path, echo=print, processes: int = 1) -> SweepReport:
+    """Lock, train what is not trained yet (``processes`` jobs at once), and summarise; the
+    caller writes sweep.json (and sweep.html, which ``cliffaudit.render`` draws)."""
     out = Path(out_dir)
     # Everything checkable from settings and files, before the lock is written: bad input leaves no prediction.json.
     inputs.check_sweep_settings(settings)
@@ -116,71 +111,19 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
     lock_hash = _lock(prediction, out, echo)
     _keep_locked_report(Path(prediction.report_path), prediction.report_sha256, out)
 
-    pair = probe.load_pair(settings.teacher, settings.student, settings.device, settings.dtype,
-                           reference_path=settings.reference)
-    tokenizer, vocab = pair.tokenizer, vocabulary_from_tokenizer(pair.tokenizer)
-    pad = probe.pad_id(tokenizer)
-    warm_start = trainable_student(settings, pair)
-
-    def prompts_of(records, role: str):
-        return [probe.render_prompt(pair.tokenizer_of(role), r.prompt, r.messages, settings.use_chat_template,
-                                    settings.chat_template_kwargs)
-                for r, _ in records]
-
-    # Each model's own chat template, as training renders it; evaluation samples the student.
-    train_prompts = {role: prompts_of(train_records, role) for role in ("student", "teacher", "reference")}
-    eval_prompts = prompts_of(eval_records, "student")
-    eval_schemas = [schema for _, schema in eval_records]
-    eval_targets = [(r.model_extra or {}).get("target") for r, _ in eval_records]
-
-    def train_and_evaluate(lam: float, seed: int, bar) -> RunResult:
-        path = out / "runs" / f"lambda{lam:.4f}_seed{seed}.json"
-        if path.exists():
-            bar.update(settings.steps)
-            return RunResult.model_validate_json(path.read_text())
-        started = time.perf_counter()
-        student = copy.deepcopy(warm_start)
-        run = RunSettings(lam=lam, seed=seed, steps=settings.steps, clip=settings.clip, lr=settings.lr,
-                          batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens,
-                          rollout_dtype=settings.rollout_dtype)
-        clip_counts: dict = {}
-        train_run(student, pair.teacher, pair.reference, pad, tokenizer.eos_token_id, train_prompts, run,
-                  on_step=lambda _: bar.update(1), clip_counts=clip_counts)
-        scores = evaluate(student, vocab, eval_prompts, eval_schemas, eval_targets, TASKS[settings.task], seed,
-                          pad_id=pad, samples_per_prompt=settings.eval_samples_per_prompt,
-                          max_new_tokens=settings.max_new_tokens)
-        result = RunResult(lam=lam, seed=seed, parse_rate=scores.parse_rate, metrics=scores.metrics,
-                           eval_samples=scores.samples, seconds=round(time.perf_counter() - started, 2),
-                           clipped_share=clip_counts.get("clipped", 0) / max(clip_counts.get("tokens", 0), 1))
-        write_json_atomically(result.model_dump_json(indent=2) + "\n", path)
-        return result
-
-    def baseline(role: str, seed: int) -> Baseline:
-        """The untrained model under the runs' own evaluator and evaluation draws."""
-        path = out / "runs" / f"baseline_{role.replace(' ', '-')}_seed{seed}.json"
-        if path.exists():
-            return Baseline.model_validate_json(path.read_text())
-        model, rendering = (warm_start, eval_prompts) if role == "warm start" else \
-            (pair.teacher, prompts_of(eval_records, "teacher"))
-        scores = evaluate(model, vocab, rendering, eval_schemas, eval_targets, TASKS[settings.task], seed, pad_id=pad,
-                          samples_per_prompt=settings.eval_samples_per_prompt, max_new_tokens=settings.max_new_tokens)
-        result = Baseline(role=role, seed=seed, parse_rate=scores.parse_rate, eval_samples=scores.samples)
-        write_json_atomically(result.model_dump_json(indent=2) + "\n", path)
-        return result
-
     # The warm start's and the teacher's rates under the runs' own evaluator: what the lambda = 1
     # runs' progress is measured between. A two-phase sweep measures them at every seed (its
     # finite-budget lock rests on them); a sweep at its first seed only, to keep within its budget.
     baseline_seeds = list(_seeds(settings)) if settings.finite_budget else [settings.first_seed]
-    echo("measuring the warm start and the teacher under the sweep's evaluator")
-    baselines = [baseline(role, seed) for role in ("warm start", "teacher") for seed in baseline_seeds]
-
-    jobs = [(lam, seed) for seed in _seeds(settings) for lam in settings.lambdas]
-    first = [job for job in jobs if job[0] == 1.0] if settings.finite_budget else jobs
-    runs: list[RunResult] = []
+    baseline_jobs = [Job("baseline", role, seed) for role in BASELINE_ROLES for seed in baseline_seeds]
+    run_jobs = [Job("run", lam, seed) for seed in _seeds(settings) for lam in settings.lambdas]
+    first = [job for job in run_jobs if job.what == 1.0] if settings.finite_budget else run_jobs
+    later = [job for job in run_jobs if job not in first]
+    jobs = Jobs(settings, train_records, eval_records, out, processes)
     budget_lock = budget_hash = None
-    with tqdm(total=len(jobs) * settings.steps, desc="sweep", unit="step") as bar:
-        runs += [train_and_evaluate(lam, seed, bar) for lam, seed in first]
+    with tqdm(total=len(run_jobs) * settings.steps, desc="sweep", unit="step") as bar:
+        done = jobs.do(baseline_jobs + first, bar)
+        baselines, runs = done[:len(baseline_jobs)], done[len(baseline_jobs):]
         if settings.finite_budget:
             budget_lock = finite_budget_lock(settings, prediction, lock_hash, locked_report(prediction, out),
                                              baselines, runs)
@@ -189,7 +132,7 @@ def run_sweep(settings: SweepSettings, out_dir: Path, echo=print) -> SweepReport
                                      lambda stored: FiniteBudgetLock.model_validate_json(stored)
                                      == FiniteBudgetLock.model_validate_json(text))
             echo(finite_budget_text(budget_lock))
-        runs += [train_and_evaluate(lam, seed, bar) for lam, seed in jobs if (lam, seed) not in first]
+        runs += jobs.do(later, bar)
 
     return _summarise(settings, prediction, lock_hash, out, runs, baselines, budget_lock, budget_hash)
 
@@ -251,30 +194,6 @@ def finite_budget_text(lock: FiniteBudgetLock) -> str:
     limit = "no cliff" if lock.lambda_v is None else f"lambda_v = {lock.lambda_v:.3f}"
     return (f"finite-budget onset at {lock.steps} steps: {where} (lambda = 1 runs at effective lambda "
             f"{lock.effective_lambda:.3f}, 90% {low:.3f} to {high:.3f}); the limit is {limit}")
-
-
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]  # the attention projections (Llama, Qwen, Mistral names)
-
-
-def trainable_student(settings: SweepSettings, pair):
-    """The warm start as every run trains it (each run trains a copy): a student that is a
-    PEFT adapter trains its own adapter on its frozen base; with ``lora_rank`` a new LoRA
-    adapter on the attention projections trains; otherwise every weight trains, in float32
-    (the frozen models keep their precision: only what trains needs an optimizer's digits)."""
-    from cliffaudit.checkpoints import is_adapter
-
-    if is_adapter(settings.student):
-        model = probe.load_model("student", settings.student, probe.resolve_dtype(settings.dtype, pair.device),
-                                 trainable=True)
-        return model.to(pair.device).eval()
-    student = copy.deepcopy(pair.student)
-    if settings.lora_rank is None:
-        return student.float()
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, lora_dropout=0.0,
-                        target_modules=LORA_TARGETS)
-    return get_peft_model(student, config).eval()
 
 
 def _seeds(settings: SweepSettings) -> range:

@@ -38,9 +38,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import expit
 
-from cliffaudit.theory.fixed_point import DEFAULT_DROP, check_drop, drop_point
+from cliffaudit.theory.fixed_point import DEFAULT_DROP, check_drop, drop_point, log_odds
 
 __all__ = ["MEASURABLE_GAP", "SINGLE_MOVER_SHARE", "effective_lambda", "effective_lambda_interval", "finite_budget_curve",
            "finite_budget_onset", "finite_budget_window", "is_offered", "single_mover_share"]
@@ -58,7 +58,8 @@ _EDGE = 1e-9  # rates of exactly 0 or 1 have no log-odds; clipped this far insid
 
 
 def _log_odds(rate):
-    return logit(np.clip(np.asarray(rate, dtype=float), _EDGE, 1.0 - _EDGE))
+    # The fixed point's log_odds (one definition), of observed rates, which can be exactly 0 or 1.
+    return np.vectorize(log_odds, otypes=[float])(np.clip(np.asarray(rate, dtype=float), _EDGE, 1.0 - _EDGE))
 
 
 def single_mover_share(log_validity_changes) -> float:

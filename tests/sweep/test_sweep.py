@@ -152,8 +152,8 @@ def test_what_trains_full_weights_a_new_lora_or_the_students_own_adapter(tiny_ch
     from peft import LoraConfig, get_peft_model
 
     from cliffaudit import probe
+    from cliffaudit.sweep.jobs import trainable_student
     from cliffaudit.sweep.model import SweepSettings
-    from cliffaudit.sweep.run import trainable_student
 
     pair = probe.load_pair(str(tiny_checkpoints / "teacher"), str(tiny_checkpoints / "student"), "cpu", "float32")
     common = dict(teacher=str(tiny_checkpoints / "teacher"), probes="p", eval_probes="p", lambdas=[1.0])
@@ -163,6 +163,12 @@ def test_what_trains_full_weights_a_new_lora_or_the_students_own_adapter(tiny_ch
     lora = trainable_student(SweepSettings(student=str(tiny_checkpoints / "student"), lora_rank=2, **common), pair)
     trained = {name for name, p in lora.named_parameters() if p.requires_grad}
     assert trained and all("lora_" in name for name in trained)
+    # A new adapter's random A matrices are drawn the same every time (every process of a pooled
+    # sweep builds its own warm start), whatever the global generator's state.
+    torch.manual_seed(12345)
+    again = trainable_student(SweepSettings(student=str(tiny_checkpoints / "student"), lora_rank=2, **common), pair)
+    first, second = dict(lora.named_parameters()), dict(again.named_parameters())
+    assert all(torch.equal(first[name], second[name]) for name in trained)
 
     adapter = tmp_path / "adapter"
     wrapped = get_peft_model(probe.load_model("s", str(tiny_checkpoints / "student")),
@@ -174,3 +180,26 @@ def test_what_trains_full_weights_a_new_lora_or_the_students_own_adapter(tiny_ch
     own = trainable_student(SweepSettings(student=str(adapter), lora_rank=8, **common), pair)
     names = {name for name, p in own.named_parameters() if p.requires_grad}
     assert names and all("lora_" in name and "q_proj" in name for name in names)  # its own rank-2 adapter, not 8
+
+
+def test_a_pooled_sweep_trains_the_runs_one_process_trains(tiny_checkpoints, audit_report, tmp_path, capsys):
+    """--num-processes 2: the runs and baselines train in two spawned processes, each with its own
+    models, and come out as one process's (each draw is seeded by its run); a two-phase sweep's
+    lock waits for its lambda = 1 runs."""
+    from tests.reproduce import assert_reproduces
+
+    report_path = write_report(audit_report, tmp_path / "audit")
+    argv = ["sweep", "--teacher", str(tiny_checkpoints / "teacher"), "--student", str(tiny_checkpoints / "student"),
+            "--probes", str(tiny_checkpoints / "probes.jsonl"), "--eval-probes", str(tiny_checkpoints / "probes.jsonl"),
+            "--lambdas", "1.0,1.5", "--seeds", "2", "--steps", "2", "--batch-size", "2", "--max-new-tokens", "4",
+            "--eval-samples", "1", "--from-report", str(report_path), "--finite-budget"]
+    assert main([*argv, "--out", str(tmp_path / "one")]) == 0
+    assert main([*argv, "--num-processes", "2", "--out", str(tmp_path / "pooled")]) == 0
+    capsys.readouterr()
+    one, pooled = (sorted((tmp_path / name / "runs").iterdir()) for name in ("one", "pooled"))
+    assert [p.name for p in pooled] == [p.name for p in one] and len(one) == 4 + 4  # 4 runs, 2 roles x 2 seeds
+    for mine, theirs in zip(pooled, one):
+        assert_reproduces(json.loads(mine.read_text()), json.loads(theirs.read_text()), exclude={"seconds"})
+    sweeps = [json.loads((tmp_path / name / "sweep.json").read_text()) for name in ("one", "pooled")]
+    assert_reproduces(sweeps[1]["verdicts"], sweeps[0]["verdicts"])
+    assert (tmp_path / "pooled" / "finite-budget.json").read_bytes() == (tmp_path / "one" / "finite-budget.json").read_bytes()
