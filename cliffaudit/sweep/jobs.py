@@ -158,9 +158,13 @@ class Jobs:
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                                  initargs=(self.settings, *self.records, threads)) as pool:
             futures = {pool.submit(_work, job, self.out): job for job in todo}
-            for future in as_completed(futures):
-                future.result()  # a failed job fails the sweep; the finished ones stay on disk
-                bar.update(self.settings.steps if futures[future].kind == "run" else 0)
+            try:
+                for future in as_completed(futures):
+                    future.result()  # a failed job fails the sweep; the finished ones stay on disk
+                    bar.update(self.settings.steps if futures[future].kind == "run" else 0)
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # not the queued jobs' hours before saying so
+                raise
 
 
 _WORKER: Trainer | None = None  # one per pool process
