@@ -98,7 +98,7 @@ class Trainer:
         return [probe.render_prompt(self.pair.tokenizer_of(role), r.prompt, r.messages, s.use_chat_template,
                                     s.chat_template_kwargs) for r, _ in records]
 
-    def _evaluate(self, model, prompts, seed: int):
+    def evaluate(self, model, prompts, seed: int):
         s = self.settings
         return evaluate(model, self.vocab, prompts, self.eval_schemas, self.eval_targets, TASKS[s.task], seed,
                         pad_id=self.pad, samples_per_prompt=s.eval_samples_per_prompt, max_new_tokens=s.max_new_tokens)
@@ -109,7 +109,7 @@ class Trainer:
         if job.kind == "baseline":  # the untrained model under the runs' own evaluator and draws
             model, prompts = ((self.warm_start, self.eval_prompts["student"]) if job.what == "warm start"
                               else (self.pair.teacher, self.eval_prompts["teacher"]))
-            scores = self._evaluate(model, prompts, job.seed)
+            scores = self.evaluate(model, prompts, job.seed)
             result = Baseline(role=job.what, seed=job.seed, parse_rate=scores.parse_rate, eval_samples=scores.samples)
         else:
             started = time.perf_counter()
@@ -119,7 +119,7 @@ class Trainer:
             clip_counts: dict = {}
             train_run(student, self.pair.teacher, self.pair.reference, self.pad, self.pair.tokenizer.eos_token_id,
                       self.train_prompts, run, on_step=on_step, clip_counts=clip_counts)
-            scores = self._evaluate(student, self.eval_prompts["student"], job.seed)
+            scores = self.evaluate(student, self.eval_prompts["student"], job.seed)
             result = RunResult(lam=job.what, seed=job.seed, parse_rate=scores.parse_rate, metrics=scores.metrics,
                                eval_samples=scores.samples, seconds=round(time.perf_counter() - started, 2),
                                clipped_share=clip_counts.get("clipped", 0) / max(clip_counts.get("tokens", 0), 1))
