@@ -10,6 +10,7 @@
 # working tree), so it travels in three parts over three calls made back to back on a warm
 # machine (it stays warm 30 s after a call; /tmp survives between calls while it does):
 #
+#   here:    bash bench/gpu_real_pair.sh lock      # once: the sweep's lock, committed before any run
 #   here:    bash bench/gpu_real_pair.sh prepare   # .gpu/ (git-ignored): wheels and three parts
 #   device:  bash bench/gpu_real_pair.sh part 1    # carry [".gpu/whl", ".gpu/part1"]; (a0), about 4 minutes
 #   device:  bash bench/gpu_real_pair.sh part 2    # carry [".gpu/part2"]
@@ -75,11 +76,37 @@ part() {
         --max-new-tokens 128 --rounds 1 2>&1 | tee -a "$OUT/cost-log" || echo "(a0) stopped: see above" | tee -a "$OUT/cost-log"
 }
 
+# The locked sweep's settings (steps, lambdas, seeds, evaluation samples per prompt): one
+# place for `lock` here and `run` there, so the lock is the run's.
+sweep_args() {
+    sweep_args=(--teacher $SMOL/teacher --student $SMOL/student --probes $SMOL/data/train.jsonl
+                --eval-probes $SMOL/data/probes.jsonl --from-report reports/smol/report.json --dtype float32
+                --lambdas "$2" --seeds "$3" --first-seed 3 --steps "$1" --lr 0.0001 --batch-size 16
+                --max-new-tokens 64 --eval-samples "$4")
+}
+
+lock() {  # here: write reports/smol/sweep-gpu/prediction.json (and the report's copy), then stop
+    local out=reports/smol/sweep-gpu
+    [ ! -e "$out/prediction.json" ] || { echo "$out/prediction.json exists: a lock is written once" >&2; exit 1; }
+    sweep_args 60 1.0:1.35:0.05 3 2
+    set -m
+    $PY -m cliffaudit sweep "${sweep_args[@]}" --out "$out" &
+    local sweep=$!
+    while [ ! -f "$out/locked-report.json" ] && kill -0 $sweep 2>/dev/null; do sleep 1; done
+    kill -INT -- -$sweep 2>/dev/null || true
+    wait $sweep || true
+    set +m
+    rm -rf "$out/runs"
+    ls "$out"
+}
+
 run() {
-    local out=${OUT:?the device tool sets OUT} steps=120 lambdas=1.0:1.35:0.05 seeds=3 processes=24 eval_samples=2 limit=()
+    local out=${OUT:?the device tool sets OUT} processes=24 limit=()
+    sweep_args 60 1.0:1.35:0.05 3 2
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
     if [ "${SMOKE:-0}" = 1 ]; then  # this machine: the installed wheel, a toy budget, CPU
-        steps=1 lambdas=1.0,1.25 seeds=1 processes=2 eval_samples=1 limit=(--limit 2)
+        sweep_args 1 1.0,1.25 1 1
+        processes=2 limit=(--limit 2)
         export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
     else
         cp .gpu/part3/gguf /tmp/smol-parts/3
@@ -111,11 +138,16 @@ start = time.perf_counter(); probe.load_model('base', str(base_or_fail())); prin
         mkdir -p "$work/sweep"
         [ "${SMOKE:-0}" = 1 ] || cp -n reports/smol/sweep-gpu/prediction.json "$work/sweep/"  # the committed lock
         start=$SECONDS
-        timeout "${SWEEP_SECONDS:-420}" $PY -m cliffaudit sweep --teacher $SMOL/teacher --student $SMOL/student --probes $SMOL/data/train.jsonl \
-            --eval-probes $SMOL/data/probes.jsonl --from-report reports/smol/report.json --dtype float32 \
-            --lambdas $lambdas --seeds $seeds --first-seed 3 --steps $steps --lr 0.0005 --batch-size 16 \
-            --max-new-tokens 64 --eval-samples $eval_samples --num-processes $processes --out "$work/sweep" 2>&1 | tail -25 \
-            || echo "the sweep stopped (time limit or error above); 'run' again on the warm machine resumes it"
+        # Its own process group, so that the time limit stops the pool's processes too.
+        set -m
+        $PY -m cliffaudit sweep "${sweep_args[@]}" --num-processes $processes --out "$work/sweep" > "$work/sweep.log" 2>&1 &
+        local sweep=$!
+        (sleep "${SWEEP_SECONDS:-420}"; kill -INT -- -$sweep 2>/dev/null) &
+        local timer=$!
+        wait $sweep || echo "the sweep stopped (time limit or error below); 'run' again on the warm machine resumes it"
+        kill $timer 2>/dev/null || true
+        set +m
+        tr '\r' '\n' < "$work/sweep.log" | grep -v '^sweep:' | tail -30
         echo "sweep wall seconds: $((SECONDS - start)); runs finished: $(ls "$work/sweep/runs" | grep -c '^lambda' || true)"
         nvidia-smi --query-gpu=memory.used,memory.total --format=csv 2>/dev/null || true
     } 2>&1 | tee "$out/log"
@@ -125,7 +157,8 @@ start = time.perf_counter(); probe.load_model('base', str(base_or_fail())); prin
 
 case "${1:-}" in
     prepare) prepare ;;
+    lock) lock ;;
     part) part "$2" ;;
     run) run ;;
-    *) echo "usage: $0 prepare | part 1|2 | run" >&2; exit 2 ;;
+    *) echo "usage: $0 prepare | lock | part 1|2 | run" >&2; exit 2 ;;
 esac
