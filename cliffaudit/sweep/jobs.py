@@ -154,9 +154,8 @@ class Jobs:
         processes = min(self.processes, len(todo))
         # spawn: CUDA cannot be used in a forked child, and a fresh interpreter inherits no
         # thread pools; on a CPU the cores are shared out rather than oversubscribed.
-        threads = max(1, (os.cpu_count() or 1) // processes)
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                                 initargs=(self.settings, *self.records, threads)) as pool:
+                                 initargs=(self.settings, *self.records, _threads_per_process(processes))) as pool:
             futures = {pool.submit(_work, job, self.out): job for job in todo}
             try:
                 for future in as_completed(futures):
@@ -165,6 +164,13 @@ class Jobs:
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # not the queued jobs' hours before saying so
                 raise
+
+
+def _threads_per_process(processes: int) -> int:
+    """OMP_NUM_THREADS where the user set it (as every torch process honours it), else the
+    cores shared out."""
+    stated = os.environ.get("OMP_NUM_THREADS", "")
+    return int(stated) if stated.isdigit() and int(stated) > 0 else max(1, (os.cpu_count() or 1) // processes)
 
 
 _WORKER: Trainer | None = None  # one per pool process
