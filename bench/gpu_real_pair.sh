@@ -23,7 +23,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GGUF_NAME=SmolLM2-135M-Instruct.Q4_1.gguf
-GGUF_SHA256=${GGUF_SHA256:-}  # written into .gpu/sha256 by prepare
 SMOL=cliffaudit/demo/smol
 PY=${PY:-python3}
 
@@ -89,13 +88,11 @@ lock() {  # here: write reports/smol/sweep-gpu/prediction.json (and the report's
     local out=reports/smol/sweep-gpu
     [ ! -e "$out/prediction.json" ] || { echo "$out/prediction.json exists: a lock is written once" >&2; exit 1; }
     sweep_args 60 1.0:1.35:0.05 3 2
-    set -m
-    $PY -m cliffaudit sweep "${sweep_args[@]}" --out "$out" &
+    setsid $PY -m cliffaudit sweep "${sweep_args[@]}" --out "$out" &
     local sweep=$!
     while [ ! -f "$out/locked-report.json" ] && kill -0 $sweep 2>/dev/null; do sleep 1; done
-    kill -INT -- -$sweep 2>/dev/null || true
+    kill -TERM -- -$sweep 2>/dev/null || true
     wait $sweep || true
-    set +m
     rm -rf "$out/runs"
     ls "$out"
 }
@@ -138,15 +135,14 @@ start = time.perf_counter(); probe.load_model('base', str(base_or_fail())); prin
         mkdir -p "$work/sweep"
         [ "${SMOKE:-0}" = 1 ] || cp -n reports/smol/sweep-gpu/prediction.json "$work/sweep/"  # the committed lock
         start=$SECONDS
-        # Its own process group, so that the time limit stops the pool's processes too.
-        set -m
-        $PY -m cliffaudit sweep "${sweep_args[@]}" --num-processes $processes --out "$work/sweep" > "$work/sweep.log" 2>&1 &
+        # Its own process group (setsid), so that the time limit stops the pool's processes too.
+        setsid $PY -m cliffaudit sweep "${sweep_args[@]}" --num-processes $processes --out "$work/sweep" \
+            > "$work/sweep.log" 2>&1 &
         local sweep=$!
-        (sleep "${SWEEP_SECONDS:-420}"; kill -INT -- -$sweep 2>/dev/null) &
+        (sleep "${SWEEP_SECONDS:-420}"; kill -TERM -- -$sweep 2>/dev/null) &
         local timer=$!
         wait $sweep || echo "the sweep stopped (time limit or error below); 'run' again on the warm machine resumes it"
         kill $timer 2>/dev/null || true
-        set +m
         tr '\r' '\n' < "$work/sweep.log" | grep -v '^sweep:' | tail -30
         echo "sweep wall seconds: $((SECONDS - start)); runs finished: $(ls "$work/sweep/runs" | grep -c '^lambda' || true)"
         nvidia-smi --query-gpu=memory.used,memory.total --format=csv 2>/dev/null || true
