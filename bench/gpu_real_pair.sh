@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The real pair (smol: SmolLM2-135M-Instruct with LoRA adapters) on one GPU, prepared for the
-# device tool (docs/performance.md, "The real pair on a GPU"):
+# device tool (docs/performance.md, "On a GPU: prepared, not yet run"):
 #   (a0) what an audit of a Qwen3 pair costs on a GPU (README, "What it costs"): bench/scale_bench.py --full;
 #   (a) the smol audit's cost on a GPU, timed from the command line;
-#   (b) the locked full-budget sweep: 3 seeds x 8 lambdas trained at once (--num-processes 24),
+#   (b) the locked full-budget sweep: 3 seeds x 8 lambdas, 12 at a time (--num-processes 12: the smol
+#       pair's sweep processes peaked at about 10 GB resident each on the CPU, so 24 could overrun 139 GiB),
 #       against the lock committed beforehand (reports/smol/sweep-gpu/prediction.json).
 #
 # The base model's GGUF file (98 MB) is over what one device call carries (64 MiB with the
@@ -98,7 +99,7 @@ lock() {  # here: write reports/smol/sweep-gpu/prediction.json (and the report's
 }
 
 run() {
-    local out=${OUT:?the device tool sets OUT} processes=24 limit=()
+    local out=${OUT:?the device tool sets OUT} processes=12 limit=()
     sweep_args 60 1.0:1.35:0.05 3 2
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
     if [ "${SMOKE:-0}" = 1 ]; then  # this machine: the installed wheel, a toy budget, CPU
